@@ -1,0 +1,313 @@
+//! The service broker: actions, event listeners, `broadcast`/`emit`/`call`.
+//!
+//! The in-process broker is the embedded default. A cluster transport plugs in behind the same
+//! interface through [`Transport`]: the broker asks it to carry events and calls to other nodes
+//! and is fed the events and calls that other nodes send ([`Broker::deliver_event`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+
+use crate::error::MoleculerError;
+use crate::sync::{read, write};
+
+/// A boxed, sendable future, as the broker's object-safe traits return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What an action handler returns.
+pub type ActionResult = Result<Value, MoleculerError>;
+
+/// The call context an action receives.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Context {
+    /// The action's name, e.g. `chat.send`.
+    pub action: String,
+    /// The call's params (for REST calls: path variables, query and body merged).
+    pub params: Value,
+    /// The broker, so an action can broadcast or call further.
+    pub broker: Broker,
+}
+
+/// An event as listeners receive it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Event {
+    /// The event name, e.g. `websocket.send`.
+    pub name: String,
+    /// The event params.
+    pub params: Value,
+    /// The node that sent it; `None` for a local event.
+    pub sender: Option<String>,
+}
+
+type ActionFn = Arc<dyn Fn(Context) -> BoxFuture<'static, ActionResult> + Send + Sync>;
+type ListenerFn = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// How events and calls reach other nodes: the seam for the cluster transport.
+///
+/// The embedded default has no transport: everything stays in process.
+pub trait Transport: Send + Sync + 'static {
+    /// Send `event` to every other node that listens to it.
+    fn broadcast<'a>(&'a self, event: &'a str, params: &'a Value) -> BoxFuture<'a, ()>;
+    /// Send `event` to one listener per group among other nodes. Returns the groups reached.
+    fn emit<'a>(
+        &'a self,
+        event: &'a str,
+        params: &'a Value,
+        skip_groups: &'a [String],
+    ) -> BoxFuture<'a, Vec<String>>;
+    /// Call `action` on another node; `None` when no other node offers it.
+    fn call<'a>(
+        &'a self,
+        action: &'a str,
+        params: &'a Value,
+    ) -> BoxFuture<'a, Option<ActionResult>>;
+}
+
+struct Listener {
+    group: String,
+    handler: ListenerFn,
+}
+
+#[derive(Default)]
+struct Inner {
+    node_id: String,
+    actions: RwLock<HashMap<String, ActionFn>>,
+    listeners: RwLock<HashMap<String, Vec<Listener>>>,
+    transport: RwLock<Option<Arc<dyn Transport>>>,
+    round_robin: AtomicUsize,
+}
+
+/// The service broker. Cheap to clone; every clone is the same broker.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Self::new(format!("moleculer-ws-{}", std::process::id()))
+    }
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("node_id", &self.inner.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// A broker for the node `node_id`, with no transport (in process only).
+    pub fn new(node_id: impl Into<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                node_id: node_id.into(),
+                ..Inner::default()
+            }),
+        }
+    }
+
+    /// This node's ID.
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// Registers (or replaces) the action `name`.
+    pub fn add_action<F, Fut>(&self, name: impl Into<String>, handler: F)
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ActionResult> + Send + 'static,
+    {
+        let handler: ActionFn = Arc::new(move |ctx| Box::pin(handler(ctx)));
+        write(&self.inner.actions).insert(name.into(), handler);
+    }
+
+    /// Registers a listener of `event` in `group` (Moleculer's service name: `emit` reaches one
+    /// listener per group, `broadcast` reaches all).
+    pub fn on_event<F>(&self, event: impl Into<String>, group: impl Into<String>, handler: F)
+    where
+        F: Fn(&Event) + Send + Sync + 'static,
+    {
+        write(&self.inner.listeners)
+            .entry(event.into())
+            .or_default()
+            .push(Listener {
+                group: group.into(),
+                handler: Arc::new(handler),
+            });
+    }
+
+    /// Plugs in a cluster transport.
+    pub fn set_transport(&self, transport: Arc<dyn Transport>) {
+        *write(&self.inner.transport) = Some(transport);
+    }
+
+    /// The names of the local actions (what a node announces to its cluster).
+    pub fn local_actions(&self) -> Vec<String> {
+        read(&self.inner.actions).keys().cloned().collect()
+    }
+
+    /// The local event names with their listeners' groups.
+    pub fn local_events(&self) -> HashMap<String, Vec<String>> {
+        read(&self.inner.listeners)
+            .iter()
+            .map(|(event, ls)| (event.clone(), ls.iter().map(|l| l.group.clone()).collect()))
+            .collect()
+    }
+
+    /// Sends `event` to every listener, local and (through the transport) remote.
+    pub async fn broadcast(&self, event: &str, params: Value) {
+        self.deliver_event(&Event {
+            name: event.to_owned(),
+            params: params.clone(),
+            sender: None,
+        });
+        if let Some(transport) = self.transport() {
+            transport.broadcast(event, &params).await;
+        }
+    }
+
+    /// Sends `event` to one listener per group, preferring local listeners.
+    pub async fn emit(&self, event: &str, params: Value) {
+        let ev = Event {
+            name: event.to_owned(),
+            params,
+            sender: None,
+        };
+        let reached = self.deliver_balanced(&ev);
+        if let Some(transport) = self.transport() {
+            transport.emit(event, &ev.params, &reached).await;
+        }
+    }
+
+    /// Calls `action`: locally when this node has it, else through the transport.
+    ///
+    /// Errors: `SERVICE_NOT_FOUND` (404) when no node offers it; whatever the action returns;
+    /// a 500 `INTERNAL_ERROR` (with no panic details) if the action panics.
+    pub async fn call(&self, action: &str, params: Value) -> ActionResult {
+        let local = read(&self.inner.actions).get(action).cloned();
+        if let Some(handler) = local {
+            let ctx = Context {
+                action: action.to_owned(),
+                params,
+                broker: self.clone(),
+            };
+            return match tokio::spawn(handler(ctx)).await {
+                Ok(result) => result,
+                Err(join) => {
+                    tracing::error!(action, panicked = join.is_panic(), "action task failed");
+                    Err(MoleculerError::internal("The action failed unexpectedly."))
+                }
+            };
+        }
+        if let Some(transport) = self.transport() {
+            if let Some(result) = transport.call(action, &params).await {
+                return result;
+            }
+        }
+        Err(MoleculerError::service_not_found(action))
+    }
+
+    /// Feeds an event to every local listener of it. A transport calls this for the events
+    /// other nodes send; returns how many listeners ran.
+    pub fn deliver_event(&self, event: &Event) -> usize {
+        let handlers: Vec<ListenerFn> = read(&self.inner.listeners)
+            .get(&event.name)
+            .map(|ls| ls.iter().map(|l| l.handler.clone()).collect())
+            .unwrap_or_default();
+        for handler in &handlers {
+            handler(event);
+        }
+        handlers.len()
+    }
+
+    /// Feeds an event to one local listener per group; returns the groups reached.
+    pub fn deliver_balanced(&self, event: &Event) -> Vec<String> {
+        let mut by_group: HashMap<String, Vec<ListenerFn>> = HashMap::new();
+        if let Some(ls) = read(&self.inner.listeners).get(&event.name) {
+            for l in ls {
+                by_group
+                    .entry(l.group.clone())
+                    .or_default()
+                    .push(l.handler.clone());
+            }
+        }
+        let turn = self.inner.round_robin.fetch_add(1, Ordering::Relaxed);
+        let mut reached = Vec::with_capacity(by_group.len());
+        for (group, handlers) in by_group {
+            if let Some(handler) = handlers.get(turn % handlers.len()) {
+                handler(event);
+            }
+            reached.push(group);
+        }
+        reached
+    }
+
+    fn transport(&self) -> Option<Arc<dyn Transport>> {
+        read(&self.inner.transport).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn call_runs_local_action_and_reports_missing_one() {
+        let broker = Broker::new("n1");
+        broker.add_action("math.add", |ctx: Context| async move {
+            let a = ctx.params["a"].as_i64().unwrap_or(0);
+            let b = ctx.params["b"].as_i64().unwrap_or(0);
+            Ok(json!(a + b))
+        });
+        assert_eq!(
+            broker.call("math.add", json!({"a": 2, "b": 3})).await,
+            Ok(json!(5))
+        );
+        let err = broker.call("math.sub", json!({})).await.unwrap_err();
+        assert_eq!((err.code, err.kind.as_str()), (404, "SERVICE_NOT_FOUND"));
+    }
+
+    #[tokio::test]
+    async fn panicking_action_becomes_internal_error_without_details() {
+        let broker = Broker::new("n1");
+        broker.add_action("boom", |_ctx: Context| async move {
+            if true {
+                panic!("secret detail");
+            }
+            Ok(Value::Null)
+        });
+        let err = broker.call("boom", Value::Null).await.unwrap_err();
+        assert_eq!(err.code, 500);
+        assert!(!err.message.contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn broadcast_reaches_all_listeners_emit_one_per_group() {
+        let broker = Broker::new("n1");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for (group, tag) in [("a", "a1"), ("a", "a2"), ("b", "b1")] {
+            let seen = seen.clone();
+            broker.on_event("ev", group, move |e: &Event| {
+                seen.lock().unwrap().push((tag, e.params.clone()));
+            });
+        }
+        broker.broadcast("ev", json!(1)).await;
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        seen.lock().unwrap().clear();
+        broker.emit("ev", json!(2)).await;
+        let tags: Vec<&str> = seen.lock().unwrap().iter().map(|(t, _)| *t).collect();
+        assert_eq!(tags.len(), 2);
+        assert!(tags.contains(&"b1"));
+        assert!(tags.contains(&"a1") ^ tags.contains(&"a2"));
+    }
+}

@@ -1,0 +1,399 @@
+//! The gateway: builder, request dispatch, and the running server handle.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::services::ServeDir;
+
+use crate::broker::Broker;
+use crate::config::GatewayConfig;
+use crate::error::{MoleculerError, ServerError};
+use crate::filter::{
+    bearer_matches, AllFilters, OriginFilter, PathPrefixFilter, TokenFilter, WebSocketFilter,
+};
+use crate::metrics::Metrics;
+use crate::registry::{Registry, CLOSE_GOING_AWAY};
+use crate::rest::{self, CompiledRoute, Route};
+use crate::{services, ws};
+
+/// State shared by every request and socket task.
+pub(crate) struct Shared {
+    pub(crate) config: GatewayConfig,
+    pub(crate) broker: Broker,
+    pub(crate) registry: Registry,
+    pub(crate) metrics: Metrics,
+    pub(crate) filter: Option<Box<dyn WebSocketFilter>>,
+    pub(crate) heartbeat_replies: AtomicBool,
+    routes: Vec<CompiledRoute>,
+    static_files: Option<ServeDir>,
+}
+
+impl Shared {
+    /// Delivers one `websocket.send` event to the sockets at its path (PROTOCOL.md section 2).
+    pub(crate) fn deliver(&self, params: &Value) {
+        self.metrics.broadcasts.fetch_add(1, Ordering::Relaxed);
+        let path = match params.get("path").and_then(Value::as_str) {
+            Some(p) if !p.is_empty() => p,
+            _ => {
+                tracing::warn!(%params, "websocket.send without a path: nothing sent");
+                return;
+            }
+        };
+        let path = if path.starts_with('/') {
+            std::borrow::Cow::Borrowed(path)
+        } else {
+            std::borrow::Cow::Owned(format!("/{path}"))
+        };
+        let data = params.get("data").unwrap_or(&Value::Null);
+        let text = axum::extract::ws::Utf8Bytes::from(data.to_string());
+        let n = self.registry.deliver(&path, &text, &self.metrics);
+        tracing::trace!(path = %path, sockets = n, "websocket.send delivered");
+    }
+
+    pub(crate) fn error_response(&self, err: &MoleculerError) -> Response {
+        let status =
+            StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        rest::json_response(status, &err.to_body(self.broker.node_id()))
+    }
+
+    async fn call_route(
+        &self,
+        route: &CompiledRoute,
+        vars: Vec<(String, String)>,
+        req: Request<Body>,
+    ) -> Response {
+        if let Some(token) = &route.token {
+            let auth = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            if !bearer_matches(auth, token) {
+                return self.error_response(&MoleculerError::unauthorized(
+                    "A valid 'Authorization: Bearer' token is required.",
+                ));
+            }
+        }
+        let params = match rest::params(vars, req, self.config.max_body_size).await {
+            Ok(p) => p,
+            Err(e) => return self.error_response(&e),
+        };
+        match self.broker.call(&route.action, params).await {
+            Ok(v) => rest::ok_response(&v),
+            Err(e) => self.error_response(&e),
+        }
+    }
+}
+
+/// Builds a [`Gateway`]. Never panics: the first problem is returned by [`build`](Self::build).
+#[derive(Default)]
+#[must_use]
+pub struct GatewayBuilder {
+    config: GatewayConfig,
+    broker: Option<Broker>,
+    filter: Option<Box<dyn WebSocketFilter>>,
+    routes: Vec<Route>,
+}
+
+impl GatewayBuilder {
+    /// Uses `config` (default: [`GatewayConfig::default`]).
+    pub fn config(mut self, config: GatewayConfig) -> Self {
+        self.config = config;
+        self
+    }
+    /// Uses an existing broker (default: a new in-process one).
+    pub fn broker(mut self, broker: Broker) -> Self {
+        self.broker = Some(broker);
+        self
+    }
+    /// Adds a custom access filter; it runs after the built-in ones of the config.
+    pub fn filter(mut self, filter: impl WebSocketFilter) -> Self {
+        self.filter = Some(Box::new(filter));
+        self
+    }
+    /// Adds a REST route. Routes are tried in the order added, before the built-in ones.
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// Checks the configuration, compiles the routes and registers the built-in services.
+    pub fn build(self) -> Result<Gateway, ServerError> {
+        self.config.validate()?;
+        let broker = self.broker.unwrap_or_default();
+        let mut filters: Vec<Box<dyn WebSocketFilter>> = Vec::new();
+        if !self.config.allowed_path_prefixes.is_empty() {
+            filters.push(Box::new(PathPrefixFilter(
+                self.config.allowed_path_prefixes.clone(),
+            )));
+        }
+        if !self.config.allowed_origins.is_empty() {
+            filters.push(Box::new(OriginFilter(self.config.allowed_origins.clone())));
+        }
+        if let Some(token) = &self.config.token {
+            filters.push(Box::new(TokenFilter(token.clone())));
+        }
+        filters.extend(self.filter);
+        let filter: Option<Box<dyn WebSocketFilter>> = match filters.len() {
+            0 => None,
+            1 => filters.pop(),
+            _ => Some(Box::new(AllFilters(filters))),
+        };
+        let static_files = match &self.config.static_dir {
+            Some(dir) if !dir.is_dir() => {
+                return Err(ServerError::Config(format!(
+                    "static directory {} does not exist",
+                    dir.display()
+                )))
+            }
+            Some(dir) => Some(ServeDir::new(dir)),
+            None => None,
+        };
+        let user_routes = self.routes;
+        let config = self.config;
+        let mut route_error = None;
+        let shared = Arc::new_cyclic(|weak| {
+            let builtin = services::register(
+                &broker,
+                weak.clone(),
+                config.token.as_deref(),
+                config.sample_chat,
+            );
+            let mut routes = Vec::new();
+            for r in user_routes.into_iter().chain(builtin) {
+                match r.compile() {
+                    Ok(c) => routes.push(c),
+                    Err(e) => {
+                        route_error.get_or_insert(e);
+                    }
+                }
+            }
+            Shared {
+                config,
+                broker: broker.clone(),
+                registry: Registry::default(),
+                metrics: Metrics::default(),
+                filter,
+                heartbeat_replies: AtomicBool::new(true),
+                routes,
+                static_files,
+            }
+        });
+        match route_error {
+            Some(e) => Err(e),
+            None => Ok(Gateway { shared }),
+        }
+    }
+}
+
+/// A configured gateway, not yet listening.
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// A builder with the default configuration.
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder::default()
+    }
+
+    /// The broker: register services, broadcast `websocket.send`.
+    pub fn broker(&self) -> &Broker {
+        &self.shared.broker
+    }
+
+    /// Binds `addr` (use port 0 for any free port) and starts serving.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<RunningGateway, ServerError> {
+        let listener = TcpListener::bind(addr).await?;
+        self.serve(listener)
+    }
+
+    /// Starts serving on an already bound listener.
+    pub fn serve(self, listener: TcpListener) -> Result<RunningGateway, ServerError> {
+        let local_addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let app = Router::new()
+            .fallback(dispatch)
+            .with_state(self.shared.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .await
+        });
+        let sweeper = tokio::spawn(sweep_loop(self.shared.clone()));
+        tracing::info!(%local_addr, "gateway listening");
+        Ok(RunningGateway {
+            shared: self.shared,
+            local_addr,
+            stop: Some(stop_tx),
+            server: Some(server),
+            sweeper,
+        })
+    }
+}
+
+async fn sweep_loop(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.config.sweep_period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let removed = shared.registry.sweep(shared.config.path_idle_timeout);
+        if !removed.is_empty() {
+            tracing::debug!(?removed, "swept idle paths");
+            if let Some(filter) = &shared.filter {
+                filter.on_close(&removed);
+            }
+        }
+    }
+}
+
+/// A gateway that is serving. Dropping it stops it abruptly; [`shutdown`](Self::shutdown)
+/// stops it gracefully.
+pub struct RunningGateway {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    sweeper: JoinHandle<()>,
+}
+
+impl RunningGateway {
+    /// The address the gateway listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The broker: register services, broadcast `websocket.send`.
+    pub fn broker(&self) -> &Broker {
+        &self.shared.broker
+    }
+
+    /// Open sockets per path (paths with at least one socket), e.g. `{"/ws/chat": 3}`.
+    pub fn count_clients(&self) -> HashMap<String, usize> {
+        self.shared.registry.count_clients()
+    }
+
+    /// Fault injection for tests of clients: `false` makes the gateway stop answering `!`
+    /// (the socket stays open), as a hung server would. Default `true`.
+    pub fn set_heartbeat_replies(&self, on: bool) {
+        self.shared.heartbeat_replies.store(on, Ordering::Relaxed);
+    }
+
+    /// Stops accepting, closes every socket with 1001, waits (at most the configured shutdown
+    /// timeout) for the close handshakes and open requests, and frees the port.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.shared
+            .registry
+            .close_all(CLOSE_GOING_AWAY, "server shutting down");
+        let deadline = self.shared.config.shutdown_timeout;
+        if tokio::time::timeout(deadline, self.shared.registry.wait_all_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: some sockets did not close in time");
+        }
+        if let Some(mut server) = self.server.take() {
+            if tokio::time::timeout(deadline, &mut server).await.is_err() {
+                tracing::warn!("shutdown: open requests did not finish in time");
+                server.abort();
+                let _ = server.await;
+            }
+        }
+        self.sweeper.abort();
+        tracing::info!("gateway stopped");
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.shared
+                .registry
+                .close_all(CLOSE_GOING_AWAY, "server shutting down");
+            server.abort();
+        }
+        self.sweeper.abort();
+    }
+}
+
+/// Every request: WebSocket upgrade (any path), `/metrics`, REST routes, static files, 404.
+async fn dispatch(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response {
+    if ws::is_upgrade(&req) {
+        return ws::upgrade(shared, req).await;
+    }
+    let Some(path) = ws::registry_path(req.uri().path()) else {
+        return shared.error_response(&MoleculerError::bad_request(
+            "The path is not valid UTF-8.",
+            "INVALID_PATH",
+        ));
+    };
+    if path == "/metrics" && req.method() == Method::GET {
+        let text = shared.metrics.render(&shared.registry.count_clients());
+        return Response::builder()
+            .header(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+            .body(Body::from(text))
+            .unwrap_or_default();
+    }
+    let method = req.method().clone();
+    if let Some((route, vars)) = shared
+        .routes
+        .iter()
+        .find_map(|r| r.matches(&method, &path).map(|v| (r, v)))
+    {
+        return shared.call_route(route, vars, req).await;
+    }
+    let wants_html = accepts_html(&req);
+    if let (Some(files), true) = (
+        &shared.static_files,
+        method == Method::GET || method == Method::HEAD,
+    ) {
+        match files.clone().try_call(req).await {
+            Ok(resp) if resp.status() != StatusCode::NOT_FOUND => return resp.map(Body::new),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(path, error = %e, "static file error"),
+        }
+    }
+    not_found(&path, wants_html)
+}
+
+fn accepts_html<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// 404: JSON `{"success":false,"message":"Not Found: /p"}`, plain text for browsers asking HTML.
+fn not_found(path: &str, html: bool) -> Response {
+    let message = format!("Not Found: {path}");
+    if html {
+        return Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header(header::CONTENT_TYPE, "text/plain;charset=utf-8")
+            .body(Body::from(message))
+            .unwrap_or_default();
+    }
+    rest::json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"success": false, "message": message}),
+    )
+}

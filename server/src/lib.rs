@@ -1,0 +1,53 @@
+//! The reference Moleculer WebSocket gateway.
+//!
+//! Any service broadcasts the event `websocket.send` with `{path, data}`; the gateway forwards
+//! `data`, as compact JSON text, to every WebSocket client connected at `path`. Clients keep the
+//! link alive with a `!` heartbeat and answer over REST routes that call actions.
+//! The behaviour is the contract of moleculer-java-web (see the repository's README).
+//!
+//! ```no_run
+//! use moleculer_ws_server::{Gateway, GatewayConfig, Route};
+//! use serde_json::json;
+//!
+//! # async fn run() -> Result<(), moleculer_ws_server::ServerError> {
+//! let gateway = Gateway::builder()
+//!     .config(GatewayConfig::default().allow_path_prefix("/ws/"))
+//!     .route(Route::get("/api/hello/:name", "greeter.hello"))
+//!     .build()?;
+//! gateway.broker().add_action("greeter.hello", |ctx| async move {
+//!     let name = ctx.params["name"].as_str().unwrap_or("world").to_owned();
+//!     ctx.broker
+//!         .broadcast("websocket.send", json!({"path": "ws/greetings", "data": {"hello": name}}))
+//!         .await;
+//!     Ok(json!({"greeted": name}))
+//! });
+//! let running = gateway.bind("127.0.0.1:3000").await?;
+//! println!("listening on {}", running.local_addr());
+//! tokio::signal::ctrl_c().await?;
+//! running.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod broker;
+mod config;
+mod error;
+mod filter;
+mod gateway;
+mod metrics;
+mod registry;
+mod rest;
+mod services;
+mod sync;
+mod ws;
+
+pub use broker::{ActionResult, BoxFuture, Broker, Context, Event, Transport};
+pub use config::GatewayConfig;
+pub use error::{MoleculerError, ServerError};
+pub use filter::{
+    AllFilters, ConnectRequest, OriginFilter, PathPrefixFilter, TokenFilter, WebSocketFilter,
+};
+pub use gateway::{Gateway, GatewayBuilder, RunningGateway};
+pub use registry::{CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
+pub use rest::Route;
+pub use services::SEND_EVENT;

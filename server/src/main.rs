@@ -1,0 +1,210 @@
+//! `moleculer-ws-server`: the reference gateway as a program.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use moleculer_ws_server::{Broker, Gateway, GatewayConfig};
+use tracing_subscriber::EnvFilter;
+
+/// The Moleculer WebSocket gateway: pushes `websocket.send` events to WebSocket clients and
+/// maps REST routes to actions. Every option can also be set by the environment variable shown.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Address to listen on (use port 0 for any free port).
+    #[arg(long, env = "MOLECULER_WS_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: String,
+
+    /// This node's ID (used in error bodies).
+    #[arg(long, env = "MOLECULER_WS_NODE_ID")]
+    node_id: Option<String>,
+
+    /// Largest inbound WebSocket message/frame in bytes; over it the socket closes with 1009.
+    #[arg(long, env = "MOLECULER_WS_MAX_MESSAGE_SIZE", default_value_t = 64 * 1024)]
+    max_message_size: usize,
+
+    /// Outbound queue per socket, in messages; a socket whose queue is full is closed with 1008.
+    #[arg(long, env = "MOLECULER_WS_OUTBOUND_QUEUE", default_value_t = 256)]
+    outbound_queue: usize,
+
+    /// How often empty paths are swept (e.g. 15s, 500ms, 1m).
+    #[arg(long, env = "MOLECULER_WS_SWEEP_PERIOD", default_value = "15s", value_parser = parse_duration)]
+    sweep_period: Duration,
+
+    /// How long a path stays empty before the sweep removes it.
+    #[arg(long, env = "MOLECULER_WS_PATH_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    path_idle_timeout: Duration,
+
+    /// Shared secret: upgrades need `?token=` or `Authorization: Bearer` (else 403), and the
+    /// /api/websocket/* routes need the bearer header (else 401).
+    #[arg(long, env = "MOLECULER_WS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    /// Allowed Origin for upgrades (repeat, or comma-separate in the env var); default: any.
+    #[arg(
+        long = "allow-origin",
+        env = "MOLECULER_WS_ALLOW_ORIGINS",
+        value_delimiter = ','
+    )]
+    allow_origins: Vec<String>,
+
+    /// Allowed WebSocket path prefix, e.g. /ws/ (repeat, or comma-separate); default: any path.
+    #[arg(
+        long = "allow-path-prefix",
+        env = "MOLECULER_WS_ALLOW_PATH_PREFIXES",
+        value_delimiter = ','
+    )]
+    allow_path_prefixes: Vec<String>,
+
+    /// Directory served at / (demo page, browser client). Default: ./js when it exists.
+    #[arg(long, env = "MOLECULER_WS_STATIC_DIR")]
+    static_dir: Option<PathBuf>,
+
+    /// Serve no static files.
+    #[arg(long, env = "MOLECULER_WS_NO_STATIC", conflicts_with = "static_dir")]
+    no_static: bool,
+
+    /// Do not register the sample chat service (POST /api/chat/send).
+    #[arg(long, env = "MOLECULER_WS_NO_CHAT")]
+    no_chat: bool,
+
+    /// Largest REST request body in bytes; over it: 413.
+    #[arg(long, env = "MOLECULER_WS_MAX_BODY_SIZE", default_value_t = 1024 * 1024)]
+    max_body_size: usize,
+
+    /// How long shutdown waits for sockets to close (SIGINT/SIGTERM close them with 1001).
+    #[arg(long, env = "MOLECULER_WS_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+}
+
+/// Parses `250ms`, `15s`, `2m` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 250ms, 15s or 2m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+impl Cli {
+    fn config(&self) -> GatewayConfig {
+        let mut c = GatewayConfig::default()
+            .max_message_size(self.max_message_size)
+            .outbound_queue(self.outbound_queue)
+            .sweep_period(self.sweep_period)
+            .path_idle_timeout(self.path_idle_timeout)
+            .sample_chat(!self.no_chat)
+            .max_body_size(self.max_body_size)
+            .shutdown_timeout(self.shutdown_timeout);
+        if let Some(t) = &self.token {
+            c = c.token(t.clone());
+        }
+        for o in &self.allow_origins {
+            c = c.allow_origin(o.clone());
+        }
+        for p in &self.allow_path_prefixes {
+            c = c.allow_path_prefix(p.clone());
+        }
+        let default_static = PathBuf::from("js");
+        match (&self.static_dir, self.no_static) {
+            (_, true) => {}
+            (Some(dir), false) => c = c.static_dir(dir.clone()),
+            (None, false) if default_static.is_dir() => c = c.static_dir(default_static),
+            (None, false) => {}
+        }
+        c
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let mut builder = Gateway::builder().config(cli.config());
+    if let Some(id) = &cli.node_id {
+        builder = builder.broker(Broker::new(id.clone()));
+    }
+    let gateway = match builder.build() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("moleculer-ws-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let running = match gateway.bind(&cli.listen).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("moleculer-ws-server: cannot listen on {}: {e}", cli.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("moleculer-ws gateway on http://{}/", running.local_addr());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,92 @@
+//! Built-in services: the `websocket.send` trigger, client counts, and the sample chat.
+
+use std::sync::Weak;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::broker::{Broker, Context};
+use crate::error::MoleculerError;
+use crate::gateway::Shared;
+use crate::rest::Route;
+
+/// The event every gateway listens to; params `{path, data}`.
+pub const SEND_EVENT: &str = "websocket.send";
+
+/// Registers the gateway's own listener and actions; returns their routes.
+pub(crate) fn register(
+    broker: &Broker,
+    shared: Weak<Shared>,
+    token: Option<&str>,
+    chat: bool,
+) -> Vec<Route> {
+    let listener = shared.clone();
+    broker.on_event(SEND_EVENT, "websocket", move |event| {
+        if let Some(shared) = listener.upgrade() {
+            shared.deliver(&event.params);
+        }
+    });
+
+    broker.add_action("websocket.send", |ctx: Context| async move {
+        match ctx.params.get("path").and_then(Value::as_str) {
+            Some(p) if !p.is_empty() => {}
+            _ => {
+                return Err(MoleculerError::validation(
+                    "The parameter 'path' must be a non-empty string.",
+                )
+                .with_data(json!([{"field": "path", "type": "required"}])))
+            }
+        }
+        ctx.broker.broadcast(SEND_EVENT, ctx.params).await;
+        Ok(Value::Null)
+    });
+
+    broker.add_action("websocket.clients", move |_ctx: Context| {
+        let counts = shared.upgrade().map(|s| s.registry.count_clients());
+        async move { Ok(json!(counts.unwrap_or_default())) }
+    });
+
+    let protect = |r: Route| match token {
+        Some(t) => r.bearer_token(t),
+        None => r,
+    };
+    let mut routes = vec![
+        protect(Route::post("/api/websocket/send", "websocket.send")),
+        protect(Route::get("/api/websocket/clients", "websocket.clients")),
+    ];
+    if chat {
+        broker.add_action("chat.send", chat_send);
+        routes.push(Route::post("/api/chat/send", "chat.send"));
+    }
+    routes
+}
+
+/// `chat.send {user, text}`: broadcasts `{"type":"message",user,text,time}` to `ws/chat` and
+/// returns it.
+async fn chat_send(ctx: Context) -> Result<Value, MoleculerError> {
+    let text = match ctx.params.get("text").and_then(Value::as_str) {
+        Some(t) if !t.trim().is_empty() => t.to_owned(),
+        _ => {
+            return Err(MoleculerError::validation(
+                "The parameter 'text' must be a non-empty string.",
+            )
+            .with_data(json!([{"field": "text", "type": "required"}])))
+        }
+    };
+    let user = ctx
+        .params
+        .get("user")
+        .and_then(Value::as_str)
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or("anonymous")
+        .to_owned();
+    let time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let message = json!({"type": "message", "user": user, "text": text, "time": time});
+    ctx.broker
+        .broadcast(SEND_EVENT, json!({"path": "ws/chat", "data": message}))
+        .await;
+    Ok(message)
+}

@@ -1,0 +1,217 @@
+//! WebSocket side: the upgrade (path, filter, limits) and one task per socket.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::FromRequestParts;
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+
+use crate::error::MoleculerError;
+use crate::filter::ConnectRequest;
+use crate::gateway::Shared;
+use crate::registry::Kill;
+
+/// How long a close frame may take to write, and how long we then wait for the peer's reply.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+const CLOSE_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Close codes for inbound faults.
+const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_INVALID_DATA: u16 = 1007;
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+
+/// Whether a request asks for a WebSocket upgrade (on any path).
+pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get_all(axum::http::header::UPGRADE)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.eq_ignore_ascii_case("websocket"))
+        })
+}
+
+/// The registry key of a request path: percent-decoded, leading slash, no query.
+pub(crate) fn registry_path(raw_path: &str) -> Option<String> {
+    let decoded = percent_decode_str(raw_path).decode_utf8().ok()?;
+    Some(if decoded.starts_with('/') {
+        decoded.into_owned()
+    } else {
+        format!("/{decoded}")
+    })
+}
+
+/// Handles an upgrade request: checks the filter, then hands the socket to its task.
+pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response {
+    let (mut parts, _body) = req.into_parts();
+    let Some(path) = registry_path(parts.uri.path()) else {
+        let err = MoleculerError::bad_request("The path is not valid UTF-8.", "INVALID_PATH");
+        return shared.error_response(&err);
+    };
+    let connect = ConnectRequest {
+        path: path.clone(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        remote_addr: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if let Some(filter) = &shared.filter {
+        if !filter.on_connect(&connect).await {
+            shared.metrics.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(path, remote = ?connect.remote_addr, "upgrade refused by the filter");
+            let err = MoleculerError::forbidden("The WebSocket connection was refused.");
+            let mut resp = shared.error_response(&err);
+            *resp.status_mut() = StatusCode::FORBIDDEN;
+            return resp;
+        }
+    }
+    let limit = shared.config.max_message_size;
+    upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| run_socket(shared, socket, path))
+}
+
+/// One socket's life: register, pump outbound queue and inbound frames, deregister.
+async fn run_socket(shared: Arc<Shared>, mut socket: WebSocket, path: String) {
+    let reg = shared
+        .registry
+        .register(&path, shared.config.outbound_queue);
+    tracing::debug!(path, id = reg.id, "socket open");
+    let mut rx = reg.rx;
+    let kill = reg.kill;
+    let killed = kill.wait();
+    tokio::pin!(killed);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut killed => {
+                let (code, reason) = kill.reason();
+                close_with(&mut socket, code, reason).await;
+                break;
+            }
+            inbound = socket.recv() => match inbound {
+                None => break,
+                Some(Ok(Message::Text(t))) if t.as_str().starts_with('!') => {
+                    if !reply_heartbeat(&shared, &mut socket, &kill).await {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Binary(b))) if b.first() == Some(&b'!') => {
+                    if !reply_heartbeat(&shared, &mut socket, &kill).await {
+                        break;
+                    }
+                }
+                // Pings are answered with the same payload by the protocol layer; a Close is
+                // echoed by it too: keep reading so that the echo is flushed and the stream ends.
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    if let Some((code, reason)) = close_code_for(&e) {
+                        if code == CLOSE_TOO_BIG {
+                            shared.metrics.oversized.fetch_add(1, Ordering::Relaxed);
+                        }
+                        tracing::info!(path, code, error = %e, "closing socket on inbound fault");
+                        close_with(&mut socket, code, reason).await;
+                    } else {
+                        tracing::debug!(path, error = %e, "socket error");
+                    }
+                    break;
+                }
+            },
+            outbound = rx.recv() => match outbound {
+                Some(text) => {
+                    if !send_or_killed(&mut socket, Message::Text(text), &kill).await {
+                        break;
+                    }
+                    shared.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                None => break,
+            },
+        }
+    }
+    shared.registry.deregister(&path, reg.id);
+    tracing::debug!(path, id = reg.id, "socket closed");
+}
+
+async fn reply_heartbeat(shared: &Shared, socket: &mut WebSocket, kill: &Kill) -> bool {
+    if !shared.heartbeat_replies.load(Ordering::Relaxed) {
+        return true;
+    }
+    shared.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
+    send_or_killed(socket, Message::Text(Utf8Bytes::from_static("!")), kill).await
+}
+
+/// Sends one message; gives up (false) on a write error, or when the socket is told to close
+/// while the write waits (a slow consumer): then it sends the close frame itself.
+async fn send_or_killed(socket: &mut WebSocket, msg: Message, kill: &Kill) -> bool {
+    tokio::select! {
+        biased;
+        _ = kill.wait() => {
+            let (code, reason) = kill.reason();
+            close_with(socket, code, reason).await;
+            false
+        }
+        sent = socket.send(msg) => sent.is_ok(),
+    }
+}
+
+/// Sends a close frame (bounded in time), then reads until the peer's reply or a timeout, so
+/// that the peer receives the frame before the TCP connection goes away.
+async fn close_with(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let sent = tokio::time::timeout(
+        CLOSE_WRITE_TIMEOUT,
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    if !sent {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, async {
+        while let Some(r) = socket.recv().await {
+            if r.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The close code for an inbound fault; `None` for transport errors (nothing to tell the peer).
+fn close_code_for(err: &axum::Error) -> Option<(u16, &'static str)> {
+    use std::error::Error as _;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
+    while let Some(e) = source {
+        if let Some(t) = e.downcast_ref::<tungstenite::Error>() {
+            return match t {
+                tungstenite::Error::Capacity(_) => Some((CLOSE_TOO_BIG, "message too big")),
+                tungstenite::Error::Utf8(_) => Some((CLOSE_INVALID_DATA, "invalid UTF-8")),
+                tungstenite::Error::Protocol(_) => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
+                _ => None,
+            };
+        }
+        source = e.source();
+    }
+    None
+}

@@ -1,0 +1,103 @@
+//! Test support: a gateway on 127.0.0.1:0 and small WebSocket/HTTP helpers.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use moleculer_ws_server::{Gateway, GatewayBuilder, RunningGateway};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Upper bound for anything a test waits for; a hang becomes a failure, not a stuck run.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub async fn start(builder: GatewayBuilder) -> RunningGateway {
+    builder.build().unwrap().bind("127.0.0.1:0").await.unwrap()
+}
+
+pub async fn start_default() -> RunningGateway {
+    start(Gateway::builder()).await
+}
+
+pub fn ws_url(gw: &RunningGateway, path_and_query: &str) -> String {
+    format!("ws://{}{}", gw.local_addr(), path_and_query)
+}
+
+pub fn http_url(gw: &RunningGateway, path: &str) -> String {
+    format!("http://{}{}", gw.local_addr(), path)
+}
+
+pub async fn connect(gw: &RunningGateway, path_and_query: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url(gw, path_and_query))
+        .await
+        .unwrap();
+    ws
+}
+
+/// Tries an upgrade with extra headers; returns the HTTP status of a refusal.
+pub async fn try_connect(
+    gw: &RunningGateway,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Result<Ws, u16> {
+    let mut req = ws_url(gw, path_and_query).into_client_request().unwrap();
+    for (k, v) in headers {
+        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes());
+        req.headers_mut().insert(name.unwrap(), v.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("unexpected connect error: {e}"),
+    }
+}
+
+/// The next frame, or a failure after [`WAIT`].
+pub async fn next(ws: &mut Ws) -> Message {
+    tokio::time::timeout(WAIT, ws.next())
+        .await
+        .expect("timed out waiting for a frame")
+        .expect("stream ended")
+        .expect("websocket error")
+}
+
+/// The next text frame's text.
+pub async fn next_text(ws: &mut Ws) -> String {
+    match next(ws).await {
+        Message::Text(t) => t.to_string(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+pub async fn send_text(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text)).await.unwrap();
+}
+
+/// Broadcasts `websocket.send` through the gateway's broker.
+pub async fn push(gw: &RunningGateway, params: Value) {
+    gw.broker().broadcast("websocket.send", params).await;
+}
+
+/// Waits until `cond` holds, checking after every change the gateway may make; fails after
+/// [`WAIT`]. Used for effects that have no event to wait on (a registry count).
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+pub async fn within<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut).await.expect("timed out")
+}
+
+pub fn count(gw: &RunningGateway, path: &str) -> usize {
+    gw.count_clients().get(path).copied().unwrap_or(0)
+}

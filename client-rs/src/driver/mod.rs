@@ -1,0 +1,328 @@
+//! The tokio driver: a cheap `Clone` handle plus one background task per connection.
+
+mod handler;
+mod socket;
+mod task;
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+pub use handler::WebSocketHandler;
+
+use crate::client::parse_header;
+use crate::session::{splitmix64, ConnectionState, Event, Session, Stats};
+use crate::url::{append_query, resolve, to_ws};
+use crate::{Client, Error, WebSocketConfig};
+use socket::Settings;
+use task::{Command, Task};
+
+/// Where the events go: the stream or the handler.
+pub(super) enum Sink {
+    Channel(mpsc::Sender<Event>),
+    Handler(Arc<dyn WebSocketHandler>),
+}
+
+impl Clone for Sink {
+    fn clone(&self) -> Self {
+        match self {
+            Sink::Channel(tx) => Sink::Channel(tx.clone()),
+            Sink::Handler(h) => Sink::Handler(Arc::clone(h)),
+        }
+    }
+}
+
+impl Sink {
+    async fn deliver(&self, event: Event) {
+        match self {
+            // A dropped `Events` is fine: nobody listens.
+            Sink::Channel(tx) => drop(tx.send(event).await),
+            Sink::Handler(h) => {
+                h.on_event(&event);
+                match event {
+                    Event::Message(m) => h.on_message(m),
+                    Event::Open => h.on_open(),
+                    Event::Error(e) => h.on_error(&e),
+                    Event::Closed { code, reason, .. } => h.on_close(code, &reason),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// What the handles can see of the task.
+#[derive(Clone, Debug)]
+pub(super) struct Status {
+    state: ConnectionState,
+    stats: Stats,
+    stop_error: Option<Error>,
+}
+
+pub(super) struct Shared {
+    settings: Arc<Settings>,
+    sink: Sink,
+    status: watch::Sender<Status>,
+    origin: Instant,
+    runtime: tokio::runtime::Handle,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    commands: Option<mpsc::Sender<Command>>,
+    parked: Option<Session>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The lock guards no invariant a panic could break: recover from poisoning.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The command channel of the running task, starting a task on the parked session if none.
+    fn commands(self: &Arc<Self>) -> Option<mpsc::Sender<Command>> {
+        let mut inner = self.lock();
+        if let Some(tx) = &inner.commands {
+            if !tx.is_closed() {
+                return Some(tx.clone());
+            }
+        }
+        let session = inner.parked.take()?;
+        let (tx, rx) = mpsc::channel(16);
+        let task = Task::new(
+            session,
+            Arc::clone(&self.settings),
+            self.sink.clone(),
+            Arc::downgrade(self),
+            self.status.clone(),
+            rx,
+            self.origin,
+        );
+        self.runtime.spawn(task.run());
+        inner.commands = Some(tx.clone());
+        Some(tx)
+    }
+
+    /// The running task hands its session back when it stops.
+    fn park(&self, session: Session) {
+        let mut inner = self.lock();
+        inner.parked = Some(session);
+        inner.commands = None;
+    }
+}
+
+/// A WebSocket connection to a gateway path, kept alive with the heartbeat and reconnected by
+/// the policy. Cheap to clone: clones share the connection. When the last clone is dropped,
+/// the connection closes and its task ends.
+///
+/// Create one with [`Client::ws`] (events as a stream) or [`Client::ws_with_handler`].
+#[derive(Clone)]
+pub struct WebSocket {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("url", &self.shared.settings.url.as_str())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl WebSocket {
+    /// The WebSocket URL (without the token).
+    pub fn url(&self) -> &str {
+        self.shared.settings.url.as_str()
+    }
+
+    /// Where the connection is now.
+    pub fn state(&self) -> ConnectionState {
+        self.shared.status.borrow().state
+    }
+
+    /// Whether the socket is open now.
+    pub fn is_connected(&self) -> bool {
+        self.state() == ConnectionState::Open
+    }
+
+    /// The counters, as of the last event.
+    pub fn stats(&self) -> Stats {
+        self.shared.status.borrow().stats.clone()
+    }
+
+    /// Connects (if not already open) and resolves once the socket is open. Failed attempts
+    /// are retried by the reconnect policy meanwhile; wrap in a timeout to bound the wait.
+    ///
+    /// # Errors
+    /// The error that stopped the session first ([`Error::Rejected`], [`Error::GaveUp`], ...),
+    /// or [`Error::Disconnected`] if `disconnect()` came first.
+    pub async fn connect(&self) -> Result<(), Error> {
+        // A task that is stopping may drop the request: retry once on a fresh task.
+        for _ in 0..2 {
+            let Some(tx) = self.shared.commands() else {
+                return Err(Error::Disconnected);
+            };
+            let (reply, answer) = oneshot::channel();
+            if tx.send(Command::Connect(Some(reply))).await.is_err() {
+                continue;
+            }
+            if let Ok(result) = answer.await {
+                return result;
+            }
+        }
+        Err(Error::Disconnected)
+    }
+
+    /// Waits until the socket is open, at most `timeout` (does not start connecting).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; or the session's stop error if it stopped (also before the call;
+    /// [`Error::Disconnected`] after `disconnect()`).
+    pub async fn wait_for_connection(&self, timeout: Duration) -> Result<(), Error> {
+        let mut rx = self.shared.status.subscribe();
+        let wait = async {
+            loop {
+                {
+                    let status = rx.borrow_and_update();
+                    match status.state {
+                        ConnectionState::Open => return Ok(()),
+                        ConnectionState::Stopped => {
+                            return Err(status.stop_error.clone().unwrap_or(Error::Disconnected))
+                        }
+                        _ => {}
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    return Err(Error::Disconnected);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(Err(Error::Timeout))
+    }
+
+    /// Closes the socket, cancels every timer and pending reconnect, and resolves once the
+    /// socket is closed and the task has ended. No reconnect follows; `connect()` starts over.
+    pub async fn disconnect(&self) {
+        let tx = self.shared.lock().commands.clone();
+        let Some(tx) = tx else { return };
+        let (reply, closed) = oneshot::channel();
+        if tx.send(Command::Disconnect(reply)).await.is_ok() {
+            let _ = closed.await;
+        }
+    }
+}
+
+/// The events of one [`WebSocket`], in order, as a [`Stream`](futures_core::Stream).
+///
+/// It ends when the connection is gone for good (every handle dropped and the task ended).
+/// The connection waits when [`event_buffer`](WebSocketConfig::event_buffer) events are
+/// unread, so keep reading.
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::Receiver<Event>,
+}
+
+impl Events {
+    /// The next event, or `None` when the stream ended.
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no event is lost (so it can
+    /// be used in `tokio::select!`).
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+}
+
+impl futures_core::Stream for Events {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Client {
+    /// A WebSocket to `url` (`http(s)` becomes `ws(s)`; relative to the base URL if set) with
+    /// its events as a stream. Connects at once unless `config.auto_connect` is off.
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`], [`Error::InvalidConfig`], or [`Error::NoRuntime`].
+    pub fn ws(&self, url: &str, config: WebSocketConfig) -> Result<(WebSocket, Events), Error> {
+        let (tx, rx) = mpsc::channel(config.event_buffer.max(1));
+        let ws = self.start(url, config, Sink::Channel(tx))?;
+        Ok((ws, Events { rx }))
+    }
+
+    /// A WebSocket to `url` whose events go to `handler` (Java's `ws(url, handler, configure)`,
+    /// with the configuration really applied).
+    ///
+    /// # Errors
+    /// As [`ws`](Self::ws).
+    pub fn ws_with_handler(
+        &self,
+        url: &str,
+        config: WebSocketConfig,
+        handler: impl WebSocketHandler,
+    ) -> Result<WebSocket, Error> {
+        self.start(url, config, Sink::Handler(Arc::new(handler)))
+    }
+
+    fn start(&self, url: &str, config: WebSocketConfig, sink: Sink) -> Result<WebSocket, Error> {
+        config.validate()?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|e| Error::NoRuntime(e.to_string()))?;
+        let mut url = to_ws(resolve(self.defaults.base_url.as_ref(), url)?)?;
+        append_query(&mut url, &config.query);
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &config.headers {
+            let (n, v) = parse_header(name, value)?;
+            headers.append(n, v);
+        }
+        let seed = splitmix64(std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            url.as_str(),
+        ));
+        let session = Session::new(config.session.clone(), seed)?;
+        let state = if config.auto_connect {
+            ConnectionState::Connecting
+        } else {
+            ConnectionState::Idle
+        };
+        let (status, _) = watch::channel(Status {
+            state,
+            stats: Stats::default(),
+            stop_error: None,
+        });
+        let shared = Arc::new(Shared {
+            settings: Arc::new(Settings {
+                url,
+                headers,
+                defaults: Arc::clone(&self.defaults),
+                token_query_param: config.token_query_param.clone(),
+            }),
+            sink,
+            status,
+            origin: Instant::now(),
+            runtime,
+            inner: Mutex::new(Inner {
+                commands: None,
+                parked: Some(session),
+            }),
+        });
+        if config.auto_connect {
+            if let Some(tx) = shared.commands() {
+                // A fresh channel has room: this cannot fail for lack of space.
+                let _ = tx.try_send(Command::Connect(None));
+            }
+        }
+        Ok(WebSocket { shared })
+    }
+}

@@ -1,0 +1,97 @@
+//! Opening and closing one tungstenite socket; its types stay in this module's users.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use url::Url;
+
+use crate::client::Defaults;
+use crate::session::ConnectFailure;
+use crate::url::append_query;
+
+pub(super) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long `disconnect()` waits for the server to answer the close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(3);
+/// How long an abandoned socket (lost heartbeat, error) gets to send its close frame.
+const CLOSE_ABANDON: Duration = Duration::from_millis(500);
+
+/// What every attempt of one connection uses.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) defaults: Arc<Defaults>,
+    pub(crate) token_query_param: Option<String>,
+}
+
+/// Opens a socket: the token provider is asked now, once per attempt.
+pub(super) async fn open(settings: Arc<Settings>) -> Result<WsStream, ConnectFailure> {
+    let mut url = settings.url.clone();
+    let token = settings.defaults.token_now();
+    if let (Some(name), Some(token)) = (&settings.token_query_param, &token) {
+        append_query(&mut url, &[(name, token)]);
+    }
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectFailure::Transport(e.to_string()))?;
+    let headers = request.headers_mut();
+    for (name, value) in settings
+        .defaults
+        .headers
+        .iter()
+        .chain(settings.headers.iter())
+    {
+        headers.append(name.clone(), value.clone());
+    }
+    if let Some(token) = token {
+        if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            headers.insert(AUTHORIZATION, value);
+        }
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((stream, _response)) => Ok(stream),
+        Err(WsError::Http(response)) => Err(ConnectFailure::HttpStatus(response.status().as_u16())),
+        Err(e) => Err(ConnectFailure::Transport(e.to_string())),
+    }
+}
+
+/// Sends a close frame; with `graceful`, waits (bounded) for the server's answer.
+pub(super) async fn close(mut ws: WsStream, code: u16, graceful: bool) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: "".into(),
+    };
+    let wait = if graceful {
+        CLOSE_HANDSHAKE
+    } else {
+        CLOSE_ABANDON
+    };
+    let _ = tokio::time::timeout(wait, async {
+        if ws.close(Some(frame)).await.is_ok() && graceful {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+}
+
+/// Sends the heartbeat `!`.
+pub(super) async fn send_heartbeat(ws: &mut WsStream) -> Result<(), String> {
+    ws.send(tokio_tungstenite::tungstenite::Message::text("!"))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Completes the close handshake the server started (bounded), then drops the socket.
+pub(super) async fn finish_close(mut ws: WsStream) {
+    let _ = tokio::time::timeout(CLOSE_ABANDON, ws.close(None)).await;
+}

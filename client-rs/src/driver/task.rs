@@ -1,0 +1,272 @@
+//! The background task of one connection: runs the session core against a real socket.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::socket::{self, Settings, WsStream};
+use super::{Shared, Sink, Status};
+use crate::session::{Action, ConnectFailure, ConnectionState, Event, Millis, Session};
+use crate::Error;
+
+type Opening = Pin<Box<dyn Future<Output = Result<WsStream, ConnectFailure>> + Send>>;
+
+/// A request from a handle.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// Connect (if not open) and answer when open or stopped.
+    Connect(Option<oneshot::Sender<Result<(), Error>>>),
+    /// Close for good and answer once closed.
+    Disconnect(oneshot::Sender<()>),
+}
+
+pub(super) struct Task {
+    pub(super) session: Session,
+    pub(super) settings: Arc<Settings>,
+    pub(super) sink: Sink,
+    pub(super) shared: Weak<Shared>,
+    pub(super) status: tokio::sync::watch::Sender<Status>,
+    pub(super) commands: mpsc::Receiver<Command>,
+    pub(super) origin: Instant,
+    socket: Option<WsStream>,
+    opening: Option<Opening>,
+    open_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
+    closed_waiters: Vec<oneshot::Sender<()>>,
+    graceful: bool,
+    stop_error: Option<Error>,
+}
+
+impl Task {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        session: Session,
+        settings: Arc<Settings>,
+        sink: Sink,
+        shared: Weak<Shared>,
+        status: tokio::sync::watch::Sender<Status>,
+        commands: mpsc::Receiver<Command>,
+        origin: Instant,
+    ) -> Task {
+        Task {
+            session,
+            settings,
+            sink,
+            shared,
+            status,
+            commands,
+            origin,
+            socket: None,
+            opening: None,
+            open_waiters: Vec::new(),
+            closed_waiters: Vec::new(),
+            graceful: false,
+            stop_error: None,
+        }
+    }
+
+    fn now(&self) -> Millis {
+        Millis::from_elapsed(self.origin.elapsed())
+    }
+
+    /// Runs until the session stops (disconnect, policy, or every handle dropped).
+    pub(super) async fn run(mut self) {
+        // A parked session starts stopped: the command that started this task comes first.
+        let mut first = true;
+        loop {
+            self.perform().await;
+            if !first {
+                // (A parked session's stale state is not published before its command runs.)
+                self.publish();
+            }
+            if !first && self.session.state() == ConnectionState::Stopped {
+                break;
+            }
+            first = false;
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(|at| self.origin + at.as_duration());
+            tokio::select! {
+                command = self.commands.recv() => self.on_command(command),
+                result = opening(&mut self.opening) => {
+                    self.opening = None;
+                    let now = self.now();
+                    match result {
+                        Ok(ws) => {
+                            self.socket = Some(ws);
+                            self.session.on_open(now);
+                        }
+                        Err(failure) => self.session.on_connect_failed(now, failure),
+                    }
+                }
+                frame = next_frame(&mut self.socket) => self.on_frame(frame).await,
+                () = sleep(deadline) => {
+                    let now = self.now();
+                    self.session.handle_timeout(now);
+                }
+            }
+        }
+        self.finish();
+    }
+
+    fn on_command(&mut self, command: Option<Command>) {
+        let now = self.now();
+        match command {
+            Some(Command::Connect(reply)) => {
+                if self.session.state() == ConnectionState::Open {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(()));
+                    }
+                    return;
+                }
+                self.open_waiters.extend(reply);
+                self.session.connect(now);
+            }
+            Some(Command::Disconnect(reply)) => {
+                self.closed_waiters.push(reply);
+                self.graceful = true;
+                self.session.disconnect(now);
+            }
+            None => {
+                // Every handle is gone.
+                self.graceful = true;
+                self.session.disconnect(now);
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<WsMessage, String>>) {
+        let now = self.now();
+        match frame {
+            Some(Ok(WsMessage::Text(text))) => self.session.on_text(now, text.as_str()),
+            Some(Ok(WsMessage::Binary(data))) => self.session.on_binary(now, &data),
+            Some(Ok(WsMessage::Close(frame))) => {
+                let (code, reason) = match frame {
+                    Some(f) => (Some(u16::from(f.code)), f.reason.to_string()),
+                    None => (None, String::new()),
+                };
+                if let Some(ws) = self.socket.take() {
+                    socket::finish_close(ws).await;
+                }
+                self.session.on_closed(now, code, &reason);
+            }
+            Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
+            Some(Err(e)) => {
+                self.socket = None;
+                self.session.on_transport_error(now, &e);
+            }
+            None => {
+                self.socket = None;
+                self.session.on_closed(now, None, "");
+            }
+        }
+    }
+
+    /// Carries out the session's actions, in order.
+    async fn perform(&mut self) {
+        while let Some(action) = self.session.poll_action() {
+            match action {
+                Action::Connect => {
+                    self.opening = Some(Box::pin(socket::open(self.settings.clone())));
+                }
+                Action::AbortConnect => self.opening = None,
+                Action::SendHeartbeat => {
+                    if let Some(ws) = &mut self.socket {
+                        if let Err(e) = socket::send_heartbeat(ws).await {
+                            self.socket = None;
+                            let now = self.now();
+                            self.session.on_transport_error(now, &e);
+                        }
+                    }
+                }
+                Action::Close { code } => {
+                    if let Some(ws) = self.socket.take() {
+                        socket::close(ws, code, self.graceful).await;
+                    }
+                }
+                Action::Emit(event) => self.dispatch(event).await,
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, event: Event) {
+        match &event {
+            Event::Open => {
+                for w in self.open_waiters.drain(..) {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            Event::Stopped(error) => {
+                self.stop_error = error.clone();
+                let error = error.clone().unwrap_or(Error::Disconnected);
+                for w in self.open_waiters.drain(..) {
+                    let _ = w.send(Err(error.clone()));
+                }
+            }
+            _ => {}
+        }
+        self.publish();
+        self.sink.deliver(event).await;
+    }
+
+    fn publish(&self) {
+        let status = Status {
+            state: self.session.state(),
+            stats: self.session.stats(self.now()),
+            stop_error: self.stop_error.clone(),
+        };
+        self.status.send_replace(status);
+    }
+
+    /// Parks the session for a later `connect()` and answers the waiters.
+    fn finish(mut self) {
+        // Park first: from now on a `connect()` starts a new task on the session.
+        if let Some(shared) = self.shared.upgrade() {
+            shared.park(self.session);
+        }
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                // A connect that raced with the stop: dropping the reply makes the handle
+                // retry, on the new task.
+                Command::Connect(reply) => drop(reply),
+                Command::Disconnect(reply) => self.closed_waiters.push(reply),
+            }
+        }
+        for w in self.closed_waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
+async fn opening(opening: &mut Option<Opening>) -> Result<WsStream, ConnectFailure> {
+    match opening {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_frame(socket: &mut Option<WsStream>) -> Option<Result<WsMessage, String>> {
+    match socket {
+        Some(ws) => ws.next().await.map(|r| r.map_err(|e| e.to_string())),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+pub(super) fn _assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Task>();
+}

@@ -1,0 +1,84 @@
+//! Client for Moleculer WebSocket gateways: what `moleculer-java-httpclient` is to Java
+//! programs, for Rust.
+//!
+//! A gateway pushes messages one way, over WebSocket, to the sockets connected at a path; the
+//! client answers with ordinary REST calls. This crate gives both:
+//!
+//! - [`Client::ws`] opens a [`WebSocket`] kept alive with the `!` heartbeat of the original
+//!   clients and reconnected with exponential backoff; its [`Events`] are a `Stream`
+//!   (or use a [`WebSocketHandler`] like Java's `WebSocketHandler`);
+//! - [`Client::get`], [`Client::post`] and friends call REST routes and parse the JSON answer;
+//!   a gateway error becomes a typed [`MoleculerError`].
+//!
+//! Both share the client's default headers, bearer-token provider and base URL.
+//!
+//! ```
+//! # #![allow(clippy::unwrap_used)]
+//! use moleculer_ws_client::{Client, Event, WebSocketConfig};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), moleculer_ws_client::Error> {
+//! # let gateway = moleculer_ws_server::Gateway::builder().build().unwrap()
+//! #     .bind("127.0.0.1:0").await.unwrap();
+//! # let base = format!("http://{}/", gateway.local_addr());
+//! // `base` is the gateway's address, e.g. "http://127.0.0.1:3000/".
+//! let client = Client::builder().base_url(&base).build()?;
+//! let (socket, mut events) = client.ws("/ws/chat", WebSocketConfig::default())?;
+//! socket.connect().await?;
+//! # while gateway.count_clients().is_empty() { tokio::task::yield_now().await; }
+//!
+//! // Say something over REST; the gateway pushes it to every socket at /ws/chat.
+//! let answer = client.post("/api/chat/send", &json!({"user": "ann", "text": "hi"})).await?;
+//! assert!(answer.is_success());
+//!
+//! while let Some(event) = events.recv().await {
+//!     if let Event::Message(message) = event {
+//!         let json = message.json().expect("a JSON object");
+//!         assert_eq!(json["text"], "hi");
+//!         break;
+//!     }
+//! }
+//! socket.disconnect().await; // no reconnect after this
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Behaviour
+//!
+//! The session logic lives in the runtime-free [`session`] module (no clock reads, no
+//! spawning), shared with the browser driver so both behave the same:
+//!
+//! - heartbeat as the originals: every `interval / 3` a tick sends `!` when more than
+//!   `interval` passed since the last one, and declares the link lost when a `!` stays
+//!   unanswered for `timeout` (defaults 60 s and 10 s, as the Java client);
+//! - reconnect on errors, heartbeat loss and clean server closes, with backoff from
+//!   `reconnect_delay` (3 s) up to 30 s with jitter, reset once a connection proved healthy;
+//!   [`ReconnectPolicy::fixed`] reproduces the original 3000 ms;
+//! - stop with [`Error::Rejected`] when the upgrade is answered 401, 403 or 404;
+//! - messages classified as the Java client does ([`Message`]).
+//!
+//! # Features
+//!
+//! - `tokio-runtime` (default): the tokio WebSocket driver ([`WebSocket`], [`Events`]).
+//!   Without it (and always on `wasm32`), the crate is the session core plus REST.
+//! - `rustls` (default): `wss://` and `https://` through rustls.
+
+mod client;
+#[cfg(all(feature = "tokio-runtime", not(target_arch = "wasm32")))]
+mod driver;
+mod error;
+pub mod rest;
+pub mod session;
+mod url;
+mod ws_config;
+
+pub use client::{Client, ClientBuilder};
+#[cfg(all(feature = "tokio-runtime", not(target_arch = "wasm32")))]
+pub use driver::{Events, WebSocket, WebSocketHandler};
+pub use error::Error;
+pub use rest::{Method, MoleculerError, RequestBuilder, Response};
+pub use session::{
+    BackoffKind, ConnectionState, Event, Message, ReconnectPolicy, SessionConfig, Stats,
+};
+pub use ws_config::WebSocketConfig;

@@ -1,0 +1,212 @@
+//! One REST request.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Response;
+use crate::client::parse_header;
+use crate::url::{append_query, check_http, resolve};
+use crate::{Client, Error};
+
+/// An HTTP method of a REST call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+    /// HEAD
+    Head,
+    /// OPTIONS
+    Options,
+}
+
+impl Method {
+    fn to_reqwest(self) -> reqwest::Method {
+        match self {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+            Method::Head => reqwest::Method::HEAD,
+            Method::Options => reqwest::Method::OPTIONS,
+        }
+    }
+}
+
+/// A REST request being built; send it with [`send`](Self::send). Never panics: the first
+/// invalid part is returned by `send`.
+#[derive(Debug)]
+#[must_use]
+pub struct RequestBuilder {
+    client: Client,
+    method: Method,
+    url: Result<url::Url, Error>,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+    error: Option<Error>,
+}
+
+impl RequestBuilder {
+    pub(crate) fn new(client: Client, method: Method, url: &str) -> RequestBuilder {
+        let url = resolve(client.defaults.base_url.as_ref(), url).and_then(check_http);
+        let timeout = client.defaults.timeout;
+        RequestBuilder {
+            client,
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+            timeout,
+            error: None,
+        }
+    }
+
+    /// Appends query pairs (percent-encoded).
+    pub fn query<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: &[(K, V)]) -> Self {
+        if let Ok(url) = &mut self.url {
+            append_query(url, pairs);
+        }
+        self
+    }
+
+    /// Adds a header to this request only (on top of the client's defaults, replacing a
+    /// default of the same name).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match parse_header(name, value) {
+            Ok((n, v)) => {
+                self.headers.append(n, v);
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Sends `body` as JSON (`Content-Type: application/json`).
+    pub fn json<B: Serialize + ?Sized>(mut self, body: &B) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => self.body = Some(bytes),
+            Err(e) => {
+                self.error
+                    .get_or_insert(Error::Decode(format!("request body: {e}")));
+            }
+        }
+        self
+    }
+
+    /// Gives up after `timeout` (from sending to the end of the body). Default: the client's.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sends the request and reads the whole body.
+    ///
+    /// # Errors
+    /// The first invalid part ([`Error::InvalidUrl`], [`Error::InvalidConfig`],
+    /// [`Error::Decode`]), or [`Error::Request`] if the call fails below HTTP or times out.
+    /// An HTTP error status is not an error here: see [`Response::error_for_status`].
+    pub async fn send(self) -> Result<Response, Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let url = self.url?;
+        let mut headers = self.client.defaults.headers_now();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        let mut req = self
+            .client
+            .http
+            .request(self.method.to_reqwest(), url)
+            .headers(headers);
+        if let Some(body) = self.body {
+            req = req
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body);
+        }
+        if let Some(t) = self.timeout {
+            req = req.timeout(t);
+        }
+        let resp = req.send().await.map_err(request_error)?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let bytes = resp.bytes().await.map_err(request_error)?;
+        Ok(Response::new(status, headers, parse_body(&bytes)))
+    }
+}
+
+fn request_error(e: reqwest::Error) -> Error {
+    let kind = if e.is_timeout() { "timed out: " } else { "" };
+    Error::Request(format!("{kind}{e}"))
+}
+
+/// JSON if the body parses, `null` if empty, else the text as a JSON string.
+pub(crate) fn parse_body(bytes: &[u8]) -> Value {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_parse_leniently() {
+        assert_eq!(parse_body(b""), Value::Null);
+        assert_eq!(parse_body(b" \n"), Value::Null);
+        assert_eq!(parse_body(b"{\"a\":1}"), json!({"a": 1}));
+        assert_eq!(parse_body(b"123"), json!(123));
+        assert_eq!(parse_body(b"<html>"), json!("<html>"));
+    }
+
+    #[tokio::test]
+    async fn invalid_parts_surface_at_send() {
+        let c = Client::new().unwrap();
+        let e = c
+            .request(Method::Get, "/relative")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidUrl(_)), "{e:?}");
+        let e = c.request(Method::Get, "ws://h/").send().await.unwrap_err();
+        assert!(matches!(e, Error::InvalidUrl(_)), "{e:?}");
+        let e = c
+            .request(Method::Get, "http://127.0.0.1:9/")
+            .header("bad header", "x")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidConfig(_)), "{e:?}");
+    }
+}

@@ -1,0 +1,366 @@
+//! The runtime-free session core: heartbeat, reconnect policy, close policy and message
+//! classification, shared by every driver.
+//!
+//! The core reads no clock, spawns nothing and does no I/O. A driver feeds it `now` (a
+//! [`Millis`] from a monotonic clock) and what happened on the socket, then drains
+//! [`Session::poll_action`] and sleeps until [`Session::poll_timeout`], where it calls
+//! [`Session::handle_timeout`]. Randomness for the jitter comes in as a seed, so the same
+//! inputs give the same outputs on every target.
+//!
+//! ```
+//! use moleculer_ws_client::session::{Action, Millis, Session, SessionConfig};
+//!
+//! let mut s = Session::new(SessionConfig::default(), 42).unwrap();
+//! s.connect(Millis(0));
+//! assert!(std::iter::from_fn(|| s.poll_action()).any(|a| a == Action::Connect));
+//! s.on_open(Millis(5));
+//! assert_eq!(s.poll_timeout(), Some(Millis(20_005))); // heartbeat ticks every 60 s / 3
+//! ```
+
+mod clock;
+mod close;
+mod config;
+mod event;
+mod heartbeat;
+mod message;
+mod reconnect;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+pub use clock::Millis;
+pub use config::SessionConfig;
+pub use event::{Action, ConnectFailure, ConnectionState, Event, Stats};
+pub use message::Message;
+pub use reconnect::{BackoffKind, ReconnectPolicy};
+
+#[cfg(all(feature = "tokio-runtime", not(target_arch = "wasm32")))]
+pub(crate) use reconnect::splitmix64;
+
+use crate::Error;
+use close::{cause_error, verdict, Cause, Verdict};
+use heartbeat::{HeartbeatTimer, Tick};
+use message::{classify, Inbound};
+use reconnect::ReconnectBackoff;
+
+/// Close code sent by `disconnect()`.
+const NORMAL_CLOSURE: u16 = 1000;
+/// Close code sent when the client abandons a broken link (heartbeat lost, transport error).
+const GOING_AWAY: u16 = 1001;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum State {
+    Idle,
+    Connecting { deadline: Option<Millis> },
+    Open { since: Millis },
+    Waiting { until: Millis },
+    Stopped,
+}
+
+/// The state machine of one logical connection (across its reconnects).
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    state: State,
+    heartbeat: HeartbeatTimer,
+    backoff: ReconnectBackoff,
+    actions: VecDeque<Action>,
+    stats: Stats,
+    opened_once: bool,
+    down_since: Option<Millis>,
+    healthy: bool,
+}
+
+impl Session {
+    /// A session in the idle state. `seed` feeds the reconnect jitter (drivers pass a random
+    /// value; tests pass a constant).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the configuration fails [`SessionConfig::validate`].
+    pub fn new(config: SessionConfig, seed: u64) -> Result<Session, Error> {
+        config.validate()?;
+        Ok(Session {
+            heartbeat: HeartbeatTimer::new(config.heartbeat_interval, config.heartbeat_timeout),
+            backoff: ReconnectBackoff::new(config.reconnect.clone(), seed),
+            config,
+            state: State::Idle,
+            actions: VecDeque::new(),
+            stats: Stats::default(),
+            opened_once: false,
+            down_since: None,
+            healthy: false,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Where the session is.
+    pub fn state(&self) -> ConnectionState {
+        match self.state {
+            State::Idle => ConnectionState::Idle,
+            State::Connecting { .. } => ConnectionState::Connecting,
+            State::Open { .. } => ConnectionState::Open,
+            State::Waiting { .. } => ConnectionState::Waiting,
+            State::Stopped => ConnectionState::Stopped,
+        }
+    }
+
+    /// The counters, with the current outage counted up to `now`.
+    pub fn stats(&self, now: Millis) -> Stats {
+        let mut stats = self.stats.clone();
+        if let Some(since) = self.down_since {
+            stats.downtime += now.saturating_since(since);
+        }
+        stats
+    }
+
+    /// The next action for the driver, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When the driver must call [`handle_timeout`](Self::handle_timeout) next, if ever.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        match self.state {
+            State::Connecting { deadline } => deadline,
+            State::Open { .. } => self.heartbeat.next_tick(),
+            State::Waiting { until } => Some(until),
+            State::Idle | State::Stopped => None,
+        }
+    }
+
+    /// Starts connecting (from idle, after a stop, or at once while waiting to reconnect).
+    /// Does nothing while connecting or open.
+    pub fn connect(&mut self, now: Millis) {
+        match self.state {
+            State::Idle | State::Waiting { .. } => self.start_attempt(now),
+            State::Stopped => {
+                self.backoff.reset();
+                self.start_attempt(now);
+            }
+            State::Connecting { .. } | State::Open { .. } => {}
+        }
+    }
+
+    /// Stops for good: closes the socket or abandons the attempt, cancels every timer and
+    /// never reconnects (until [`connect`](Self::connect) is called again).
+    pub fn disconnect(&mut self, _now: Millis) {
+        match self.state {
+            State::Stopped => return,
+            State::Open { .. } => {
+                self.heartbeat.stop();
+                self.push(Action::Close {
+                    code: NORMAL_CLOSURE,
+                });
+                self.emit(Event::Closed {
+                    code: Some(NORMAL_CLOSURE),
+                    reason: String::new(),
+                    will_reconnect: false,
+                });
+            }
+            State::Connecting { .. } => self.push(Action::AbortConnect),
+            State::Idle | State::Waiting { .. } => {}
+        }
+        self.down_since = None;
+        self.state = State::Stopped;
+        self.emit(Event::Stopped(None));
+    }
+
+    /// Checks the link at once instead of waiting for the next tick: when open, sends `!` now
+    /// (a missing reply is then noticed `heartbeat_timeout` later); while waiting to reconnect,
+    /// reconnects now. Drivers call it when the network comes back or, in a browser, when the
+    /// page becomes visible again. Does nothing in the other states.
+    pub fn probe(&mut self, now: Millis) {
+        match self.state {
+            State::Open { .. } => {
+                if self.heartbeat.probe(now) {
+                    self.push(Action::SendHeartbeat);
+                }
+            }
+            State::Waiting { .. } => self.start_attempt(now),
+            State::Idle | State::Connecting { .. } | State::Stopped => {}
+        }
+    }
+
+    /// The socket opened.
+    pub fn on_open(&mut self, now: Millis) {
+        if !matches!(self.state, State::Connecting { .. }) {
+            return;
+        }
+        if self.opened_once {
+            self.stats.reconnects += 1;
+        }
+        self.opened_once = true;
+        if let Some(since) = self.down_since.take() {
+            self.stats.downtime += now.saturating_since(since);
+        }
+        self.healthy = false;
+        self.heartbeat.start(now);
+        self.state = State::Open { since: now };
+        self.emit(Event::Open);
+    }
+
+    /// A text frame arrived.
+    pub fn on_text(&mut self, now: Millis, text: &str) {
+        if !matches!(self.state, State::Open { .. }) {
+            return;
+        }
+        match classify(text) {
+            Inbound::HeartbeatReply => {
+                if let Some(rtt) = self.heartbeat.on_reply(now) {
+                    self.stats.last_rtt = Some(rtt);
+                    if !self.healthy {
+                        self.healthy = true;
+                        self.backoff.reset();
+                    }
+                    self.emit(Event::HeartbeatRoundTrip { rtt });
+                }
+            }
+            Inbound::Ignored => {}
+            Inbound::Deliver(message) => {
+                self.stats.messages_received += 1;
+                self.emit(Event::Message(message));
+            }
+        }
+    }
+
+    /// A binary frame arrived: handled as text if it is UTF-8, dropped otherwise.
+    pub fn on_binary(&mut self, now: Millis, data: &[u8]) {
+        if let Ok(text) = std::str::from_utf8(data) {
+            self.on_text(now, text);
+        }
+    }
+
+    /// The server closed the open socket (`code` is `None` without a close frame).
+    pub fn on_closed(&mut self, now: Millis, code: Option<u16>, reason: &str) {
+        let reason = reason.to_owned();
+        self.lose_connection(now, Cause::Closed { code, reason });
+    }
+
+    /// The open socket failed (read or write error).
+    pub fn on_transport_error(&mut self, now: Millis, message: &str) {
+        if !matches!(self.state, State::Open { .. }) {
+            return;
+        }
+        self.push(Action::Close { code: GOING_AWAY });
+        let cause = Cause::Transport(message.to_owned());
+        self.emit(Event::Error(cause_error(&cause)));
+        self.lose_connection(now, cause);
+    }
+
+    /// The attempt in progress failed.
+    pub fn on_connect_failed(&mut self, now: Millis, failure: ConnectFailure) {
+        if !matches!(self.state, State::Connecting { .. }) {
+            return;
+        }
+        self.fail_attempt(now, Cause::Failed(failure));
+    }
+
+    /// A timer fired: the connect timeout, a heartbeat tick or the reconnect delay.
+    /// Calling it early or late is harmless.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        match self.state {
+            State::Connecting {
+                deadline: Some(deadline),
+            } if now >= deadline => {
+                self.push(Action::AbortConnect);
+                self.fail_attempt(now, Cause::ConnectTimeout);
+            }
+            State::Open { .. } => match self.heartbeat.tick(now) {
+                Tick::Idle => {}
+                Tick::SendPing => self.push(Action::SendHeartbeat),
+                Tick::Lost => {
+                    self.push(Action::Close { code: GOING_AWAY });
+                    self.emit(Event::Error(Error::HeartbeatLost));
+                    self.lose_connection(now, Cause::HeartbeatLost);
+                }
+            },
+            State::Waiting { until } if now >= until => self.start_attempt(now),
+            _ => {}
+        }
+    }
+
+    fn start_attempt(&mut self, now: Millis) {
+        let timeout = self.config.connect_timeout;
+        self.state = State::Connecting {
+            deadline: (!timeout.is_zero()).then(|| now + timeout),
+        };
+        self.emit(Event::Connecting {
+            attempt: self.backoff.attempt(),
+        });
+        self.push(Action::Connect);
+    }
+
+    fn fail_attempt(&mut self, now: Millis, cause: Cause) {
+        self.stats.failed_attempts += 1;
+        self.emit(Event::Error(cause_error(&cause)));
+        let verdict = verdict(self.backoff.policy(), &cause);
+        self.follow(now, verdict, None);
+    }
+
+    fn lose_connection(&mut self, now: Millis, cause: Cause) {
+        let State::Open { since } = self.state else {
+            return;
+        };
+        self.heartbeat.stop();
+        let healthy_after = self.backoff.policy().healthy_after;
+        if !self.heartbeat.enabled() && now.saturating_since(since) >= healthy_after {
+            self.backoff.reset();
+        }
+        self.down_since = Some(now);
+        let (code, reason) = match &cause {
+            Cause::Closed { code, reason } => (*code, reason.clone()),
+            _ => (None, String::new()),
+        };
+        let verdict = verdict(self.backoff.policy(), &cause);
+        self.follow(now, verdict, Some((code, reason)));
+    }
+
+    fn follow(&mut self, now: Millis, verdict: Verdict, closed: Option<(Option<u16>, String)>) {
+        let next = match verdict {
+            Verdict::Retry { at_least } => match self.backoff.next_delay() {
+                Some(delay) => Ok(delay.max(at_least)),
+                None => Err(Error::GaveUp {
+                    attempts: self.backoff.attempt(),
+                }),
+            },
+            Verdict::Stop(error) => Err(error),
+        };
+        if let Some((code, reason)) = closed {
+            self.emit(Event::Closed {
+                code,
+                reason,
+                will_reconnect: next.is_ok(),
+            });
+        }
+        match next {
+            Ok(delay) => self.wait(now, delay),
+            Err(error) => {
+                self.down_since = None;
+                self.state = State::Stopped;
+                self.emit(Event::Stopped(Some(error)));
+            }
+        }
+    }
+
+    fn wait(&mut self, now: Millis, delay: Duration) {
+        self.state = State::Waiting { until: now + delay };
+        self.emit(Event::Reconnecting {
+            attempt: self.backoff.attempt(),
+            delay,
+        });
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.actions.push_back(Action::Emit(event));
+    }
+
+    fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+}

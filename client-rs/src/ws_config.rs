@@ -1,0 +1,161 @@
+//! Settings of one WebSocket connection.
+
+use std::time::Duration;
+
+use crate::client::parse_header;
+use crate::session::{ReconnectPolicy, SessionConfig};
+use crate::Error;
+
+/// Settings of one WebSocket connection (on top of the [`Client`](crate::Client)'s default
+/// headers and token provider).
+///
+/// Defaults match the Java client: heartbeat every 60 s with a 10 s timeout, reconnect after
+/// 3 s, connect automatically.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct WebSocketConfig {
+    /// Heartbeat, connect timeout and reconnect policy. Default [`SessionConfig::default`].
+    pub session: SessionConfig,
+    /// Extra headers of the upgrade request. Default: none.
+    pub headers: Vec<(String, String)>,
+    /// Extra query pairs of the URL, e.g. a `key` the gateway's filter checks. Default: none.
+    pub query: Vec<(String, String)>,
+    /// Also send the token as this query parameter (for gateways whose filter reads
+    /// `?token=`). Default `None`: the token goes in the `Authorization` header only.
+    pub token_query_param: Option<String>,
+    /// Start connecting as soon as the connection is created. Default `true` (as Java's
+    /// `autoConnect`); with `false` nothing happens until `connect()`.
+    pub auto_connect: bool,
+    /// Events buffered for the [`Events`](crate::Events) stream before the connection waits
+    /// for the reader (back-pressure). Default 256. Larger absorbs bursts; a reader that
+    /// stalls for long stalls the heartbeat too.
+    pub event_buffer: usize,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            session: SessionConfig::default(),
+            headers: Vec::new(),
+            query: Vec::new(),
+            token_query_param: None,
+            auto_connect: true,
+            event_buffer: 256,
+        }
+    }
+}
+
+impl WebSocketConfig {
+    /// Sets the heartbeat interval (default 60 s; zero turns the heartbeat off).
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.session.heartbeat_interval = interval;
+        self
+    }
+
+    /// Sets the heartbeat timeout (default 10 s; zero turns the heartbeat off).
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.session.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// Sets the first reconnect delay (default 3 s, Java's `reconnectDelay`).
+    pub fn reconnect_delay(mut self, delay: Duration) -> Self {
+        self.session.reconnect.delay = delay;
+        self
+    }
+
+    /// Sets the whole reconnect policy (default [`ReconnectPolicy::default`]).
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.session.reconnect = policy;
+        self
+    }
+
+    /// Sets the timeout of one connection attempt (default 10 s; zero means none).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.session.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the whole session configuration.
+    pub fn session(mut self, session: SessionConfig) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// Adds a header to the upgrade request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a query pair to the URL.
+    pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets [`token_query_param`](Self::token_query_param).
+    pub fn token_query_param(mut self, name: Option<String>) -> Self {
+        self.token_query_param = name;
+        self
+    }
+
+    /// Sets [`auto_connect`](Self::auto_connect).
+    pub fn auto_connect(mut self, auto_connect: bool) -> Self {
+        self.auto_connect = auto_connect;
+        self
+    }
+
+    /// Sets [`event_buffer`](Self::event_buffer).
+    pub fn event_buffer(mut self, size: usize) -> Self {
+        self.event_buffer = size;
+        self
+    }
+
+    /// Checks every setting, in one place.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first bad setting.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.session.validate()?;
+        if self.event_buffer == 0 {
+            return Err(Error::InvalidConfig(
+                "event_buffer must be at least 1".into(),
+            ));
+        }
+        for (name, value) in &self.headers {
+            parse_header(name, value)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_java() {
+        let c = WebSocketConfig::default();
+        assert_eq!(c.session.heartbeat_interval, Duration::from_secs(60));
+        assert_eq!(c.session.heartbeat_timeout, Duration::from_secs(10));
+        assert_eq!(c.session.reconnect.delay, Duration::from_secs(3));
+        assert_eq!(c.session.connect_timeout, Duration::from_secs(10));
+        assert!(c.auto_connect);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn setters_and_validation() {
+        let c = WebSocketConfig::default()
+            .heartbeat_interval(Duration::from_millis(300))
+            .heartbeat_timeout(Duration::from_millis(100))
+            .reconnect_delay(Duration::from_secs(1))
+            .header("X-A", "1")
+            .query("k", "v");
+        assert_eq!(c.session.reconnect.delay, Duration::from_secs(1));
+        assert!(c.validate().is_ok());
+        assert!(c.clone().event_buffer(0).validate().is_err());
+        assert!(c.header("bad name", "x").validate().is_err());
+    }
+}

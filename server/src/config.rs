@@ -42,6 +42,10 @@ pub struct GatewayConfig {
     pub max_body_size: usize,
     /// How long shutdown waits for sockets to finish their close handshake. Default 10 s.
     pub shutdown_timeout: Duration,
+    /// Registers fault-injection routes for client tests: `POST /api/test/heartbeat-replies`
+    /// `{"on": false}` makes the gateway stop answering `!`. Never enable it in production.
+    /// Default false.
+    pub test_hooks: bool,
 }
 
 impl Default for GatewayConfig {
@@ -58,6 +62,7 @@ impl Default for GatewayConfig {
             sample_chat: true,
             max_body_size: 1024 * 1024,
             shutdown_timeout: Duration::from_secs(10),
+            test_hooks: false,
         }
     }
 }
@@ -116,6 +121,12 @@ impl GatewayConfig {
     /// Sets [`shutdown_timeout`](Self::shutdown_timeout).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sets [`test_hooks`](Self::test_hooks).
+    pub fn test_hooks(mut self, on: bool) -> Self {
+        self.test_hooks = on;
         self
     }
 

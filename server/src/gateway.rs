@@ -168,6 +168,7 @@ impl GatewayBuilder {
                 weak.clone(),
                 config.token.as_deref(),
                 config.sample_chat,
+                config.test_hooks,
             );
             let mut routes = Vec::new();
             for r in user_routes.into_iter().chain(builtin) {

@@ -74,6 +74,11 @@ struct Cli {
     #[arg(long, env = "MOLECULER_WS_MAX_BODY_SIZE", default_value_t = 1024 * 1024)]
     max_body_size: usize,
 
+    /// Fault injection for client tests: POST /api/test/heartbeat-replies {"on": false} makes
+    /// the gateway stop answering `!`. Never in production.
+    #[arg(long, env = "MOLECULER_WS_TEST_HOOKS")]
+    test_hooks: bool,
+
     /// How long shutdown waits for sockets to close (SIGINT/SIGTERM close them with 1001).
     #[arg(long, env = "MOLECULER_WS_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
@@ -107,7 +112,8 @@ impl Cli {
             .path_idle_timeout(self.path_idle_timeout)
             .sample_chat(!self.no_chat)
             .max_body_size(self.max_body_size)
-            .shutdown_timeout(self.shutdown_timeout);
+            .shutdown_timeout(self.shutdown_timeout)
+            .test_hooks(self.test_hooks);
         if let Some(t) = &self.token {
             c = c.token(t.clone());
         }

@@ -19,6 +19,7 @@ pub(crate) fn register(
     shared: Weak<Shared>,
     token: Option<&str>,
     chat: bool,
+    test_hooks: bool,
 ) -> Vec<Route> {
     let listener = shared.clone();
     broker.on_event(SEND_EVENT, "websocket", move |event| {
@@ -41,8 +42,9 @@ pub(crate) fn register(
         Ok(Value::Null)
     });
 
+    let counted = shared.clone();
     broker.add_action("websocket.clients", move |_ctx: Context| {
-        let counts = shared.upgrade().map(|s| s.registry.count_clients());
+        let counts = counted.upgrade().map(|s| s.registry.count_clients());
         async move { Ok(json!(counts.unwrap_or_default())) }
     });
 
@@ -57,6 +59,24 @@ pub(crate) fn register(
     if chat {
         broker.add_action("chat.send", chat_send);
         routes.push(Route::post("/api/chat/send", "chat.send"));
+    }
+    if test_hooks {
+        broker.add_action("test.heartbeatReplies", move |ctx: Context| {
+            let on = ctx.params.get("on").and_then(Value::as_bool);
+            let shared = shared.upgrade();
+            async move {
+                let on = on.ok_or_else(|| MoleculerError::validation("'on' must be a boolean"))?;
+                if let Some(s) = shared {
+                    s.heartbeat_replies
+                        .store(on, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(json!({ "on": on }))
+            }
+        });
+        routes.push(Route::post(
+            "/api/test/heartbeat-replies",
+            "test.heartbeatReplies",
+        ));
     }
     routes
 }

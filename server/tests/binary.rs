@@ -30,10 +30,11 @@ fn help_documents_every_option_with_its_env_var() {
         "--no-chat",
         "--max-body-size",
         "--shutdown-timeout",
+        "--test-hooks",
     ] {
         assert!(help.contains(opt), "--help lacks {opt}:\n{help}");
     }
-    assert_eq!(help.matches("[env: MOLECULER_WS_").count(), 14, "{help}");
+    assert_eq!(help.matches("[env: MOLECULER_WS_").count(), 15, "{help}");
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Message classification, exactly as the Java client does it (PROTOCOL.md section 4).
 
+use std::cell::OnceCell;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -10,21 +12,22 @@ use crate::Error;
 /// Classified as the Java client does: a frame starting with `{` or `[` that parses as JSON is
 /// [`Message::json`]; anything else (including `123` or `"hi"` with its quotes) is delivered as
 /// its raw text. The raw text is always kept, so [`Message::parse`] can read any frame as `T`.
+///
+/// The JSON is parsed on first use, so a driver that only hands the text on (the browser
+/// client) never pays for parsing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
     text: String,
-    json: Option<Value>,
+    json: OnceCell<Option<Value>>,
 }
 
 impl Message {
     /// Builds a message from a frame's text, classifying it like the Java client.
     pub fn from_text(text: impl Into<String>) -> Message {
-        let text = text.into();
-        let json = match text.as_bytes().first() {
-            Some(b'{') | Some(b'[') => serde_json::from_str(&text).ok(),
-            _ => None,
-        };
-        Message { text, json }
+        Message {
+            text: text.into(),
+            json: OnceCell::new(),
+        }
     }
 
     /// The frame's text, exactly as received.
@@ -34,18 +37,23 @@ impl Message {
 
     /// The parsed JSON object or array, if the frame starts with `{` or `[` and is valid JSON.
     pub fn json(&self) -> Option<&Value> {
-        self.json.as_ref()
+        self.json
+            .get_or_init(|| match self.text.as_bytes().first() {
+                Some(b'{') | Some(b'[') => serde_json::from_str(&self.text).ok(),
+                _ => None,
+            })
+            .as_ref()
     }
 
     /// Whether the frame was classified as JSON.
     pub fn is_json(&self) -> bool {
-        self.json.is_some()
+        self.json().is_some()
     }
 
     /// The message as the Java client hands it to `onMessage`: the parsed JSON, or the raw text
     /// as a JSON string.
     pub fn to_value(&self) -> Value {
-        match &self.json {
+        match self.json() {
             Some(v) => v.clone(),
             None => Value::String(self.text.clone()),
         }

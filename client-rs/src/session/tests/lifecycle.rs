@@ -201,7 +201,10 @@ fn probe_while_open_sends_bang_now_and_detects_a_missing_reply_within_timeout() 
     sc.actions();
     assert!(sc.advance_to(279).is_empty());
     let lost = sc.advance_to(280);
-    assert!(has(&lost, &Action::Emit(Event::Error(Error::HeartbeatLost))), "{lost:?}");
+    assert!(
+        has(&lost, &Action::Emit(Event::Error(Error::HeartbeatLost))),
+        "{lost:?}"
+    );
 }
 
 #[test]

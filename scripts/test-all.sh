@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: what CI runs, and what the README's test
-# command runs. Needs: the Rust toolchain with the wasm32-unknown-unknown target
-# (`.ci/run` installs everything on a fresh machine).
+# command runs. Needs the Rust toolchain, Node.js/npm and Chromium (/usr/bin/chromium, or
+# $CHROMIUM); `.ci/run` installs everything on a fresh machine. The wasm target and
+# wasm-bindgen-cli are installed by scripts/build-wasm.sh when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,13 +14,23 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo clippy for wasm32 (session core + REST, browser client)"
+cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown --no-default-features -- -D warnings
+cargo clippy -p moleculer-ws-wasm --target wasm32-unknown-unknown -- -D warnings
+
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
-if grep -q '"client-rs"' Cargo.toml; then
-  step "client-rs for wasm32 (session core + REST)"
-  cargo build -p moleculer-ws-client --target wasm32-unknown-unknown --no-default-features
-fi
+step "browser client build (js/pkg)"
+./scripts/build-wasm.sh
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "browser tests (headless Chromium, node --test)"
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "Chromium not found at ${CHROMIUM:-/usr/bin/chromium}: install it (apt-get install chromium) or set CHROMIUM" >&2
+  exit 1
+fi
+cargo build -p moleculer-ws-server
+(cd js && npm ci --no-audit --no-fund --silent && npm test)

@@ -1,0 +1,374 @@
+//! `Connection`: one `MoleculerWebsocket`, driving the shared session core with the browser's
+//! `WebSocket`, `setTimeout` and `performance.now()`.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Object, Reflect};
+use moleculer_ws_client::session::{
+    Action, ConnectFailure, ConnectionState, Event, Millis, Session,
+};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::*;
+
+use crate::options::{self, Callbacks};
+use crate::socket::{SocketEvent, SocketGuard};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(msg: &str);
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(msg: &str, err: &JsValue);
+}
+
+/// Monotonic milliseconds: real elapsed time, so a throttled background tab whose timers fire
+/// late measures the true gap instead of counting ticks.
+fn now() -> Millis {
+    Millis(performance_now().max(0.0) as u64)
+}
+
+struct Inner {
+    url: String,
+    session: Session,
+    socket: Option<SocketGuard>,
+    generation: u64,
+    timer: Option<JsValue>,
+    timer_cb: Option<Closure<dyn FnMut()>>,
+    callbacks: Callbacks,
+    open_event: Option<web_sys::Event>,
+    last_state: ConnectionState,
+    me: Weak<RefCell<Inner>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(id) = self.timer.take() {
+            clear_timeout(&id);
+        }
+    }
+}
+
+/// One WebSocket channel with heartbeat and reconnect. Made by `MoleculerWebsocket` in
+/// `websocket.js`; pages do not construct it directly.
+#[wasm_bindgen]
+pub struct Connection {
+    inner: Rc<RefCell<Inner>>,
+}
+
+#[wasm_bindgen]
+impl Connection {
+    /// A connection to the absolute `ws(s)://` `url`; `opts` as `MoleculerWebsocket`'s, plus
+    /// the message `handler`. Throws a `TypeError`/`RangeError` for a bad option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(url: String, opts: JsValue) -> Result<Connection, JsValue> {
+        let config = options::session_config(&opts)?;
+        let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
+        let session = Session::new(config, seed)
+            .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
+        let last_state = session.state();
+        let inner = Rc::new_cyclic(|me| {
+            RefCell::new(Inner {
+                url,
+                session,
+                socket: None,
+                generation: 0,
+                timer: None,
+                timer_cb: None,
+                callbacks: options::callbacks(&opts),
+                open_event: None,
+                last_state,
+                me: me.clone(),
+            })
+        });
+        let weak = Rc::downgrade(&inner);
+        let cb = Closure::<dyn FnMut()>::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                if let Ok(mut me) = inner.try_borrow_mut() {
+                    me.timer = None;
+                }
+                step(&inner, |s, now| s.handle_timeout(now));
+            }
+        });
+        inner.borrow_mut().timer_cb = Some(cb);
+        Ok(Connection { inner })
+    }
+
+    /// Connects (at once, also while waiting to reconnect). A second call while connecting or
+    /// open does nothing: there is never more than one socket.
+    pub fn connect(&self) {
+        step(&self.inner, |s, now| s.connect(now));
+    }
+
+    /// Closes the socket, stops the heartbeat and cancels any pending reconnect.
+    pub fn disconnect(&self) {
+        step(&self.inner, |s, now| s.disconnect(now));
+    }
+
+    /// Checks the link now: sends `!` when open, reconnects at once while waiting. The loader
+    /// calls it when the page becomes visible, comes back online or is restored from the
+    /// back/forward cache.
+    pub fn probe(&self) {
+        step(&self.inner, |s, now| s.probe(now));
+    }
+
+    /// `"idle"`, `"connecting"`, `"open"`, `"waiting"` (to reconnect) or `"stopped"`.
+    pub fn state(&self) -> String {
+        state_name(self.inner.borrow().session.state()).to_owned()
+    }
+
+    /// `{reconnects, failedAttempts, downtime, rtt, messagesReceived}`; times in ms, `rtt` is
+    /// `null` before the first heartbeat round trip.
+    pub fn stats(&self) -> JsValue {
+        let stats = self.inner.borrow().session.stats(now());
+        let obj = Object::new();
+        let set = |k: &str, v: JsValue| {
+            let _ = Reflect::set(&obj, &JsValue::from_str(k), &v);
+        };
+        set("reconnects", JsValue::from_f64(stats.reconnects as f64));
+        set(
+            "failedAttempts",
+            JsValue::from_f64(stats.failed_attempts as f64),
+        );
+        set(
+            "downtime",
+            JsValue::from_f64(stats.downtime.as_millis() as f64),
+        );
+        set(
+            "rtt",
+            stats
+                .last_rtt
+                .map_or(JsValue::NULL, |r| JsValue::from_f64(r.as_millis() as f64)),
+        );
+        set(
+            "messagesReceived",
+            JsValue::from_f64(stats.messages_received as f64),
+        );
+        obj.into()
+    }
+
+    /// The absolute URL of the channel.
+    #[wasm_bindgen(getter)]
+    pub fn url(&self) -> String {
+        self.inner.borrow().url.clone()
+    }
+}
+
+fn state_name(state: ConnectionState) -> &'static str {
+    match state {
+        ConnectionState::Idle => "idle",
+        ConnectionState::Connecting => "connecting",
+        ConnectionState::Open => "open",
+        ConnectionState::Waiting => "waiting",
+        _ => "stopped",
+    }
+}
+
+/// Feeds one input to the session, carries out its actions, then calls the page's callbacks
+/// with no borrow held (so a callback may call `connect()` or `disconnect()`).
+fn step(inner: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Session, Millis)) {
+    let (events, callbacks, open_event, changed) = {
+        let Ok(mut me) = inner.try_borrow_mut() else {
+            return;
+        };
+        input(&mut me.session, now());
+        let events = me.carry_out();
+        let state = me.session.state();
+        let changed = (state != me.last_state).then_some(state);
+        me.last_state = state;
+        let open_event = if events.iter().any(|e| matches!(e, Event::Open)) {
+            me.open_event.take()
+        } else {
+            None
+        };
+        (events, me.callbacks.clone(), open_event, changed)
+    };
+    for event in events {
+        dispatch(&callbacks, event, open_event.as_ref());
+    }
+    if let Some(state) = changed {
+        call(
+            &callbacks.onstatechange,
+            &JsValue::from_str(state_name(state)),
+        );
+    }
+}
+
+impl Inner {
+    /// Carries out the session's actions; returns the events for the page.
+    fn carry_out(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(action) = self.session.poll_action() {
+            match action {
+                Action::Connect => self.open_socket(),
+                Action::AbortConnect => self.socket = None,
+                Action::SendHeartbeat => {
+                    if let Some(s) = &self.socket {
+                        s.send("!");
+                    }
+                }
+                Action::Close { code } => {
+                    if let Some(s) = self.socket.take() {
+                        s.close(code);
+                    }
+                }
+                Action::Emit(event) => events.push(event),
+                _ => {}
+            }
+        }
+        self.schedule();
+        events
+    }
+
+    fn open_socket(&mut self) {
+        self.generation += 1;
+        let generation = self.generation;
+        let weak = self.me.clone();
+        let sink = move |ev: SocketEvent| {
+            if let Some(inner) = weak.upgrade() {
+                on_socket_event(&inner, generation, ev);
+            }
+        };
+        if self.callbacks.debug {
+            console_log(&format!("Connecting to {}...", self.url));
+        }
+        match SocketGuard::open(&self.url, sink) {
+            Ok(guard) => self.socket = Some(guard),
+            Err(e) => {
+                self.socket = None;
+                let msg = js_sys::Error::from(e)
+                    .message()
+                    .as_string()
+                    .unwrap_or_default();
+                self.session
+                    .on_connect_failed(now(), ConnectFailure::Transport(msg));
+            }
+        }
+    }
+
+    fn schedule(&mut self) {
+        if let Some(id) = self.timer.take() {
+            clear_timeout(&id);
+        }
+        let (Some(at), Some(cb)) = (self.session.poll_timeout(), &self.timer_cb) else {
+            return;
+        };
+        let delay = at.0.saturating_sub(now().0);
+        self.timer = Some(set_timeout(cb.as_ref().unchecked_ref(), delay as f64));
+    }
+}
+
+fn on_socket_event(inner: &Rc<RefCell<Inner>>, generation: u64, ev: SocketEvent) {
+    {
+        let Ok(mut me) = inner.try_borrow_mut() else {
+            return;
+        };
+        if me.generation != generation || me.socket.is_none() {
+            return; // an abandoned socket
+        }
+        match &ev {
+            SocketEvent::Open(e) => me.open_event = Some(e.clone()),
+            SocketEvent::Closed { .. } => me.socket = None,
+            _ => {}
+        }
+    }
+    step(inner, move |s, now| match ev {
+        SocketEvent::Open(_) => s.on_open(now),
+        SocketEvent::Text(t) => s.on_text(now, &t),
+        SocketEvent::Binary(b) => s.on_binary(now, &b),
+        SocketEvent::Closed { code, reason } => {
+            if s.state() == ConnectionState::Connecting {
+                let why = format!("the WebSocket closed before opening (code {code})");
+                s.on_connect_failed(now, ConnectFailure::Transport(why));
+            } else {
+                // 1005/1006: no close frame was received.
+                let code = (code != 1005 && code != 1006).then_some(code);
+                s.on_closed(now, code, &reason);
+            }
+        }
+        // Browsers follow every error with a close event: the close carries the decision.
+        SocketEvent::Error => {}
+    });
+}
+
+fn dispatch(cb: &Callbacks, event: Event, open_event: Option<&web_sys::Event>) {
+    let debug = |m: &str| {
+        if cb.debug {
+            console_log(m);
+        }
+    };
+    match event {
+        Event::Open => {
+            debug("WebSocket channel opened.");
+            let e = open_event.map_or(JsValue::UNDEFINED, |e| e.clone().into());
+            call(&cb.onopen, &e);
+        }
+        Event::Message(m) => {
+            debug("WebSocket message received.");
+            call(&cb.handler, &JsValue::from_str(m.text()));
+        }
+        Event::Connecting { attempt } if attempt > 0 => {
+            debug("WebSocket reconnecting...");
+            call0(&cb.onreconnect);
+        }
+        Event::Closed {
+            code,
+            reason,
+            will_reconnect,
+        } => {
+            debug("WebSocket channel closed.");
+            let info = Object::new();
+            let _ = Reflect::set(
+                &info,
+                &"code".into(),
+                &code.map_or(JsValue::NULL, JsValue::from),
+            );
+            let _ = Reflect::set(&info, &"reason".into(), &JsValue::from_str(&reason));
+            let _ = Reflect::set(
+                &info,
+                &"willReconnect".into(),
+                &JsValue::from_bool(will_reconnect),
+            );
+            call(&cb.onclose, &info.into());
+        }
+        Event::Reconnecting { attempt, delay } => {
+            debug(&format!(
+                "Reconnect attempt {attempt} in {} ms.",
+                delay.as_millis()
+            ));
+        }
+        Event::HeartbeatRoundTrip { rtt } => {
+            debug(&format!(
+                "Heartbeat response received ({} ms).",
+                rtt.as_millis()
+            ));
+        }
+        Event::Error(e) | Event::Stopped(Some(e)) => {
+            debug(&format!("WebSocket error: {e}"));
+            call(&cb.onerror, &js_sys::Error::new(&e.to_string()).into());
+        }
+        _ => {}
+    }
+}
+
+fn call(f: &Option<Function>, arg: &JsValue) {
+    if let Some(f) = f {
+        if let Err(e) = f.call1(&JsValue::NULL, arg) {
+            console_error("moleculer-ws: a callback threw", &e);
+        }
+    }
+}
+
+fn call0(f: &Option<Function>) {
+    if let Some(f) = f {
+        if let Err(e) = f.call0(&JsValue::NULL) {
+            console_error("moleculer-ws: a callback threw", &e);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The JS options object: session configuration and callbacks.
+
+use std::time::Duration;
+
+use js_sys::{Function, Reflect};
+use moleculer_ws_client::session::{BackoffKind, ReconnectPolicy, SessionConfig};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Defaults of the original `websocket.js` (PROTOCOL.md section 3).
+const DEFAULT_INTERVAL_MS: f64 = 6000.0;
+const DEFAULT_TIMEOUT_MS: f64 = 1000.0;
+const DEFAULT_RECONNECT_MS: f64 = 3000.0;
+
+/// The page's callbacks; any may be missing.
+#[derive(Clone, Default)]
+pub(crate) struct Callbacks {
+    pub handler: Option<Function>,
+    pub onopen: Option<Function>,
+    pub onreconnect: Option<Function>,
+    pub onclose: Option<Function>,
+    pub onerror: Option<Function>,
+    pub onstatechange: Option<Function>,
+    pub debug: bool,
+}
+
+fn get(opts: &JsValue, key: &str) -> JsValue {
+    if !opts.is_object() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(opts, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn function(opts: &JsValue, key: &str) -> Option<Function> {
+    get(opts, key).dyn_into::<Function>().ok()
+}
+
+/// A number option in milliseconds; `null`/`undefined` give the default. Negative, NaN or
+/// non-numbers are a clear error.
+fn millis(opts: &JsValue, key: &str, default: f64) -> Result<Duration, JsValue> {
+    let v = get(opts, key);
+    let ms = if v.is_undefined() || v.is_null() {
+        default
+    } else {
+        v.as_f64().ok_or_else(|| {
+            JsValue::from(js_sys::TypeError::new(&format!(
+                "{key} must be a number of milliseconds"
+            )))
+        })?
+    };
+    if ms.is_nan() || ms < 0.0 || !ms.is_finite() {
+        return Err(
+            js_sys::RangeError::new(&format!("{key} must be 0 or more milliseconds")).into(),
+        );
+    }
+    Ok(Duration::from_millis(ms as u64))
+}
+
+/// The original never reports a loss when the first tick at least `timeout` after a `!` comes
+/// later than `interval` (it sends the next `!` instead); the session core refuses such a
+/// configuration. Pages written for the original may still pass one, so lower the timeout to
+/// the largest one the rule can detect: whole tick periods (`interval / 3`) within `interval`.
+fn detectable_timeout(interval: Duration, timeout: Duration) -> Duration {
+    let (i, t) = (interval.as_millis() as u64, timeout.as_millis() as u64);
+    let period = (i / 3).max(1);
+    if i == 0 || t.div_ceil(period) * period <= i {
+        return timeout;
+    }
+    Duration::from_millis((i / period) * period)
+}
+
+/// Reads the callbacks (`handler` is passed separately by the loader under that key).
+pub(crate) fn callbacks(opts: &JsValue) -> Callbacks {
+    Callbacks {
+        handler: function(opts, "handler"),
+        onopen: function(opts, "onopen"),
+        onreconnect: function(opts, "onreconnect"),
+        onclose: function(opts, "onclose"),
+        onerror: function(opts, "onerror"),
+        onstatechange: function(opts, "onstatechange"),
+        debug: get(opts, "debug").is_truthy(),
+    }
+}
+
+/// Builds the session configuration.
+///
+/// `heartbeatInterval`/`heartbeatTimeout`: ms, defaults 6000/1000, 0 turns the heartbeat off.
+/// `reconnectDelay` (3000), `maxReconnectDelay` (default: equal to `reconnectDelay`, i.e. the
+/// original's fixed delay; larger values back off exponentially), `jitter` (default false, as
+/// the original), `connectTimeout` (10000, 0 = none).
+pub(crate) fn session_config(opts: &JsValue) -> Result<SessionConfig, JsValue> {
+    let mut interval = millis(opts, "heartbeatInterval", DEFAULT_INTERVAL_MS)?;
+    let mut timeout = millis(opts, "heartbeatTimeout", DEFAULT_TIMEOUT_MS)?;
+    if interval.is_zero() || timeout.is_zero() {
+        interval = Duration::ZERO;
+        timeout = Duration::ZERO;
+    }
+    let detectable = detectable_timeout(interval, timeout);
+    if detectable != timeout {
+        web_sys::console::warn_1(&JsValue::from_str(&format!(
+            "moleculer-ws: heartbeatTimeout {} ms can never expire with heartbeatInterval {} ms \
+             (a new heartbeat is sent first); using {} ms",
+            timeout.as_millis(),
+            interval.as_millis(),
+            detectable.as_millis()
+        )));
+        timeout = detectable;
+    }
+    let delay = millis(opts, "reconnectDelay", DEFAULT_RECONNECT_MS)?;
+    let max_delay = millis(opts, "maxReconnectDelay", delay.as_millis() as f64)?.max(delay);
+    let jitter = get(opts, "jitter").is_truthy();
+    let kind = if max_delay > delay {
+        BackoffKind::Exponential
+    } else {
+        BackoffKind::Fixed
+    };
+    let policy = ReconnectPolicy::default()
+        .kind(kind)
+        .delay(delay)
+        .max_delay(max_delay)
+        .jitter(jitter)
+        // The browser does not expose the HTTP status of a refused upgrade: keep retrying.
+        .stop_on_http_status(Vec::new());
+    Ok(SessionConfig::default()
+        .heartbeat_interval(interval)
+        .heartbeat_timeout(timeout)
+        .connect_timeout(millis(opts, "connectTimeout", 10_000.0)?)
+        .reconnect(policy))
+}

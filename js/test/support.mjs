@@ -1,0 +1,111 @@
+// Browser test support: the reference gateway as a child process on 127.0.0.1 and headless
+// Chromium driven by playwright-core.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import fs from "node:fs";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const jsDir = path.resolve(here, "..");
+const repo = path.resolve(jsDir, "..");
+const serverBin = process.env.MWS_SERVER_BIN ||
+  path.join(repo, "target", "debug", "moleculer-ws-server");
+export const artifacts = path.join(repo, "test-artifacts");
+
+/** Upper bound for anything a test waits for. */
+export const WAIT_MS = 15000;
+
+/**
+ * Starts the gateway (port 0 = any free port) with the test hooks and js/ served at /.
+ * Resolves to { base, port, stop() }.
+ */
+export async function startGateway(port = 0) {
+  const child = spawn(serverBin, [
+    "--listen", `127.0.0.1:${port}`, "--static-dir", jsDir, "--test-hooks",
+    "--shutdown-timeout", "2s",
+  ], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, RUST_LOG: "warn" } });
+  const lines = createInterface({ input: child.stdout });
+  const [line] = await Promise.race([
+    once(lines, "line"),
+    once(child, "exit").then(([code]) => { throw new Error(`gateway exited with ${code}`); }),
+  ]);
+  const m = /on (http:\/\/[^/]+)\//.exec(line);
+  if (!m) { throw new Error(`unexpected gateway output: ${line}`); }
+  const base = m[1];
+  return {
+    base,
+    port: Number(new URL(base).port),
+    async stop() {
+      if (child.exitCode !== null) { return; }
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+}
+
+/** A new page with console errors collected (a page error fails the test that checks it). */
+export async function openPage(browser, url) {
+  const page = await browser.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") { page.errors.push(m.text()); } });
+  await page.goto(url);
+  return page;
+}
+
+/** Polls `fn` until it returns a truthy value; fails after WAIT_MS with `what`. */
+export async function waitFor(what, fn, timeoutMs = WAIT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) { return v; }
+    if (Date.now() > deadline) { throw new Error(`timed out waiting for ${what}`); }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function post(base, route, body) {
+  const resp = await fetch(base + route, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!resp.ok) { throw new Error(`${route}: HTTP ${resp.status}`); }
+  return resp;
+}
+
+export async function broadcast(base, wsPath, data) {
+  await post(base, "/api/websocket/send", { path: wsPath, data });
+}
+
+export async function clients(base, wsPath) {
+  const counts = await (await fetch(base + "/api/websocket/clients")).json();
+  return counts[wsPath] || 0;
+}
+
+export async function heartbeatsAnswered(base) {
+  const text = await (await fetch(base + "/metrics")).text();
+  const m = /^moleculer_ws_heartbeats_answered_total (\d+)$/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+export function saveArtifact(name, buffer) {
+  fs.mkdirSync(artifacts, { recursive: true });
+  const file = path.join(artifacts, name);
+  fs.writeFileSync(file, buffer);
+  return file;
+}

@@ -1,0 +1,103 @@
+// Types for moleculer-ws-browser: the MoleculerWebsocket of Moleculer-Java's websocket.js,
+// plus MoleculerHttpClient for REST calls.
+
+/** Where a channel is: `idle` before connect(), `waiting` between reconnect attempts. */
+export type ChannelState = "idle" | "connecting" | "open" | "waiting" | "stopped";
+
+export interface CloseInfo {
+  /** The close code, or null when the connection broke without a close frame. */
+  code: number | null;
+  reason: string;
+  /** Whether the client will reconnect (false after disconnect() or a stop). */
+  willReconnect: boolean;
+}
+
+export interface MoleculerWebsocketOptions {
+  /** Heartbeat interval in ms (default 6000); 0 turns the heartbeat off. */
+  heartbeatInterval?: number;
+  /** How long a `!` may stay unanswered, in ms (default 1000); 0 turns the heartbeat off. */
+  heartbeatTimeout?: number;
+  /** Delay before the first reconnect attempt, in ms (default 3000, as the original). */
+  reconnectDelay?: number;
+  /** Upper bound of the exponential backoff, in ms (default = reconnectDelay: a fixed delay). */
+  maxReconnectDelay?: number;
+  /** Randomise reconnect delays (default false). */
+  jitter?: boolean;
+  /** How long an attempt may take before it counts as failed, in ms (default 10000; 0 = none). */
+  connectTimeout?: number;
+  /** Log to the console. */
+  debug?: boolean;
+  onopen?: (evt: Event) => void;
+  onreconnect?: () => void;
+  onclose?: (info: CloseInfo) => void;
+  onerror?: (err: Error) => void;
+  onstatechange?: (state: ChannelState) => void;
+}
+
+export interface ChannelStats {
+  reconnects: number;
+  failedAttempts: number;
+  /** Total time without a connection, in ms. */
+  downtime: number;
+  /** Last heartbeat round trip in ms, null before the first one. */
+  rtt: number | null;
+  messagesReceived: number;
+}
+
+export interface MoleculerWebsocketChannel {
+  /** The channel as given (default "ws/common"). */
+  readonly channel: string;
+  connect(): void;
+  disconnect(): void;
+  state(): ChannelState;
+  stats(): ChannelStats;
+  /** Resolves when open; rejects on timeout or when the channel stops. */
+  ready(timeoutMs?: number): Promise<void>;
+}
+
+export declare function MoleculerWebsocket(
+  channel: string | null | undefined,
+  handler: (msg: string) => void,
+  opts?: MoleculerWebsocketOptions,
+): MoleculerWebsocketChannel;
+
+/** A gateway error: the Moleculer error body's fields plus the HTTP status. */
+export interface MoleculerHttpError extends Error {
+  status: number;
+  code: number;
+  type: string | null;
+  data: unknown;
+  body: unknown;
+}
+
+export interface MoleculerHttpClientOptions {
+  /** Base URL for relative paths (default: the page URL). */
+  baseUrl?: string;
+  /** Headers sent with every request. */
+  headers?: Record<string, string>;
+}
+
+type Query = Record<string, string | number | boolean | Array<string | number | boolean>>;
+
+export interface MoleculerHttpClientApi {
+  get<T = unknown>(url: string, query?: Query): Promise<T>;
+  options<T = unknown>(url: string, query?: Query): Promise<T>;
+  head(url: string, query?: Query): Promise<null>;
+  post<T = unknown>(url: string, body?: unknown): Promise<T>;
+  put<T = unknown>(url: string, body?: unknown): Promise<T>;
+  patch<T = unknown>(url: string, body?: unknown): Promise<T>;
+  delete<T = unknown>(url: string, body?: unknown): Promise<T>;
+}
+
+export declare function MoleculerHttpClient(options?: MoleculerHttpClientOptions): MoleculerHttpClientApi;
+
+declare global {
+  function MoleculerWebsocket(
+    channel: string | null | undefined,
+    handler: (msg: string) => void,
+    opts?: MoleculerWebsocketOptions,
+  ): MoleculerWebsocketChannel;
+  function MoleculerHttpClient(options?: MoleculerHttpClientOptions): MoleculerHttpClientApi;
+  /** Overrides where websocket.js looks for pkg/ (default: next to the script). */
+  var MOLECULER_WS_BASE: string | undefined;
+}

@@ -1,0 +1,196 @@
+/*!
+ * moleculer-ws browser client: a drop-in for the websocket.js of Moleculer-Java.
+ *
+ *   var ws = MoleculerWebsocket("ws/chat", function (msg) { ... }, { heartbeatInterval: 6000 });
+ *   ws.connect(); ws.disconnect(); ws.channel
+ *
+ * This classic script defines MoleculerWebsocket and MoleculerHttpClient synchronously and loads
+ * the WebAssembly session core (pkg/, next to this file) in the background; connect() called
+ * before it has loaded is queued. The heartbeat, reconnect and close logic run in the wasm
+ * module: the same Rust session core as the Rust client.
+ */
+(function (root) {
+  "use strict";
+
+  var doc = root.document;
+  var script = doc && doc.currentScript;
+  var base = root.MOLECULER_WS_BASE ||
+    (script && script.src) || (root.location && root.location.href);
+  var modulePromise = null;
+  var live = [];
+
+  function loadModule() {
+    if (!modulePromise) {
+      var glue = new URL("pkg/moleculer_ws_wasm.js", base).href;
+      var wasm = new URL("pkg/moleculer_ws_wasm_bg.wasm", base);
+      modulePromise = import(glue).then(function (m) {
+        return m.default({ module_or_path: wasm }).then(function () { return m; });
+      });
+    }
+    return modulePromise;
+  }
+
+  function pageUrl() { return root.location ? root.location.href : base; }
+
+  // Resolved like a link against the page; http -> ws, https -> wss.
+  function socketUrl(channel) {
+    return new URL(channel, pageUrl()).href.replace(/^http/, "ws");
+  }
+
+  function probeAll() {
+    for (var i = 0; i < live.length; i++) { live[i]._probe(); }
+  }
+  if (doc && root.addEventListener) {
+    doc.addEventListener("visibilitychange", function () {
+      if (doc.visibilityState === "visible") { probeAll(); }
+    });
+    root.addEventListener("online", probeAll);
+    root.addEventListener("pageshow", function (e) { if (e.persisted) { probeAll(); } });
+  }
+
+  function MoleculerWebsocket(channel, handler, opts) {
+    if (!channel) { channel = "ws/common"; }
+    opts = opts || {};
+    var conn = null;        // the wasm Connection, once loaded
+    var wanted = false;     // connect() was called and disconnect() was not
+    var failed = null;      // the load error, if the module could not load
+    var waiters = [];
+
+    function settle(state) {
+      var keep = [];
+      for (var i = 0; i < waiters.length; i++) {
+        var w = waiters[i];
+        if (state === "open") { clearTimeout(w.timer); w.resolve(); }
+        else if (state === "stopped") { clearTimeout(w.timer); w.reject(new Error("the channel was stopped")); }
+        else { keep.push(w); }
+      }
+      waiters = keep;
+    }
+
+    // Callbacks are read from opts at call time, as the original does.
+    var hooks = {
+      handler: function (msg) { if (handler) { handler(msg); } },
+      onopen: function (evt) { if (opts.onopen) { opts.onopen(evt); } },
+      onreconnect: function () { if (opts.onreconnect) { opts.onreconnect(); } },
+      onclose: function (info) { if (opts.onclose) { opts.onclose(info); } },
+      onerror: function (err) { if (opts.onerror) { opts.onerror(err); } },
+      onstatechange: function (state) {
+        settle(state);
+        if (opts.onstatechange) { opts.onstatechange(state); }
+      },
+      heartbeatInterval: opts.heartbeatInterval,
+      heartbeatTimeout: opts.heartbeatTimeout,
+      reconnectDelay: opts.reconnectDelay,
+      maxReconnectDelay: opts.maxReconnectDelay,
+      jitter: opts.jitter,
+      connectTimeout: opts.connectTimeout,
+      debug: opts.debug
+    };
+
+    var self = {
+      channel: channel,
+      connect: function () {
+        wanted = true;
+        if (live.indexOf(self) < 0) { live.push(self); }
+        if (conn) { conn.connect(); }
+      },
+      disconnect: function () {
+        wanted = false;
+        var i = live.indexOf(self);
+        if (i >= 0) { live.splice(i, 1); }
+        if (conn) { conn.disconnect(); }
+      },
+      state: function () { return conn ? conn.state() : (failed ? "stopped" : "idle"); },
+      stats: function () {
+        return conn ? conn.stats()
+          : { reconnects: 0, failedAttempts: 0, downtime: 0, rtt: null, messagesReceived: 0 };
+      },
+      ready: function (timeoutMs) {
+        return new Promise(function (resolve, reject) {
+          if (self.state() === "open") { resolve(); return; }
+          if (failed) { reject(failed); return; }
+          var w = { resolve: resolve, reject: reject, timer: null };
+          if (timeoutMs != null) {
+            w.timer = setTimeout(function () {
+              waiters = waiters.filter(function (x) { return x !== w; });
+              reject(new Error("not connected within " + timeoutMs + " ms"));
+            }, timeoutMs);
+          }
+          waiters.push(w);
+        });
+      },
+      _probe: function () { if (conn) { conn.probe(); } }
+    };
+
+    loadModule().then(function (m) {
+      conn = new m.Connection(socketUrl(channel), hooks);
+      if (wanted) { conn.connect(); }
+    }).catch(function (err) {
+      failed = err instanceof Error ? err : new Error(String(err));
+      if (root.console) { root.console.error("moleculer-ws: cannot start the WebSocket client", failed); }
+      hooks.onerror(failed);
+      settle("stopped");
+    });
+    return self;
+  }
+
+  // REST calls to the gateway: get/options/head(url, query?) and post/put/patch/delete(url,
+  // body?) resolve to the parsed JSON (null for 204); a gateway error rejects with an Error
+  // carrying status, name, code, type and data from the Moleculer error body.
+  function MoleculerHttpClient(options) {
+    options = options || {};
+    var headers = options.headers || {};
+
+    function resolveUrl(url, query) {
+      var u = new URL(url, options.baseUrl ? new URL(options.baseUrl, pageUrl()) : pageUrl());
+      if (query) {
+        Object.keys(query).forEach(function (k) {
+          var v = query[k];
+          (Array.isArray(v) ? v : [v]).forEach(function (x) { u.searchParams.append(k, String(x)); });
+        });
+      }
+      return u.href;
+    }
+
+    function request(method, url, query, body) {
+      var h = { "Accept": "application/json" };
+      Object.keys(headers).forEach(function (k) { h[k] = headers[k]; });
+      var init = { method: method, headers: h };
+      if (body !== undefined) {
+        h["Content-Type"] = "application/json";
+        init.body = JSON.stringify(body);
+      }
+      return fetch(resolveUrl(url, query), init).then(function (resp) {
+        return resp.text().then(function (text) {
+          var data = null;
+          if (text) {
+            try { data = JSON.parse(text); } catch (e) { data = text; }
+          }
+          if (resp.ok) { return resp.status === 204 ? null : data; }
+          var body = data && typeof data === "object" ? data : {};
+          var err = new Error(body.message || ("HTTP " + resp.status));
+          err.status = resp.status;
+          err.name = body.name || "HttpError";
+          err.code = body.code != null ? body.code : resp.status;
+          err.type = body.type || null;
+          err.data = body.data != null ? body.data : null;
+          err.body = data;
+          throw err;
+        });
+      });
+    }
+
+    return {
+      get: function (url, query) { return request("GET", url, query); },
+      options: function (url, query) { return request("OPTIONS", url, query); },
+      head: function (url, query) { return request("HEAD", url, query); },
+      post: function (url, body) { return request("POST", url, null, body); },
+      put: function (url, body) { return request("PUT", url, null, body); },
+      patch: function (url, body) { return request("PATCH", url, null, body); },
+      "delete": function (url, body) { return request("DELETE", url, null, body); }
+    };
+  }
+
+  root.MoleculerWebsocket = MoleculerWebsocket;
+  root.MoleculerHttpClient = MoleculerHttpClient;
+})(typeof globalThis !== "undefined" ? globalThis : this);

@@ -17,7 +17,7 @@ fi
 cargo build -p moleculer-ws-wasm --target wasm32-unknown-unknown --profile wasm-release
 rm -rf js/pkg
 wasm-bindgen --target web --no-typescript --out-dir js/pkg \
-  target/wasm32-unknown-unknown/wasm-release/moleculer_ws_wasm.wasm
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/moleculer_ws_wasm.wasm"
 # wasm-opt from npm's binaryen (Debian's is too old for reference types).
 if [ ! -x js/node_modules/.bin/wasm-opt ]; then
   (cd js && npm ci --no-audit --no-fund)

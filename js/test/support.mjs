@@ -11,8 +11,9 @@ import { chromium } from "playwright-core";
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const jsDir = path.resolve(here, "..");
 const repo = path.resolve(jsDir, "..");
-const serverBin = process.env.MWS_SERVER_BIN ||
-  path.join(repo, "target", "debug", "moleculer-ws-server");
+const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
+  : path.join(repo, "target");
+const serverBin = process.env.MWS_SERVER_BIN || path.join(targetDir, "debug", "moleculer-ws-server");
 export const artifacts = path.join(repo, "test-artifacts");
 
 /** Upper bound for anything a test waits for. */

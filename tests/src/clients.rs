@@ -1,0 +1,356 @@
+//! Client conformance: our Rust client through the fault proxy, fault by fault.
+//!
+//! Each case opens a client through a fresh [`FaultProxy`] to the gateway, injects one fault,
+//! and checks what a user would see: the loss noticed in time (interval + timeout +
+//! interval/3), the reconnect delay within the policy, messages delivered after recovery, and
+//! exactly one socket at the gateway afterwards (no leaked connection, task or timer).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use moleculer_ws_client::{Client, Event, Events, ReconnectPolicy, WebSocket, WebSocketConfig};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use crate::proxy::{Fault, FaultProxy};
+use crate::report::{CaseResult, Outcome};
+
+/// The gateway the clients talk to; it needs the trigger, the client count route and the
+/// heartbeat fault hook of the reference gateway (`--test-hooks`).
+#[derive(Debug, Clone)]
+pub struct ClientTarget {
+    /// The gateway's address.
+    pub gateway: SocketAddr,
+    /// Heartbeat interval of the clients under test (default 600 ms).
+    pub interval: Duration,
+    /// Heartbeat timeout (default 200 ms).
+    pub timeout: Duration,
+    /// Fixed reconnect delay (default 300 ms).
+    pub delay: Duration,
+    /// Scheduling allowance added to every time bound (default 400 ms).
+    pub slack: Duration,
+}
+
+impl ClientTarget {
+    /// The defaults, against `gateway`.
+    pub fn new(gateway: SocketAddr) -> Self {
+        Self {
+            gateway,
+            interval: Duration::from_millis(600),
+            timeout: Duration::from_millis(200),
+            delay: Duration::from_millis(300),
+            slack: Duration::from_millis(400),
+        }
+    }
+
+    /// interval + timeout + interval/3: the contract's worst case to notice a dead link.
+    pub fn detection_bound(&self) -> Duration {
+        self.interval + self.timeout + self.interval / 3
+    }
+}
+
+/// Runs the fault matrix against our Rust client.
+pub async fn check_rust_client(target: ClientTarget) -> Vec<CaseResult> {
+    let bound = target.detection_bound() + target.slack;
+    let mut out = Vec::new();
+    let cases: [(&str, String); 6] = [
+        ("rust.pass", "messages delivered; one socket".into()),
+        (
+            "rust.blackhole",
+            format!("loss noticed within {bound:?}, fixed delay, recovery"),
+        ),
+        (
+            "rust.delay",
+            "50 ms each way: no false alarm, RTT >= 100 ms, delivery".into(),
+        ),
+        (
+            "rust.cut",
+            "RST noticed at once, reconnect after the delay, recovery".into(),
+        ),
+        (
+            "rust.slice",
+            "bytes one at a time: handshake, heartbeat and a 20 KB message intact".into(),
+        ),
+        (
+            "rust.silent-gateway",
+            format!("gateway stops answering `!`: noticed within {bound:?}, recovery"),
+        ),
+    ];
+    for (i, (case, expectation)) in cases.into_iter().enumerate() {
+        let r = match i {
+            0 => pass(&target, case).await,
+            1 => blackhole(&target, case).await,
+            2 => delay(&target, case).await,
+            3 => cut(&target, case).await,
+            4 => slice(&target, case).await,
+            _ => silent(&target, case).await,
+        };
+        out.push(match r {
+            Ok(d) => CaseResult::new(case, &expectation, Outcome::Pass, d),
+            Err(d) => CaseResult::new(case, &expectation, Outcome::Fail, d),
+        });
+    }
+    out
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Run {
+    proxy: FaultProxy,
+    ws: WebSocket,
+    events: Events,
+    path: String,
+    target: ClientTarget,
+    http: reqwest::Client,
+}
+
+impl Run {
+    async fn start(target: &ClientTarget, case: &str, initial: Fault) -> Result<Run, String> {
+        let proxy = FaultProxy::start(target.gateway)
+            .await
+            .map_err(|e| e.to_string())?;
+        proxy.set(initial);
+        let path = format!("/ws/clients/{case}");
+        let config = WebSocketConfig::default()
+            .heartbeat_interval(target.interval)
+            .heartbeat_timeout(target.timeout)
+            .connect_timeout(Duration::from_secs(1))
+            .reconnect(ReconnectPolicy::fixed().delay(target.delay));
+        let client = Client::builder().build().map_err(|e| e.to_string())?;
+        let url = format!("ws://{}{path}", proxy.local_addr());
+        let (ws, events) = client.ws(&url, config).map_err(|e| e.to_string())?;
+        let run = Run {
+            proxy,
+            ws,
+            events,
+            path,
+            target: target.clone(),
+            http: reqwest::Client::new(),
+        };
+        tokio::time::timeout(WAIT, run.ws.connect())
+            .await
+            .map_err(|_| "connect timed out".to_owned())?
+            .map_err(|e| format!("connect failed: {e}"))?;
+        run.sockets_become(1).await?;
+        Ok(run)
+    }
+
+    async fn http(
+        &self,
+        method: reqwest::Method,
+        route: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let url = format!("http://{}{route}", self.target.gateway);
+        let mut req = self.http.request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("{route}: HTTP {}", resp.status()));
+        }
+        Ok(resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn sockets(&self) -> Result<u64, String> {
+        let counts = self
+            .http(reqwest::Method::GET, "/api/websocket/clients", None)
+            .await?;
+        Ok(counts[&self.path].as_u64().unwrap_or(0))
+    }
+
+    /// Waits until the gateway counts `n` sockets at the path.
+    async fn sockets_become(&self, n: u64) -> Result<(), String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let now = self.sockets().await?;
+            if now == n {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("gateway counts {now} sockets, expected {n}"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn heartbeat_replies(&self, on: bool) -> Result<(), String> {
+        self.http(
+            reqwest::Method::POST,
+            "/api/test/heartbeat-replies",
+            Some(json!({"on": on})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The first event matching `pred`, with when it came.
+    async fn until(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Result<(Event, Instant), String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Err(_) => return Err(format!("no {what} within {WAIT:?}")),
+                Ok(None) => return Err(format!("event stream ended before {what}")),
+                Ok(Some(e)) if pred(&e) => return Ok((e, Instant::now())),
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+
+    /// Broadcasts `text` at the path and waits for it.
+    async fn deliver(&mut self, data: Value) -> Result<(), String> {
+        let want = data.to_string();
+        self.http(
+            reqwest::Method::POST,
+            "/api/websocket/send",
+            Some(json!({"path": self.path, "data": data})),
+        )
+        .await?;
+        self.until(
+            "the message",
+            |e| matches!(e, Event::Message(m) if m.text() == want),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// After a fault at `fault_at`: the close must come within `bound`. Returns when it came.
+    async fn lost(
+        &mut self,
+        fault_at: Instant,
+        bound: Duration,
+    ) -> Result<(Duration, Instant), String> {
+        let (_, lost_at) = self
+            .until("the close", |e| matches!(e, Event::Closed { .. }))
+            .await?;
+        let detected = lost_at - fault_at;
+        if detected > bound {
+            return Err(format!("loss noticed after {detected:?}, bound {bound:?}"));
+        }
+        Ok((detected, lost_at))
+    }
+
+    /// After the loss: the next attempt must come after the policy's delay, then the client
+    /// must reopen and receive again.
+    async fn recovered(&mut self, detected: Duration, lost_at: Instant) -> Result<String, String> {
+        let (_, attempt_at) = self
+            .until("a reconnect attempt", |e| {
+                matches!(e, Event::Connecting { .. })
+            })
+            .await?;
+        let waited = attempt_at - lost_at;
+        let d = self.target.delay;
+        if waited + Duration::from_millis(20) < d || waited > d + self.target.slack {
+            return Err(format!("reconnected after {waited:?}, policy delay {d:?}"));
+        }
+        self.until("the reopen", |e| matches!(e, Event::Open))
+            .await?;
+        self.sockets_become(1).await?;
+        self.deliver(json!("after recovery")).await?;
+        Ok(format!(
+            "noticed in {} ms, retried after {} ms, recovered",
+            detected.as_millis(),
+            waited.as_millis()
+        ))
+    }
+
+    /// Disconnects and checks nothing is left: no socket at the gateway, no proxied connection.
+    async fn finish(self, detail: String) -> Result<String, String> {
+        let n = self.sockets().await?;
+        if n != 1 {
+            return Err(format!(
+                "{detail}; but the gateway counts {n} sockets for one client"
+            ));
+        }
+        tokio::time::timeout(WAIT, self.ws.disconnect())
+            .await
+            .map_err(|_| "disconnect timed out".to_owned())?;
+        self.sockets_become(0).await?;
+        Ok(detail)
+    }
+}
+
+async fn pass(t: &ClientTarget, case: &str) -> Result<String, String> {
+    let mut run = Run::start(t, case, Fault::Pass).await?;
+    run.deliver(json!({"fault": "none"})).await?;
+    run.finish("delivered".into()).await
+}
+
+async fn blackhole(t: &ClientTarget, case: &str) -> Result<String, String> {
+    let mut run = Run::start(t, case, Fault::Pass).await?;
+    run.until("a heartbeat round trip", |e| {
+        matches!(e, Event::HeartbeatRoundTrip { .. })
+    })
+    .await?;
+    let at = Instant::now();
+    run.proxy.set(Fault::Blackhole);
+    let (detected, lost_at) = run.lost(at, t.detection_bound() + t.slack).await?;
+    run.proxy.set(Fault::Pass);
+    let d = run.recovered(detected, lost_at).await?;
+    run.finish(d).await
+}
+
+async fn delay(t: &ClientTarget, case: &str) -> Result<String, String> {
+    let mut run = Run::start(t, case, Fault::Delay(Duration::from_millis(50))).await?;
+    let mut rtts = Vec::new();
+    while rtts.len() < 3 {
+        let (e, _) = run
+            .until("a round trip", |e| {
+                matches!(e, Event::HeartbeatRoundTrip { .. } | Event::Closed { .. })
+            })
+            .await?;
+        match e {
+            Event::HeartbeatRoundTrip { rtt } => rtts.push(rtt),
+            other => return Err(format!("false alarm under 50 ms latency: {other:?}")),
+        }
+    }
+    if let Some(short) = rtts.iter().find(|r| **r < Duration::from_millis(100)) {
+        return Err(format!("RTT {short:?} is below the injected 100 ms"));
+    }
+    run.deliver(json!("delayed")).await?;
+    let ms: Vec<u128> = rtts.iter().map(Duration::as_millis).collect();
+    run.finish(format!("3 round trips, RTT {ms:?} ms, delivered"))
+        .await
+}
+
+async fn cut(t: &ClientTarget, case: &str) -> Result<String, String> {
+    let mut run = Run::start(t, case, Fault::Pass).await?;
+    let at = Instant::now();
+    run.proxy.cut();
+    // A reset is seen at once; allow only the slack, not the heartbeat bound.
+    let (detected, lost_at) = run.lost(at, t.slack).await?;
+    let d = run.recovered(detected, lost_at).await?;
+    run.finish(d).await
+}
+
+async fn slice(t: &ClientTarget, case: &str) -> Result<String, String> {
+    let mut run = Run::start(t, case, Fault::Slice).await?;
+    run.until("a heartbeat round trip", |e| {
+        matches!(e, Event::HeartbeatRoundTrip { .. })
+    })
+    .await?;
+    run.deliver(json!({"big": "s".repeat(20 * 1024)})).await?;
+    run.finish("handshake, heartbeat and 20 KB delivered byte by byte".into())
+        .await
+}
+
+async fn silent(t: &ClientTarget, case: &str) -> Result<String, String> {
+    let mut run = Run::start(t, case, Fault::Pass).await?;
+    run.until("a heartbeat round trip", |e| {
+        matches!(e, Event::HeartbeatRoundTrip { .. })
+    })
+    .await?;
+    let at = Instant::now();
+    run.heartbeat_replies(false).await?;
+    let lost = run.lost(at, t.detection_bound() + t.slack).await;
+    // Restore the gateway for everyone, whatever happened.
+    run.heartbeat_replies(true).await?;
+    let (detected, lost_at) = lost?;
+    let d = run.recovered(detected, lost_at).await?;
+    run.finish(d).await
+}

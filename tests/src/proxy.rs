@@ -1,0 +1,188 @@
+//! A fault-injecting TCP proxy on 127.0.0.1, between a client and a gateway.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// What the proxy does to the bytes of every connection, open or new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward everything.
+    Pass,
+    /// Keep TCP open but drop every byte, both ways (a dead link the OS does not notice).
+    Blackhole,
+    /// Forward everything after a fixed latency, each way.
+    Delay(Duration),
+    /// Forward one byte per write (the peer sees frames arrive in pieces).
+    Slice,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    /// `pass`, `blackhole`, `slice`, or `delay:<ms>`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "pass" => Ok(Fault::Pass),
+            "blackhole" => Ok(Fault::Blackhole),
+            "slice" => Ok(Fault::Slice),
+            other => match other.strip_prefix("delay:").map(str::parse::<u64>) {
+                Some(Ok(ms)) => Ok(Fault::Delay(Duration::from_millis(ms))),
+                _ => Err(format!(
+                    "unknown fault {other:?}: pass, blackhole, slice, delay:<ms>"
+                )),
+            },
+        }
+    }
+}
+
+struct Shared {
+    upstream: SocketAddr,
+    fault: watch::Sender<Fault>,
+    cut: watch::Sender<u64>,
+    open: AtomicUsize,
+}
+
+/// The proxy. Listens on 127.0.0.1 (any free port) and stops when dropped.
+pub struct FaultProxy {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` in [`Fault::Pass`].
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let local_addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream,
+            fault: watch::channel(Fault::Pass).0,
+            cut: watch::channel(0).0,
+            open: AtomicUsize::new(0),
+        });
+        let s = shared.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(connection(client, s.clone()));
+            }
+        });
+        Ok(FaultProxy {
+            local_addr,
+            shared,
+            accept,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Applies `fault` to every open and future connection.
+    pub fn set(&self, fault: Fault) {
+        self.shared.fault.send_replace(fault);
+    }
+
+    /// Resets (RST) every open connection; new connections are accepted as before.
+    pub fn cut(&self) {
+        self.shared.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Connections open through the proxy now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+async fn connection(client: TcpStream, shared: Arc<Shared>) {
+    let Ok(upstream) = TcpStream::connect(shared.upstream).await else {
+        return;
+    };
+    shared.open.fetch_add(1, Ordering::Relaxed);
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let (mut cr, mut cw) = client.into_split();
+    let (mut ur, mut uw) = upstream.into_split();
+    let mut cut = shared.cut.subscribe();
+    cut.borrow_and_update();
+    let pumps = async {
+        tokio::join!(
+            pump(&mut cr, &mut uw, shared.fault.subscribe()),
+            pump(&mut ur, &mut cw, shared.fault.subscribe()),
+        )
+    };
+    let was_cut = tokio::select! {
+        _ = pumps => false,
+        _ = cut.changed() => true,
+    };
+    if was_cut {
+        // SO_LINGER 0: closing sends RST instead of FIN. It does not block with a zero linger.
+        #[allow(deprecated)]
+        {
+            let _ = cr.as_ref().set_linger(Some(Duration::ZERO));
+            let _ = ur.as_ref().set_linger(Some(Duration::ZERO));
+        }
+    }
+    shared.open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Copies one direction under the current fault. End of stream is always passed on (a closed
+/// connection is not a fault the proxy hides).
+async fn pump(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, fault: watch::Receiver<Fault>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>, bool)>();
+    let reader = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let (due, slice) = match *fault.borrow() {
+                Fault::Blackhole => continue,
+                Fault::Pass => (Instant::now(), false),
+                Fault::Slice => (Instant::now(), true),
+                Fault::Delay(d) => (Instant::now() + d, false),
+            };
+            if tx.send((due, buf[..n].to_vec(), slice)).is_err() {
+                break;
+            }
+        }
+    };
+    let writer = async {
+        while let Some((due, bytes, slice)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            let written = if slice {
+                let mut r = Ok(());
+                for b in &bytes {
+                    r = to.write_all(std::slice::from_ref(b)).await;
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                r
+            } else {
+                to.write_all(&bytes).await
+            };
+            if written.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}

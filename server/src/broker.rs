@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use serde_json::Value;
+use tokio::sync::watch;
 
 use crate::error::MoleculerError;
 use crate::sync::{read, write};
@@ -74,13 +75,25 @@ struct Listener {
     handler: ListenerFn,
 }
 
-#[derive(Default)]
 struct Inner {
     node_id: String,
     actions: RwLock<HashMap<String, ActionFn>>,
     listeners: RwLock<HashMap<String, Vec<Listener>>>,
     transport: RwLock<Option<Arc<dyn Transport>>>,
     round_robin: AtomicUsize,
+    /// Bumped whenever an action or listener is added: a cluster re-announces the node.
+    services_version: watch::Sender<u64>,
+}
+
+/// A broker reference that does not keep it alive (a transport's way back to its broker).
+#[derive(Clone)]
+pub(crate) struct WeakBroker(Weak<Inner>);
+
+impl WeakBroker {
+    /// The broker, while it exists.
+    pub(crate) fn upgrade(&self) -> Option<Broker> {
+        self.0.upgrade().map(|inner| Broker { inner })
+    }
 }
 
 /// The service broker. Cheap to clone; every clone is the same broker.
@@ -109,7 +122,11 @@ impl Broker {
         Self {
             inner: Arc::new(Inner {
                 node_id: node_id.into(),
-                ..Inner::default()
+                actions: RwLock::default(),
+                listeners: RwLock::default(),
+                transport: RwLock::default(),
+                round_robin: AtomicUsize::new(0),
+                services_version: watch::Sender::new(0),
             }),
         }
     }
@@ -127,6 +144,7 @@ impl Broker {
     {
         let handler: ActionFn = Arc::new(move |ctx| Box::pin(handler(ctx)));
         write(&self.inner.actions).insert(name.into(), handler);
+        self.services_changed();
     }
 
     /// Registers a listener of `event` in `group` (Moleculer's service name: `emit` reaches one
@@ -142,11 +160,32 @@ impl Broker {
                 group: group.into(),
                 handler: Arc::new(handler),
             });
+        self.services_changed();
     }
 
     /// Plugs in a cluster transport.
     pub fn set_transport(&self, transport: Arc<dyn Transport>) {
         *write(&self.inner.transport) = Some(transport);
+    }
+
+    /// Unplugs the cluster transport: from now on everything stays in process.
+    pub fn clear_transport(&self) {
+        *write(&self.inner.transport) = None;
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakBroker {
+        WeakBroker(Arc::downgrade(&self.inner))
+    }
+
+    /// Changes whenever an action or a listener is added.
+    pub(crate) fn watch_services(&self) -> watch::Receiver<u64> {
+        self.inner.services_version.subscribe()
+    }
+
+    fn services_changed(&self) {
+        self.inner
+            .services_version
+            .send_modify(|v| *v = v.wrapping_add(1));
     }
 
     /// The names of the local actions (what a node announces to its cluster).
@@ -192,27 +231,34 @@ impl Broker {
     /// Errors: `SERVICE_NOT_FOUND` (404) when no node offers it; whatever the action returns;
     /// a 500 `INTERNAL_ERROR` (with no panic details) if the action panics.
     pub async fn call(&self, action: &str, params: Value) -> ActionResult {
-        let local = read(&self.inner.actions).get(action).cloned();
-        if let Some(handler) = local {
-            let ctx = Context {
-                action: action.to_owned(),
-                params,
-                broker: self.clone(),
-            };
-            return match tokio::spawn(handler(ctx)).await {
-                Ok(result) => result,
-                Err(join) => {
-                    tracing::error!(action, panicked = join.is_panic(), "action task failed");
-                    Err(MoleculerError::internal("The action failed unexpectedly."))
+        if !read(&self.inner.actions).contains_key(action) {
+            if let Some(transport) = self.transport() {
+                if let Some(result) = transport.call(action, &params).await {
+                    return result;
                 }
-            };
-        }
-        if let Some(transport) = self.transport() {
-            if let Some(result) = transport.call(action, &params).await {
-                return result;
             }
         }
-        Err(MoleculerError::service_not_found(action))
+        self.call_local(action, params)
+            .await
+            .unwrap_or_else(|| Err(MoleculerError::service_not_found(action)))
+    }
+
+    /// Runs `action` on this node only (a transport answers the calls of other nodes with it);
+    /// `None` when this node does not have it. A panicking action gives a 500 `INTERNAL_ERROR`.
+    pub async fn call_local(&self, action: &str, params: Value) -> Option<ActionResult> {
+        let handler = read(&self.inner.actions).get(action).cloned()?;
+        let ctx = Context {
+            action: action.to_owned(),
+            params,
+            broker: self.clone(),
+        };
+        Some(match tokio::spawn(handler(ctx)).await {
+            Ok(result) => result,
+            Err(join) => {
+                tracing::error!(action, panicked = join.is_panic(), "action task failed");
+                Err(MoleculerError::internal("The action failed unexpectedly."))
+            }
+        })
     }
 
     /// Feeds an event to every local listener of it. A transport calls this for the events
@@ -226,6 +272,43 @@ impl Broker {
             handler(event);
         }
         handlers.len()
+    }
+
+    /// Feeds an event that another node sent to the local listeners of `groups` (every group
+    /// when `None`): all of them when `balanced` is false (a broadcast), else one per group (an
+    /// emit). Returns how many listeners ran.
+    pub fn deliver_to_groups(
+        &self,
+        event: &Event,
+        groups: Option<&[String]>,
+        balanced: bool,
+    ) -> usize {
+        let wanted = |group: &str| groups.is_none_or(|gs| gs.iter().any(|g| g == group));
+        let mut by_group: Vec<(String, Vec<ListenerFn>)> = Vec::new();
+        if let Some(ls) = read(&self.inner.listeners).get(&event.name) {
+            for l in ls.iter().filter(|l| wanted(&l.group)) {
+                match by_group.iter_mut().find(|(g, _)| *g == l.group) {
+                    Some((_, hs)) => hs.push(l.handler.clone()),
+                    None => by_group.push((l.group.clone(), vec![l.handler.clone()])),
+                }
+            }
+        }
+        let turn = self.inner.round_robin.fetch_add(1, Ordering::Relaxed);
+        let mut ran = 0;
+        for (_, handlers) in by_group {
+            if balanced {
+                if let Some(handler) = handlers.get(turn % handlers.len()) {
+                    handler(event);
+                    ran += 1;
+                }
+            } else {
+                for handler in &handlers {
+                    handler(event);
+                }
+                ran += handlers.len();
+            }
+        }
+        ran
     }
 
     /// Feeds an event to one local listener per group; returns the groups reached.

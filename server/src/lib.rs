@@ -30,6 +30,7 @@
 //! ```
 
 mod broker;
+mod cluster;
 mod config;
 mod error;
 mod filter;
@@ -42,6 +43,7 @@ mod sync;
 mod ws;
 
 pub use broker::{ActionResult, BoxFuture, Broker, Context, Event, Transport};
+pub use cluster::{Cluster, ClusterBuilder, ClusterError, ClusterHandle};
 pub use config::GatewayConfig;
 pub use error::{MoleculerError, ServerError};
 pub use filter::{

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use moleculer_ws_server::{Broker, Gateway, GatewayConfig};
+use moleculer_ws_server::{Broker, Cluster, ClusterHandle, Gateway, GatewayConfig};
 use tracing_subscriber::EnvFilter;
 
 /// The Moleculer WebSocket gateway: pushes `websocket.send` events to WebSocket clients and
@@ -17,9 +17,32 @@ struct Cli {
     #[arg(long, env = "MOLECULER_WS_LISTEN", default_value = "127.0.0.1:3000")]
     listen: String,
 
-    /// This node's ID (used in error bodies).
+    /// This node's ID (in error bodies; in a cluster, the Moleculer node ID, unique per node).
+    /// Default: moleculer-ws-<pid>, or <hostname>-<pid> with --transporter.
     #[arg(long, env = "MOLECULER_WS_NODE_ID")]
     node_id: Option<String>,
+
+    /// Join a Moleculer cluster through this transporter: nats://host:port or
+    /// redis://host:port. Default: none (embedded broker, this process only).
+    #[arg(long, env = "MOLECULER_WS_TRANSPORTER")]
+    transporter: Option<String>,
+
+    /// Cluster namespace: only nodes of the same namespace see each other (topics MOL-<ns>.*).
+    #[arg(long, env = "MOLECULER_WS_NAMESPACE", default_value = "")]
+    namespace: String,
+
+    /// Moleculer protocol version: 4 for moleculer 0.14 and moleculer-java, 5 for moleculer 0.15.
+    #[arg(long, env = "MOLECULER_WS_PROTOCOL_VERSION", default_value_t = 4,
+          value_parser = clap::value_parser!(u8).range(4..=5))]
+    protocol_version: u8,
+
+    /// How often the cluster HEARTBEAT is sent; silent nodes are dropped after 3 intervals.
+    #[arg(long, env = "MOLECULER_WS_CLUSTER_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    cluster_heartbeat_interval: Duration,
+
+    /// How long a call of an action on another node may take before 504 REQUEST_TIMEOUT.
+    #[arg(long, env = "MOLECULER_WS_CLUSTER_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    cluster_request_timeout: Duration,
 
     /// Largest inbound WebSocket message/frame in bytes; over it the socket closes with 1009.
     #[arg(long, env = "MOLECULER_WS_MAX_MESSAGE_SIZE", default_value_t = 64 * 1024)]
@@ -171,8 +194,10 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let mut builder = Gateway::builder().config(cli.config());
-    if let Some(id) = &cli.node_id {
-        builder = builder.broker(Broker::new(id.clone()));
+    match (&cli.node_id, &cli.transporter) {
+        (Some(id), _) => builder = builder.broker(Broker::new(id.clone())),
+        (None, Some(_)) => builder = builder.broker(Broker::new(Cluster::default_node_id())),
+        (None, None) => {}
     }
     let gateway = match builder.build() {
         Ok(g) => g,
@@ -188,11 +213,41 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let cluster = match join_cluster(&cli, running.broker()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("moleculer-ws-server: {e}");
+            running.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
     println!("moleculer-ws gateway on http://{}/", running.local_addr());
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;
+    if let Some(cluster) = cluster {
+        cluster.shutdown().await;
+    }
     ExitCode::SUCCESS
+}
+
+/// Joins the cluster when `--transporter` is given.
+async fn join_cluster(
+    cli: &Cli,
+    broker: &Broker,
+) -> Result<Option<ClusterHandle>, moleculer_ws_server::ClusterError> {
+    let Some(url) = &cli.transporter else {
+        return Ok(None);
+    };
+    Cluster::builder()
+        .transporter(url.clone())
+        .namespace(cli.namespace.clone())
+        .protocol_version(cli.protocol_version)
+        .heartbeat_interval(cli.cluster_heartbeat_interval)
+        .request_timeout(cli.cluster_request_timeout)
+        .start(broker)
+        .await
+        .map(Some)
 }
 
 #[cfg(test)]

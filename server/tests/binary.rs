@@ -31,10 +31,15 @@ fn help_documents_every_option_with_its_env_var() {
         "--max-body-size",
         "--shutdown-timeout",
         "--test-hooks",
+        "--transporter",
+        "--namespace",
+        "--protocol-version",
+        "--cluster-heartbeat-interval",
+        "--cluster-request-timeout",
     ] {
         assert!(help.contains(opt), "--help lacks {opt}:\n{help}");
     }
-    assert_eq!(help.matches("[env: MOLECULER_WS_").count(), 15, "{help}");
+    assert_eq!(help.matches("[env: MOLECULER_WS_").count(), 20, "{help}");
 }
 
 #[test]

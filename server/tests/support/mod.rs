@@ -1,6 +1,8 @@
 //! Test support: a gateway on 127.0.0.1:0 and small WebSocket/HTTP helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod servers;
+
 use std::future::Future;
 use std::time::Duration;
 

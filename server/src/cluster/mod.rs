@@ -1,0 +1,388 @@
+//! Cluster mode: the gateway joins a Moleculer cluster over NATS or Redis (PROTOCOL.md
+//! section 5), so several gateways share every `websocket.send`, and services of Moleculer
+//! (Node.js, Java) push through the gateway and are called by its REST routes.
+//!
+//! ```no_run
+//! use moleculer_ws_server::{Broker, Cluster, Gateway};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let gateway = Gateway::builder().broker(Broker::new("gateway-1")).build()?;
+//! let cluster = Cluster::builder()
+//!     .transporter("nats://127.0.0.1:4222")
+//!     .protocol_version(5) // moleculer 0.15; 4 (the default) for 0.14 and moleculer-java
+//!     .start(gateway.broker())
+//!     .await?;
+//! let running = gateway.bind("127.0.0.1:3000").await?;
+//! tokio::signal::ctrl_c().await?;
+//! running.shutdown().await;
+//! cluster.shutdown().await; // DISCONNECT: the other nodes forget this one at once
+//! # Ok(()) }
+//! ```
+//!
+//! The broker keeps working on its own: local listeners and actions are served while the
+//! transporter is away; the link reconnects with backoff and the node announces itself again.
+
+mod local;
+mod nodes;
+mod packets;
+mod transit;
+mod transporter;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use self::packets::Version;
+use self::transit::{ClusterTransport, Outbound, Timing, Transit};
+use self::transporter::{Connected, Link, LinkOptions};
+use crate::broker::Broker;
+
+/// Packets waiting to be published; beyond this many, new ones are dropped (with a warning).
+const OUTBOUND_QUEUE: usize = 4096;
+/// Incoming messages waiting for the transit.
+const INBOUND_QUEUE: usize = 1024;
+
+/// Errors starting a cluster node.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// The transporter URL is missing or not understood. Use `nats://host:port` or
+    /// `redis://host:port`.
+    #[error("invalid transporter: {0}")]
+    InvalidTransporter(String),
+    /// A setting is out of range; the message names it. Fix the setting.
+    #[error("invalid cluster configuration: {0}")]
+    Config(String),
+    /// The first connection to the transporter failed (server down, wrong address,
+    /// authentication). Check that the server runs and the URL; later losses are retried.
+    #[error("cannot connect to the transporter {url}: {reason}")]
+    Connect {
+        /// The transporter URL, without its password.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Entry point of cluster mode: [`Cluster::builder`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Cluster;
+
+impl Cluster {
+    /// A builder with the defaults: protocol version 4, no namespace, heartbeat every 10 s.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// A node ID in Moleculer's style, `<hostname>-<pid>`: unique per process and machine.
+    pub fn default_node_id() -> String {
+        local::default_node_id()
+    }
+}
+
+/// Configures and starts a cluster node. Never panics: the first invalid setting is returned
+/// by [`start`](Self::start).
+#[derive(Debug)]
+#[must_use]
+pub struct ClusterBuilder {
+    transporter: Option<String>,
+    namespace: String,
+    version: Version,
+    heartbeat_interval: Duration,
+    heartbeat_timeout: Option<Duration>,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+    max_reconnect_delay: Duration,
+    error: Option<ClusterError>,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        Self {
+            transporter: None,
+            namespace: String::new(),
+            version: Version::V4,
+            heartbeat_interval: Duration::from_secs(10),
+            heartbeat_timeout: None,
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            max_reconnect_delay: Duration::from_secs(5),
+            error: None,
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// The transporter: `nats://host:port` or `redis://host:port` (required).
+    pub fn transporter(mut self, url: impl Into<String>) -> Self {
+        self.transporter = Some(url.into());
+        self
+    }
+
+    /// The namespace: only nodes of the same namespace see each other (topics `MOL-<ns>.*`).
+    /// Default: none (`MOL.*`).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// The protocol version: 4 (default) for moleculer 0.14 and moleculer-java, 5 for
+    /// moleculer 0.15. Nodes of another version are not seen (their packets are dropped and
+    /// the log says so).
+    pub fn protocol_version(mut self, version: u8) -> Self {
+        match Version::from_number(version) {
+            Some(v) => self.version = v,
+            None => {
+                self.error.get_or_insert(ClusterError::Config(format!(
+                    "protocol version {version}: use 4 or 5"
+                )));
+            }
+        }
+        self
+    }
+
+    /// How often HEARTBEAT is sent (default 10 s). Shorter finds lost nodes sooner, at the
+    /// cost of more traffic.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// How long a silent node is kept before it is dropped (default: 3 heartbeat intervals,
+    /// as moleculer's 10 s / 30 s). Must be longer than the interval.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a call of a remote action may take before it fails with 504
+    /// `REQUEST_TIMEOUT` (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long the first connection (and each reconnect attempt) may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The longest wait between reconnect attempts (default 5 s; the first waits 100 ms and
+    /// the wait doubles up to this).
+    pub fn max_reconnect_delay(mut self, delay: Duration) -> Self {
+        self.max_reconnect_delay = delay;
+        self
+    }
+
+    fn check(&self) -> Result<(String, Duration), ClusterError> {
+        let url = match &self.transporter {
+            Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
+            _ => {
+                return Err(ClusterError::InvalidTransporter(
+                    "no transporter URL".into(),
+                ))
+            }
+        };
+        let zero = |what: &str, d: Duration| {
+            if d.is_zero() {
+                Err(ClusterError::Config(format!(
+                    "{what} must be longer than 0"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        zero("the heartbeat interval", self.heartbeat_interval)?;
+        zero("the request timeout", self.request_timeout)?;
+        zero("the connect timeout", self.connect_timeout)?;
+        zero("the max reconnect delay", self.max_reconnect_delay)?;
+        let timeout = self
+            .heartbeat_timeout
+            .unwrap_or(self.heartbeat_interval.saturating_mul(3));
+        if timeout <= self.heartbeat_interval {
+            return Err(ClusterError::Config(format!(
+                "the heartbeat timeout ({timeout:?}) must be longer than the interval ({:?})",
+                self.heartbeat_interval
+            )));
+        }
+        if self.namespace.contains(['.', '*', '>', ' ']) {
+            return Err(ClusterError::Config(format!(
+                "namespace {:?}: no dots, spaces or wildcards",
+                self.namespace
+            )));
+        }
+        Ok((url, timeout))
+    }
+
+    /// Connects to the transporter, announces the broker's node (ID: [`Broker::node_id`]) and
+    /// plugs the cluster into `broker`. Fails when the first connection fails; later losses
+    /// are retried in the background.
+    pub async fn start(mut self, broker: &Broker) -> Result<ClusterHandle, ClusterError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let (url, heartbeat_timeout) = self.check()?;
+        let timing = Timing {
+            heartbeat_interval: self.heartbeat_interval,
+            heartbeat_timeout,
+            request_timeout: self.request_timeout,
+        };
+        let (out_tx, out_rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let transit = Arc::new(Transit::new(
+            broker.downgrade(),
+            broker.node_id().to_owned(),
+            self.version,
+            &self.namespace,
+            timing,
+            out_tx,
+        ));
+        let (in_tx, in_rx) = mpsc::channel(INBOUND_QUEUE);
+        let options = LinkOptions {
+            client_name: format!("moleculer-ws {}", broker.node_id()),
+            connect_timeout: self.connect_timeout,
+            max_reconnect_delay: self.max_reconnect_delay,
+        };
+        let subscriptions = transit.topics().subscriptions(broker.node_id());
+        let Connected { link, mut tasks } =
+            transporter::connect(&url, subscriptions, in_tx, options).await?;
+        tasks.push(tokio::spawn(read_loop(transit.clone(), in_rx)));
+        tasks.push(tokio::spawn(timer_loop(transit.clone(), broker.clone())));
+        let writer = tokio::spawn(write_loop(link.clone(), out_rx));
+        broker.set_transport(Arc::new(ClusterTransport(transit.clone())));
+        tracing::info!(
+            node = %broker.node_id(),
+            transporter = %transporter::redact(&url),
+            version = %self.version.as_str(),
+            "cluster: joined"
+        );
+        Ok(ClusterHandle {
+            transit,
+            broker: broker.clone(),
+            _link: link,
+            tasks,
+            writer: Some(writer),
+        })
+    }
+}
+
+async fn read_loop(transit: Arc<Transit>, mut events: mpsc::Receiver<transporter::LinkEvent>) {
+    while let Some(event) = events.recv().await {
+        transit.on_link(event);
+    }
+}
+
+async fn timer_loop(transit: Arc<Transit>, broker: Broker) {
+    let mut services = broker.watch_services();
+    services.mark_unchanged();
+    drop(broker);
+    let mut tick = tokio::time::interval(transit.timing.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => transit.tick(Instant::now()),
+            changed = services.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                transit.services_changed();
+            }
+        }
+    }
+}
+
+async fn write_loop(link: Arc<dyn Link>, mut out: mpsc::Receiver<Outbound>) {
+    while let Some(item) = out.recv().await {
+        match item {
+            Outbound::Packet { topic, payload } => {
+                if let Err(e) = link.publish(&topic, payload).await {
+                    tracing::debug!(topic, error = %e, "cluster: packet not published");
+                }
+            }
+            Outbound::Flush(done) => {
+                link.flush().await;
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// A running cluster node. [`shutdown`](Self::shutdown) leaves the cluster cleanly
+/// (DISCONNECT); dropping the handle stops everything at once without telling the other nodes
+/// (they drop this node after their heartbeat timeout).
+pub struct ClusterHandle {
+    transit: Arc<Transit>,
+    broker: Broker,
+    /// Keeps the connection open as long as the handle lives.
+    _link: Arc<dyn Link>,
+    tasks: Vec<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ClusterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterHandle")
+            .field("node_id", &self.transit.node_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterHandle {
+    /// This node's ID.
+    pub fn node_id(&self) -> &str {
+        self.transit.node_id()
+    }
+
+    /// The other nodes currently known (announced by INFO, not yet gone), sorted.
+    pub fn nodes(&self) -> Vec<String> {
+        self.transit.watch_nodes().borrow().clone()
+    }
+
+    /// Waits until `condition` holds for the known nodes (checked now and after each change).
+    /// Cancel safe; wrap it in `tokio::time::timeout` to bound the wait.
+    pub async fn wait_for_nodes(&self, mut condition: impl FnMut(&[String]) -> bool) {
+        let mut nodes = self.transit.watch_nodes();
+        // The sender lives as long as the transit, which `self` holds: no error can occur.
+        let _ = nodes.wait_for(|ids| condition(ids)).await;
+    }
+
+    /// Leaves the cluster: publishes DISCONNECT (waiting at most 2 s for it to go out), fails
+    /// pending remote calls, unplugs the broker's transport and closes the connection.
+    pub async fn shutdown(mut self) {
+        self.broker.clear_transport();
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.transit.stop();
+        let (done, flushed) = oneshot::channel();
+        let _ = self.transit.out_sender().try_send(Outbound::Flush(done));
+        if tokio::time::timeout(Duration::from_secs(2), flushed)
+            .await
+            .is_err()
+        {
+            tracing::warn!("cluster: DISCONNECT could not be sent in time");
+        }
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
+        tracing::info!(node = %self.transit.node_id(), "cluster: left");
+    }
+}
+
+impl Drop for ClusterHandle {
+    fn drop(&mut self) {
+        self.broker.clear_transport();
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
+    }
+}

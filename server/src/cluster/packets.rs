@@ -1,0 +1,408 @@
+//! The packets of the Moleculer transporter protocol (versions 4 and 5) as JSON, and the
+//! topics they travel on (PROTOCOL.md section 5).
+//!
+//! Incoming packets are read in two steps: [`read_header`] checks that the bytes are a JSON
+//! object with `ver` and `sender` (so the caller can drop other versions and its own packets
+//! first), then [`read_body`] reads the fields the packet's kind needs. Both fail with a message
+//! fit for the log; nothing here panics on outside data.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::broker::ActionResult;
+use crate::error::MoleculerError;
+
+/// The protocol version spoken on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Version {
+    /// `"4"`: moleculer 0.14 and moleculer-java.
+    V4,
+    /// `"5"`: moleculer 0.15 (adds `headers` to EVENT, REQ and RES).
+    V5,
+}
+
+impl Version {
+    pub(crate) fn from_number(n: u8) -> Option<Self> {
+        match n {
+            4 => Some(Self::V4),
+            5 => Some(Self::V5),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::V4 => "4",
+            Self::V5 => "5",
+        }
+    }
+
+    /// `Some({})` where the version carries `headers`.
+    fn headers(self) -> Option<Map<String, Value>> {
+        (self == Self::V5).then(Map::new)
+    }
+}
+
+/// The kind of a packet, named by its topic (`MOL.<CMD>[.<node>]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Event,
+    Request,
+    Response,
+    Discover,
+    Info,
+    Disconnect,
+    Heartbeat,
+    Ping,
+    Pong,
+}
+
+impl Kind {
+    fn cmd(self) -> &'static str {
+        match self {
+            Self::Event => "EVENT",
+            Self::Request => "REQ",
+            Self::Response => "RES",
+            Self::Discover => "DISCOVER",
+            Self::Info => "INFO",
+            Self::Disconnect => "DISCONNECT",
+            Self::Heartbeat => "HEARTBEAT",
+            Self::Ping => "PING",
+            Self::Pong => "PONG",
+        }
+    }
+
+    fn from_cmd(cmd: &str) -> Option<Self> {
+        [
+            Self::Event,
+            Self::Request,
+            Self::Response,
+            Self::Discover,
+            Self::Info,
+            Self::Disconnect,
+            Self::Heartbeat,
+            Self::Ping,
+            Self::Pong,
+        ]
+        .into_iter()
+        .find(|k| k.cmd() == cmd)
+    }
+}
+
+/// Topic names: `MOL.<CMD>` and `MOL.<CMD>.<node>`, or `MOL-<namespace>...` with a namespace.
+#[derive(Debug, Clone)]
+pub(crate) struct Topics {
+    prefix: String,
+}
+
+impl Topics {
+    pub(crate) fn new(namespace: &str) -> Self {
+        let prefix = if namespace.is_empty() {
+            "MOL".to_owned()
+        } else {
+            format!("MOL-{namespace}")
+        };
+        Self { prefix }
+    }
+
+    /// The topic every node listens to, e.g. `MOL.DISCOVER`.
+    pub(crate) fn broadcast(&self, kind: Kind) -> String {
+        format!("{}.{}", self.prefix, kind.cmd())
+    }
+
+    /// The topic of one node, e.g. `MOL.REQ.node-1`.
+    pub(crate) fn to_node(&self, kind: Kind, node: &str) -> String {
+        format!("{}.{}.{node}", self.prefix, kind.cmd())
+    }
+
+    /// What the node `node` subscribes to (the same list as moleculer's transit).
+    pub(crate) fn subscriptions(&self, node: &str) -> Vec<String> {
+        use Kind::*;
+        let mut topics: Vec<String> = [Event, Request, Response, Discover, Info, Ping, Pong]
+            .into_iter()
+            .map(|k| self.to_node(k, node))
+            .collect();
+        topics.extend([Discover, Info, Disconnect, Heartbeat, Ping].map(|k| self.broadcast(k)));
+        topics
+    }
+
+    /// The kind of packet a topic carries; `None` for a foreign topic.
+    pub(crate) fn kind_of(&self, topic: &str) -> Option<Kind> {
+        let rest = topic.strip_prefix(&self.prefix)?.strip_prefix('.')?;
+        Kind::from_cmd(rest.split('.').next().unwrap_or(rest))
+    }
+}
+
+/// Who sent a packet, in which version: what is checked before anything else.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) ver: String,
+    pub(crate) sender: String,
+}
+
+/// Reads `ver` and `sender` of a packet; the JSON object is returned for [`read_body`].
+pub(crate) fn read_header(bytes: &[u8]) -> Result<(Header, Value), String> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
+    let obj = value.as_object().ok_or("the packet is not a JSON object")?;
+    let ver = match obj.get("ver") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err("the packet has no 'ver'".to_owned()),
+    };
+    let sender = match obj.get("sender") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err("the packet has no 'sender'".to_owned()),
+    };
+    Ok((Header { ver, sender }, value))
+}
+
+/// EVENT: an event for this node's listeners.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventPacket {
+    pub(crate) event: String,
+    #[serde(default)]
+    pub(crate) data: Value,
+    #[serde(default)]
+    pub(crate) groups: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) broadcast: bool,
+}
+
+/// REQ: a call of one of this node's actions.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RequestPacket {
+    pub(crate) id: String,
+    pub(crate) action: String,
+    #[serde(default)]
+    pub(crate) params: Value,
+}
+
+/// RES: the answer to one of this node's calls.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResponsePacket {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) success: bool,
+    #[serde(default)]
+    pub(crate) data: Value,
+    #[serde(default)]
+    pub(crate) error: Option<Value>,
+}
+
+/// INFO: a node's services; what the registry needs of it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct InfoPacket {
+    #[serde(default)]
+    pub(crate) services: Vec<Value>,
+    #[serde(default, rename = "instanceID")]
+    pub(crate) instance_id: Option<String>,
+}
+
+/// PING: answered with PONG `{time, id, arrived}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PingPacket {
+    #[serde(default)]
+    pub(crate) time: Value,
+    #[serde(default)]
+    pub(crate) id: Value,
+}
+
+/// The body of an incoming packet.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Event(EventPacket),
+    Request(RequestPacket),
+    Response(ResponsePacket),
+    Discover,
+    Info(InfoPacket),
+    Disconnect,
+    Heartbeat,
+    Ping(PingPacket),
+    Pong,
+}
+
+/// Reads the fields a packet of `kind` needs; a missing required field is an error.
+pub(crate) fn read_body(kind: Kind, value: Value) -> Result<Incoming, String> {
+    fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> {
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+    Ok(match kind {
+        Kind::Event => Incoming::Event(parse(value)?),
+        Kind::Request => Incoming::Request(parse(value)?),
+        Kind::Response => Incoming::Response(parse(value)?),
+        Kind::Discover => Incoming::Discover,
+        Kind::Info => Incoming::Info(parse(value)?),
+        Kind::Disconnect => Incoming::Disconnect,
+        Kind::Heartbeat => Incoming::Heartbeat,
+        Kind::Ping => Incoming::Ping(parse(value)?),
+        Kind::Pong => Incoming::Pong,
+    })
+}
+
+/// The error of a failed RES as a [`MoleculerError`]; lenient about missing fields.
+pub(crate) fn error_from_response(error: Option<&Value>) -> MoleculerError {
+    let text = |k: &str| error.and_then(|e| e.get(k)).and_then(Value::as_str);
+    let code = error
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .unwrap_or(500);
+    MoleculerError::new(
+        text("name").unwrap_or("MoleculerError"),
+        text("message").unwrap_or("The remote action failed."),
+        code,
+        text("type").unwrap_or(""),
+    )
+    .with_data(
+        error
+            .and_then(|e| e.get("data"))
+            .cloned()
+            .unwrap_or(Value::Null),
+    )
+    .retryable(
+        error
+            .and_then(|e| e.get("retryable"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    )
+}
+
+/// Writes this node's packets: every one carries `ver` and `sender`.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    pub(crate) version: Version,
+    pub(crate) sender: String,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    ver: &'static str,
+    sender: &'a str,
+    #[serde(flatten)]
+    body: T,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventOut<'a> {
+    id: &'a str,
+    event: &'a str,
+    data: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<&'a [String]>,
+    broadcast: bool,
+    meta: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<Map<String, Value>>,
+    level: u32,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    need_ack: bool,
+}
+
+#[derive(Serialize)]
+struct RequestOut<'a> {
+    id: &'a str,
+    action: &'a str,
+    params: &'a Value,
+    meta: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<Map<String, Value>>,
+    timeout: u64,
+    level: u32,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    stream: bool,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    id: &'a str,
+    success: bool,
+    data: &'a Value,
+    error: Option<Value>,
+    meta: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<Map<String, Value>>,
+    stream: bool,
+}
+
+impl Writer {
+    fn write<T: Serialize>(&self, body: T) -> Vec<u8> {
+        let envelope = Envelope {
+            ver: self.version.as_str(),
+            sender: &self.sender,
+            body,
+        };
+        // Serializing these plain structs and JSON values cannot fail.
+        serde_json::to_vec(&envelope).unwrap_or_default()
+    }
+
+    /// DISCOVER, DISCONNECT: nothing but the envelope.
+    pub(crate) fn bare(&self) -> Vec<u8> {
+        self.write(Map::new())
+    }
+
+    /// INFO, HEARTBEAT, PONG: the envelope around `fields` (a JSON object).
+    pub(crate) fn with_fields(&self, fields: Value) -> Vec<u8> {
+        self.write(fields)
+    }
+
+    pub(crate) fn event(
+        &self,
+        id: &str,
+        event: &str,
+        data: &Value,
+        groups: Option<&[String]>,
+        broadcast: bool,
+    ) -> Vec<u8> {
+        self.write(EventOut {
+            id,
+            event,
+            data,
+            groups,
+            broadcast,
+            meta: Map::new(),
+            headers: self.version.headers(),
+            level: 1,
+            request_id: id,
+            need_ack: false,
+        })
+    }
+
+    pub(crate) fn request(
+        &self,
+        id: &str,
+        action: &str,
+        params: &Value,
+        timeout_ms: u64,
+    ) -> Vec<u8> {
+        self.write(RequestOut {
+            id,
+            action,
+            params,
+            meta: Map::new(),
+            headers: self.version.headers(),
+            timeout: timeout_ms,
+            level: 1,
+            request_id: id,
+            stream: false,
+        })
+    }
+
+    pub(crate) fn response(&self, id: &str, result: &ActionResult) -> Vec<u8> {
+        let (data, error) = match result {
+            Ok(v) => (v, None),
+            Err(e) => (&Value::Null, Some(e.to_body(&self.sender))),
+        };
+        self.write(ResponseOut {
+            id,
+            success: result.is_ok(),
+            data,
+            error,
+            meta: Map::new(),
+            headers: self.version.headers(),
+            stream: false,
+        })
+    }
+}

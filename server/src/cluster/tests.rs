@@ -1,0 +1,286 @@
+//! The transit without a network: packets in as bytes, packets out read from its queue.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::packets::Version;
+use super::transit::{ClusterTransport, Outbound, Timing, Transit};
+use crate::broker::{Broker, Transport};
+
+struct Harness {
+    ver: &'static str,
+    broker: Broker,
+    transit: Arc<Transit>,
+    out: mpsc::Receiver<Outbound>,
+}
+
+fn harness(version: Version) -> Harness {
+    let broker = Broker::new("me");
+    let (tx, out) = mpsc::channel(64);
+    let timing = Timing {
+        heartbeat_interval: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_millis(200),
+    };
+    let transit = Arc::new(Transit::new(
+        broker.downgrade(),
+        "me".into(),
+        version,
+        "",
+        timing,
+        tx,
+    ));
+    Harness {
+        ver: version.as_str(),
+        broker,
+        transit,
+        out,
+    }
+}
+
+impl Harness {
+    fn feed(&self, topic: &str, packet: Value) {
+        self.transit
+            .handle(topic, packet.to_string().as_bytes(), Instant::now());
+    }
+
+    /// Every packet queued so far: (topic, JSON).
+    fn sent(&mut self) -> Vec<(String, Value)> {
+        let mut all = Vec::new();
+        while let Ok(item) = self.out.try_recv() {
+            if let Outbound::Packet { topic, payload } = item {
+                all.push((topic, serde_json::from_slice(&payload).unwrap()));
+            }
+        }
+        all
+    }
+
+    fn join(&self, node: &str, services: Value) {
+        self.feed(
+            "MOL.INFO",
+            json!({"ver": self.ver, "sender": node, "services": services, "instanceID": node}),
+        );
+    }
+}
+
+#[tokio::test]
+async fn discover_is_answered_with_info_listing_the_gateway_event() {
+    let mut h = harness(Version::V4);
+    h.broker.on_event("websocket.send", "websocket", |_| {});
+    h.broker
+        .add_action("websocket.send", |_| async { Ok(Value::Null) });
+    h.feed("MOL.DISCOVER", json!({"ver": "4", "sender": "other"}));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1);
+    let (topic, info) = &sent[0];
+    assert_eq!(topic, "MOL.INFO.other");
+    assert_eq!(
+        (info["ver"].as_str(), info["sender"].as_str()),
+        (Some("4"), Some("me"))
+    );
+    let ws = &info["services"][0];
+    assert_eq!(ws["name"], "websocket");
+    assert_eq!(ws["events"]["websocket.send"]["name"], "websocket.send");
+    assert_eq!(ws["actions"]["websocket.send"]["name"], "websocket.send");
+    assert!(info["instanceID"].is_string() && info["seq"].is_u64());
+}
+
+#[tokio::test]
+async fn own_other_version_and_bad_packets_are_dropped() {
+    let mut h = harness(Version::V5);
+    h.feed("MOL.DISCOVER", json!({"ver": "5", "sender": "me"}));
+    h.feed("MOL.DISCOVER", json!({"ver": "4", "sender": "old"}));
+    h.feed("MOL.DISCOVER", json!({"ver": "5"}));
+    h.feed(
+        "MOL.EVENT.me",
+        json!({"ver": "5", "sender": "x", "data": 1}),
+    );
+    h.transit.handle("MOL.INFO", b"{not json", Instant::now());
+    h.transit.handle("OTHER.INFO", b"{}", Instant::now());
+    assert!(h.sent().is_empty());
+    h.feed("MOL.DISCOVER", json!({"ver": "5", "sender": "new"}));
+    assert_eq!(h.sent()[0].0, "MOL.INFO.new");
+}
+
+#[tokio::test]
+async fn remote_broadcast_reaches_local_listeners_of_its_groups() {
+    let h = harness(Version::V5);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for group in ["websocket", "audit"] {
+        let seen = seen.clone();
+        h.broker.on_event("websocket.send", group, move |e| {
+            seen.lock()
+                .unwrap()
+                .push((group, e.params.clone(), e.sender.clone()));
+        });
+    }
+    let event = json!({"ver": "5", "sender": "n", "id": "1", "event": "websocket.send",
+                       "data": {"path": "/ws", "data": 1}, "groups": ["websocket"],
+                       "broadcast": true, "meta": {}, "headers": {}, "level": 1});
+    h.feed("MOL.EVENT.me", event);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, "websocket");
+    assert_eq!(seen[0].2.as_deref(), Some("n"));
+}
+
+#[tokio::test]
+async fn broadcast_sends_one_event_per_listening_node() {
+    let mut h = harness(Version::V5);
+    let listener =
+        json!([{"name": "websocket", "events": {"websocket.send": {"name": "websocket.send"}}}]);
+    h.join("a", listener.clone());
+    h.join("b", listener);
+    h.join(
+        "c",
+        json!([{"name": "math", "actions": {"math.add": {"name": "math.add"}}}]),
+    );
+    let transport = ClusterTransport(h.transit.clone());
+    transport
+        .broadcast("websocket.send", &json!({"path": "/ws", "data": "x"}))
+        .await;
+    let sent = h.sent();
+    let topics: Vec<&str> = sent.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(topics, ["MOL.EVENT.a", "MOL.EVENT.b"]);
+    let ev = &sent[0].1;
+    assert_eq!(ev["event"], "websocket.send");
+    assert_eq!(ev["broadcast"], true);
+    assert_eq!(ev["groups"], json!(["websocket"]));
+    assert_eq!(ev["headers"], json!({}), "v5 carries headers");
+    assert_eq!(ev["data"], json!({"path": "/ws", "data": "x"}));
+}
+
+#[tokio::test]
+async fn call_goes_to_the_offering_node_and_times_out_with_504() {
+    let mut h = harness(Version::V4);
+    h.join(
+        "b",
+        json!([{"name": "math", "actions": {"math.add": {"name": "math.add"}}}]),
+    );
+    let transport = ClusterTransport(h.transit.clone());
+    assert!(transport.call("math.sub", &json!({})).await.is_none());
+
+    let call = tokio::spawn({
+        let t = h.transit.clone();
+        async move { ClusterTransport(t).call("math.add", &json!({"a": 1})).await }
+    });
+    let req = loop {
+        if let Some((topic, req)) = h.sent().into_iter().find(|(t, _)| t.starts_with("MOL.REQ")) {
+            assert_eq!(topic, "MOL.REQ.b");
+            break req;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(
+        (req["action"].as_str(), req["timeout"].as_u64()),
+        (Some("math.add"), Some(200))
+    );
+    assert!(req.get("headers").is_none(), "v4 has no headers");
+    h.feed(
+        "MOL.RES.me",
+        json!({"ver": "4", "sender": "b", "id": req["id"], "success": false,
+               "error": {"name": "ValidationError", "message": "bad", "code": 422, "type": "VALIDATION_ERROR"}}),
+    );
+    let err = call.await.unwrap().unwrap().unwrap_err();
+    assert_eq!((err.code, err.kind.as_str()), (422, "VALIDATION_ERROR"));
+
+    let err = transport
+        .call("math.add", &json!({}))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((err.code, err.kind.as_str()), (504, "REQUEST_TIMEOUT"));
+}
+
+#[tokio::test]
+async fn request_runs_the_local_action_and_answers_on_the_callers_topic() {
+    let mut h = harness(Version::V5);
+    h.broker.add_action("math.add", |ctx| async move {
+        Ok(json!(ctx.params["a"].as_i64().unwrap_or(0) + 1))
+    });
+    h.feed("MOL.REQ.me", json!({"ver": "5", "sender": "caller", "id": "r1", "action": "math.add", "params": {"a": 41}}));
+    h.feed(
+        "MOL.REQ.me",
+        json!({"ver": "5", "sender": "caller", "id": "r2", "action": "nope", "params": {}}),
+    );
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        match h.out.recv().await.unwrap() {
+            Outbound::Packet { topic, payload } => {
+                answers.push((topic, serde_json::from_slice::<Value>(&payload).unwrap()))
+            }
+            Outbound::Flush(_) => {}
+        }
+    }
+    answers.sort_by(|a, b| a.1["id"].as_str().cmp(&b.1["id"].as_str()));
+    assert_eq!(answers[0].0, "MOL.RES.caller");
+    assert_eq!(
+        (answers[0].1["success"].as_bool(), &answers[0].1["data"]),
+        (Some(true), &json!(42))
+    );
+    assert_eq!(answers[1].1["error"]["type"], "SERVICE_NOT_FOUND");
+    assert_eq!(answers[1].1["error"]["nodeID"], "me");
+}
+
+#[tokio::test]
+async fn heartbeats_keep_nodes_silence_expires_them_unknown_senders_are_discovered() {
+    let mut h = harness(Version::V4);
+    h.join("a", json!([]));
+    assert_eq!(*h.transit.watch_nodes().borrow(), ["a"]);
+    h.feed(
+        "MOL.HEARTBEAT",
+        json!({"ver": "4", "sender": "stranger", "cpu": 3}),
+    );
+    let sent = h.sent();
+    assert!(
+        sent.iter().any(|(t, _)| t == "MOL.DISCOVER.stranger"),
+        "{sent:?}"
+    );
+    h.transit.tick(Instant::now() + Duration::from_secs(10));
+    assert!(h.transit.watch_nodes().borrow().is_empty());
+    let sent = h.sent();
+    assert_eq!(sent[0].0, "MOL.HEARTBEAT");
+    assert!(sent[0].1["cpu"].is_u64());
+    h.join("a", json!([]));
+    h.feed("MOL.DISCONNECT", json!({"ver": "4", "sender": "a"}));
+    assert!(h.transit.watch_nodes().borrow().is_empty());
+}
+
+#[tokio::test]
+async fn ping_is_answered_with_pong_and_namespace_prefixes_topics() {
+    let broker = Broker::new("me");
+    let (tx, mut out) = mpsc::channel(8);
+    let timing = Timing {
+        heartbeat_interval: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(1),
+    };
+    let transit = Transit::new(
+        broker.downgrade(),
+        "me".into(),
+        Version::V4,
+        "dev",
+        timing,
+        tx,
+    );
+    let ping = json!({"ver": "4", "sender": "p", "time": 5, "id": "x"}).to_string();
+    transit.handle("MOL.PING", ping.as_bytes(), Instant::now());
+    assert!(out.try_recv().is_err(), "no namespace: foreign topic");
+    transit.handle("MOL-dev.PING", ping.as_bytes(), Instant::now());
+    match out.try_recv().unwrap() {
+        Outbound::Packet { topic, payload } => {
+            assert_eq!(topic, "MOL-dev.PONG.p");
+            let pong: Value = serde_json::from_slice(&payload).unwrap();
+            assert_eq!(
+                (pong["time"].as_u64(), pong["id"].as_str()),
+                (Some(5), Some("x"))
+            );
+            assert!(pong["arrived"].is_u64());
+        }
+        Outbound::Flush(_) => panic!("unexpected flush"),
+    }
+}

@@ -1,0 +1,126 @@
+//! Transporters: the message brokers packets travel through (NATS, Redis pub/sub).
+//!
+//! A transporter connects once (the first connection must succeed), subscribes to the node's
+//! topics and then keeps the link itself: on loss it reports [`LinkEvent::Down`], reconnects
+//! with backoff, subscribes again and reports [`LinkEvent::Up`] so the node re-announces.
+//! Publishing while the link is down fails (the packet is dropped, as a lost network would).
+
+mod nats;
+mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::ClusterError;
+use crate::broker::BoxFuture;
+
+/// What the transporter tells the node.
+#[derive(Debug)]
+pub(crate) enum LinkEvent {
+    /// Connected and subscribed (after the first connection and after every reconnect).
+    Up,
+    /// The connection is lost; reconnecting.
+    Down(String),
+    /// A message on one of the subscribed topics.
+    Message { topic: String, payload: Vec<u8> },
+}
+
+/// Publishing side of a connected transporter.
+pub(crate) trait Link: Send + Sync + 'static {
+    /// Publishes `payload` on `topic`; an error says why it was not sent.
+    fn publish<'a>(&'a self, topic: &'a str, payload: Vec<u8>)
+        -> BoxFuture<'a, Result<(), String>>;
+    /// Waits until what was published has been handed to the server (best effort).
+    fn flush(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Connection settings shared by the transporters.
+#[derive(Debug, Clone)]
+pub(crate) struct LinkOptions {
+    /// Shown to the server as the client name.
+    pub(crate) client_name: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_reconnect_delay: Duration,
+}
+
+/// A connected transporter: the publishing side and the tasks that keep it.
+pub(crate) struct Connected {
+    pub(crate) link: Arc<dyn Link>,
+    pub(crate) tasks: Vec<JoinHandle<()>>,
+}
+
+/// Connects to `url` (`nats://...` or `redis://...`) and subscribes to `topics`; events go to
+/// `events`. Sends [`LinkEvent::Up`] once subscribed.
+pub(crate) async fn connect(
+    url: &str,
+    topics: Vec<String>,
+    events: mpsc::Sender<LinkEvent>,
+    options: LinkOptions,
+) -> Result<Connected, ClusterError> {
+    match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("nats") => nats::connect(url, topics, events, options).await,
+        Some("redis") => redis::connect(url, topics, events, options).await,
+        _ => Err(ClusterError::InvalidTransporter(format!(
+            "{}: use nats://host:port or redis://host:port",
+            redact(url)
+        ))),
+    }
+}
+
+/// Delays between reconnect attempts: 100 ms doubling up to `max`, with jitter, forever.
+pub(crate) fn reconnect_delays(max: Duration) -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(max)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// The URL without its password, for logs and errors.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if at > scheme.len() => {
+            let host = &url[at + 1..];
+            let user = rest.split_once('@').map_or("", |(u, _)| u);
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn connect_error(url: &str, reason: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Connect {
+        url: redact(url),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("redis://:s3cret@127.0.0.1:6379"),
+            "redis://:***@127.0.0.1:6379"
+        );
+        assert_eq!(redact("nats://u:p@h:4222"), "nats://u:***@h:4222");
+        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
+
+    #[test]
+    fn delays_grow_and_stay_bounded() {
+        let max = Duration::from_secs(2);
+        let delays: Vec<Duration> = reconnect_delays(max).take(20).collect();
+        assert_eq!(delays.len(), 20);
+        assert!(delays.iter().all(|d| *d <= max * 2), "{delays:?}");
+        assert!(delays[0] < Duration::from_millis(300));
+    }
+}

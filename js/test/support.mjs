@@ -14,6 +14,7 @@ const repo = path.resolve(jsDir, "..");
 const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
   : path.join(repo, "target");
 const serverBin = process.env.MWS_SERVER_BIN || path.join(targetDir, "debug", "moleculer-ws-server");
+const harnessBin = path.join(targetDir, "debug", "moleculer-ws-conformance");
 export const artifacts = path.join(repo, "test-artifacts");
 
 /** Upper bound for anything a test waits for. */
@@ -109,4 +110,48 @@ export function saveArtifact(name, buffer) {
   const file = path.join(artifacts, name);
   fs.writeFileSync(file, buffer);
   return file;
+}
+
+/**
+ * Starts the conformance harness's fault proxy in front of `upstream` ("127.0.0.1:port").
+ * Resolves to { addr, set(cmd), stop() }; cmd: pass, blackhole, slice, delay:<ms>, cut.
+ */
+export async function startProxy(upstream) {
+  const child = spawn(harnessBin, ["proxy", "--upstream", upstream],
+    { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout });
+  const waiting = [];
+  lines.on("line", (l) => { const w = waiting.shift(); if (w) { w(l); } });
+  const first = await new Promise((resolve, reject) => {
+    waiting.push(resolve);
+    child.once("exit", (code) => reject(new Error(`proxy exited with ${code}`)));
+  });
+  const m = /^listening (\S+)$/.exec(first);
+  if (!m) { throw new Error(`unexpected proxy output: ${first}`); }
+  return {
+    addr: m[1],
+    async set(cmd) {
+      const answer = new Promise((resolve) => waiting.push(resolve));
+      child.stdin.write(cmd + "\n");
+      const a = await answer;
+      if (a !== `ok ${cmd}`) { throw new Error(`proxy answered ${a} to ${cmd}`); }
+    },
+    async stop() {
+      if (child.exitCode !== null) { return; }
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Rows in the harness's table form: case, expectation, result, detail. */
+export function table(rows) {
+  const w = (k, min) => Math.max(min, ...rows.map((r) => r[k].length));
+  const wc = w("case", 4), we = w("expectation", 11);
+  const lines = [`${"case".padEnd(wc)}  ${"expectation".padEnd(we)}  result  detail`];
+  for (const r of rows) {
+    lines.push(`${r.case.padEnd(wc)}  ${r.expectation.padEnd(we)}  ${r.result.toUpperCase().padEnd(6)}  ${r.detail}`);
+  }
+  return lines.join("\n");
 }

@@ -17,7 +17,9 @@ use tokio::time::Instant;
 pub enum Fault {
     /// Forward everything.
     Pass,
-    /// Keep TCP open but drop every byte, both ways (a dead link the OS does not notice).
+    /// Keep TCP open but deliver nothing, either way: a network partition the OS does not
+    /// notice. Like a real partition, the bytes (and a FIN) are held, not lost: when the fault
+    /// is lifted they arrive, as TCP retransmission would deliver them.
     Blackhole,
     /// Forward everything after a fixed latency, each way.
     Delay(Duration),
@@ -141,42 +143,51 @@ async fn connection(client: TcpStream, shared: Arc<Shared>) {
     shared.open.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Copies one direction under the current fault. End of stream is always passed on (a closed
-/// connection is not a fault the proxy hides).
-async fn pump(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, fault: watch::Receiver<Fault>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>, bool)>();
+/// Copies one direction under the current fault (read when each chunk is written). End of
+/// stream is passed on like data: a closed connection is not something the proxy hides.
+async fn pump(
+    from: &mut OwnedReadHalf,
+    to: &mut OwnedWriteHalf,
+    mut fault: watch::Receiver<Fault>,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
         let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = match from.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let (due, slice) = match *fault.borrow() {
-                Fault::Blackhole => continue,
-                Fault::Pass => (Instant::now(), false),
-                Fault::Slice => (Instant::now(), true),
-                Fault::Delay(d) => (Instant::now() + d, false),
-            };
-            if tx.send((due, buf[..n].to_vec(), slice)).is_err() {
+        while let Ok(n) = from.read(&mut buf).await {
+            if n == 0 || tx.send((Instant::now(), buf[..n].to_vec())).is_err() {
                 break;
             }
         }
     };
     let writer = async {
-        while let Some((due, bytes, slice)) = rx.recv().await {
-            tokio::time::sleep_until(due).await;
-            let written = if slice {
-                let mut r = Ok(());
-                for b in &bytes {
-                    r = to.write_all(std::slice::from_ref(b)).await;
-                    if r.is_err() {
-                        break;
-                    }
+        loop {
+            let chunk = rx.recv().await;
+            // Hold everything, the end of stream too, while the link is blackholed.
+            while *fault.borrow_and_update() == Fault::Blackhole {
+                if fault.changed().await.is_err() {
+                    return;
                 }
-                r
-            } else {
-                to.write_all(&bytes).await
+            }
+            let Some((read_at, bytes)) = chunk else {
+                break;
+            };
+            let current = *fault.borrow();
+            let written = match current {
+                Fault::Slice => {
+                    let mut r = Ok(());
+                    for b in &bytes {
+                        r = to.write_all(std::slice::from_ref(b)).await;
+                        if r.is_err() {
+                            break;
+                        }
+                    }
+                    r
+                }
+                Fault::Delay(d) => {
+                    tokio::time::sleep_until(read_at + d).await;
+                    to.write_all(&bytes).await
+                }
+                Fault::Pass | Fault::Blackhole => to.write_all(&bytes).await,
             };
             if written.is_err() {
                 return;

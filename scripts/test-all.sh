@@ -32,5 +32,5 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "Chromium not found at ${CHROMIUM:-/usr/bin/chromium}: install it (apt-get install chromium) or set CHROMIUM" >&2
   exit 1
 fi
-cargo build -p moleculer-ws-server
+cargo build -p moleculer-ws-server -p moleculer-ws-conformance
 (cd js && npm ci --no-audit --no-fund --silent && npm test)

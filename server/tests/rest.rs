@@ -45,7 +45,7 @@ async fn params_merge_path_query_body_and_result_is_compact_json_no_cache() {
     assert_eq!(h["cache-control"], "no-store, no-cache, must-revalidate");
     assert_eq!(
         resp.text().await.unwrap(),
-        r#"{"b":[1,2],"id":"7","q":"1"}"#
+        r#"{"id":"7","q":"1","b":[1,2]}"#
     );
 }
 

@@ -73,6 +73,8 @@ async fn data_is_one_text_frame_of_compact_json_missing_data_is_null() {
             r#"{"a":1,"b":[true,null]}"#,
         ),
         (json!({"path": "/ws/data", "data": [1, "x"]}), r#"[1,"x"]"#),
+        // Keys keep the publisher's order, as the Java gateway's ordered trees do.
+        (json!({"path": "/ws/data", "data": {"z": 1, "a": 2, "m": {"y": 0, "b": 1}}}), r#"{"z":1,"a":2,"m":{"y":0,"b":1}}"#),
         (json!({"path": "/ws/data", "data": null}), "null"),
         (json!({"path": "/ws/data"}), "null"),
     ];

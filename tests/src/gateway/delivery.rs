@@ -8,7 +8,7 @@ use crate::wire::Next;
 
 pub(super) async fn run(ctx: &Ctx) -> Vec<CaseResult> {
     let mut out = Vec::new();
-    let data_cases: [(&str, &str, Option<Value>, &str); 5] = [
+    let data_cases: [(&str, &str, Option<Value>, &str); 6] = [
         (
             "data.number",
             "`data: 123` arrives as the text `123`",
@@ -38,6 +38,12 @@ pub(super) async fn run(ctx: &Ctx) -> Vec<CaseResult> {
             "a missing `data` arrives as the text `null`",
             None,
             "null",
+        ),
+        (
+            "data.key-order",
+            "object keys keep the order they were sent in",
+            Some(json!({"z": 1, "a": 2, "m": {"y": 0, "b": 1}})),
+            r#"{"z":1,"a":2,"m":{"y":0,"b":1}}"#,
         ),
     ];
     for (case, expectation, data, want) in data_cases {

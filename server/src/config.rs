@@ -42,10 +42,51 @@ pub struct GatewayConfig {
     pub max_body_size: usize,
     /// How long shutdown waits for sockets to finish their close handshake. Default 10 s.
     pub shutdown_timeout: Duration,
+    /// Most WebSockets open at once; over it an upgrade gets 503. Default 50 000 (mind the
+    /// process's file descriptor limit). 0: no limit.
+    pub max_sockets: usize,
+    /// Most WebSockets open at once from one remote address; over it: 503. Default 0 (no
+    /// limit: many users may share one address behind NAT). Set it when clients are not
+    /// behind shared addresses.
+    pub max_sockets_per_address: usize,
+    /// How long a client may take to send its HTTP request head; slower connections
+    /// (slowloris) are closed. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Largest HTTP request head (request line and headers), in bytes; at least 8192.
+    /// Default 16 KiB; larger heads are answered 431 or the connection is closed.
+    pub max_header_size: usize,
+    /// Most inbound frames per second per socket (heartbeats included); over it the socket is
+    /// closed with 1008 (`too many frames`). Default 100; clients send one `!` every few
+    /// seconds. 0: no limit.
+    pub max_frames_per_second: u32,
+    /// Most bytes queued for one socket; over it the socket is closed as a slow consumer
+    /// (1008), like a full [`outbound_queue`](Self::outbound_queue). Default 4 MiB. A message
+    /// larger than this is still queued for a socket whose queue is empty. The bytes of a
+    /// broadcast are shared by all sockets, so this bounds the backlog, not a copy.
+    pub outbound_queue_bytes: usize,
+    /// How long one write to a socket may block; a client that stops reading for longer is
+    /// closed as a slow consumer (1008). Default 10 s.
+    pub write_timeout: Duration,
+    /// Closes sockets that send nothing (no `!`) for this long, with 1001 and reason
+    /// `idle timeout`. Default `None` (off), as the original: old clients without a heartbeat
+    /// stay connected. When on, keep it well above the clients' heartbeat interval (6 s in the
+    /// browser, 60 s in the Java client).
+    pub idle_timeout: Option<Duration>,
+    /// How long a REST call may run; on expiry: 504 `REQUEST_TIMEOUT`. Default 30 s.
+    pub request_timeout: Duration,
+    /// Origins allowed to call the REST routes from browsers (CORS), e.g.
+    /// `https://app.example.com`, or `*` for any. Default empty: no CORS headers (same origin
+    /// only, as the original).
+    pub cors_origins: Vec<String>,
     /// Registers fault-injection routes for client tests: `POST /api/test/heartbeat-replies`
     /// `{"on": false}` makes the gateway stop answering `!`. Never enable it in production.
     /// Default false.
     pub test_hooks: bool,
+    /// For protocol test suites only (the Autobahn TestSuite's fuzzing client): every inbound
+    /// text or binary message that is not a `!` heartbeat is sent back as the same message
+    /// type. The upgrade, filter, limits and close handling stay as they are. Never enable it
+    /// in production: it turns the one-way push socket into an echo server. Default false.
+    pub echo: bool,
 }
 
 impl Default for GatewayConfig {
@@ -63,6 +104,17 @@ impl Default for GatewayConfig {
             max_body_size: 1024 * 1024,
             shutdown_timeout: Duration::from_secs(10),
             test_hooks: false,
+            echo: false,
+            max_sockets: 50_000,
+            max_sockets_per_address: 0,
+            handshake_timeout: Duration::from_secs(10),
+            max_header_size: 16 * 1024,
+            max_frames_per_second: 100,
+            outbound_queue_bytes: 4 * 1024 * 1024,
+            write_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+            request_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -124,9 +176,65 @@ impl GatewayConfig {
         self
     }
 
+    /// Sets [`max_sockets`](Self::max_sockets).
+    pub fn max_sockets(mut self, n: usize) -> Self {
+        self.max_sockets = n;
+        self
+    }
+    /// Sets [`max_sockets_per_address`](Self::max_sockets_per_address).
+    pub fn max_sockets_per_address(mut self, n: usize) -> Self {
+        self.max_sockets_per_address = n;
+        self
+    }
+    /// Sets [`handshake_timeout`](Self::handshake_timeout).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+    /// Sets [`max_header_size`](Self::max_header_size).
+    pub fn max_header_size(mut self, bytes: usize) -> Self {
+        self.max_header_size = bytes;
+        self
+    }
+    /// Sets [`max_frames_per_second`](Self::max_frames_per_second).
+    pub fn max_frames_per_second(mut self, n: u32) -> Self {
+        self.max_frames_per_second = n;
+        self
+    }
+    /// Sets [`outbound_queue_bytes`](Self::outbound_queue_bytes).
+    pub fn outbound_queue_bytes(mut self, bytes: usize) -> Self {
+        self.outbound_queue_bytes = bytes;
+        self
+    }
+    /// Sets [`write_timeout`](Self::write_timeout).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+    /// Sets [`idle_timeout`](Self::idle_timeout).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+    /// Sets [`request_timeout`](Self::request_timeout).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+    /// Adds a CORS origin ([`cors_origins`](Self::cors_origins)).
+    pub fn cors_origin(mut self, origin: impl Into<String>) -> Self {
+        self.cors_origins.push(origin.into());
+        self
+    }
     /// Sets [`test_hooks`](Self::test_hooks).
     pub fn test_hooks(mut self, on: bool) -> Self {
         self.test_hooks = on;
+        self
+    }
+
+    /// Sets [`echo`](Self::echo).
+    pub fn echo(mut self, on: bool) -> Self {
+        self.echo = on;
         self
     }
 
@@ -141,6 +249,30 @@ impl GatewayConfig {
         }
         if self.sweep_period.is_zero() {
             return bad("sweep_period must be more than 0");
+        }
+        if self.max_header_size < 8192 {
+            return bad("max_header_size must be at least 8192 bytes");
+        }
+        if self.handshake_timeout.is_zero() || self.write_timeout.is_zero() {
+            return bad("handshake_timeout and write_timeout must be more than 0");
+        }
+        if self.request_timeout.is_zero() {
+            return bad("request_timeout must be more than 0");
+        }
+        if self
+            .idle_timeout
+            .is_some_and(|t| t < Duration::from_secs(1))
+        {
+            return bad("idle_timeout must be at least 1 s (well above the clients' heartbeat)");
+        }
+        if let Some(o) = self
+            .cors_origins
+            .iter()
+            .find(|o| *o != "*" && o.parse::<axum::http::HeaderValue>().is_err())
+        {
+            return Err(ServerError::Config(format!(
+                "CORS origin {o:?} is not a valid header value"
+            )));
         }
         if self.token.as_deref() == Some("") {
             return bad("token must not be empty");

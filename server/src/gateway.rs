@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 use crate::broker::Broker;
@@ -23,8 +24,10 @@ use crate::filter::{
     bearer_matches, AllFilters, OriginFilter, PathPrefixFilter, TokenFilter, WebSocketFilter,
 };
 use crate::metrics::Metrics;
-use crate::registry::{Registry, CLOSE_GOING_AWAY};
+use crate::registry::{Registry, CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART};
 use crate::rest::{self, CompiledRoute, Route};
+use crate::serve::{accept_loop, ConnLimits};
+use crate::slots::Slots;
 use crate::{services, ws};
 
 /// State shared by every request and socket task.
@@ -35,6 +38,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) filter: Option<Box<dyn WebSocketFilter>>,
     pub(crate) heartbeat_replies: AtomicBool,
+    pub(crate) slots: Slots,
     routes: Vec<CompiledRoute>,
     static_files: Option<ServeDir>,
 }
@@ -57,7 +61,10 @@ impl Shared {
         };
         let data = params.get("data").unwrap_or(&Value::Null);
         let text = axum::extract::ws::Utf8Bytes::from(data.to_string());
-        let n = self.registry.deliver(&path, &text, &self.metrics);
+        let max_bytes = self.config.outbound_queue_bytes;
+        let n = self
+            .registry
+            .deliver(&path, &text, max_bytes, &self.metrics);
         tracing::trace!(path = %path, sockets = n, "websocket.send delivered");
     }
 
@@ -88,9 +95,19 @@ impl Shared {
             Ok(p) => p,
             Err(e) => return self.error_response(&e),
         };
-        match self.broker.call(&route.action, params).await {
-            Ok(v) => rest::ok_response(&v),
-            Err(e) => self.error_response(&e),
+        let limit = self.config.request_timeout;
+        match tokio::time::timeout(limit, self.broker.call(&route.action, params)).await {
+            Ok(Ok(v)) => rest::ok_response(&v),
+            Ok(Err(e)) => self.error_response(&e),
+            Err(_) => self.error_response(
+                &MoleculerError::new(
+                    "RequestTimeoutError",
+                    format!("Request timed out after {limit:?}: '{}'.", route.action),
+                    504,
+                    "REQUEST_TIMEOUT",
+                )
+                .retryable(true),
+            ),
         }
     }
 }
@@ -180,6 +197,7 @@ impl GatewayBuilder {
                 }
             }
             Shared {
+                slots: Slots::new(config.max_sockets, config.max_sockets_per_address),
                 config,
                 broker: broker.clone(),
                 registry: Registry::default(),
@@ -223,17 +241,14 @@ impl Gateway {
     pub fn serve(self, listener: TcpListener) -> Result<RunningGateway, ServerError> {
         let local_addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let app = Router::new()
-            .fallback(dispatch)
-            .with_state(self.shared.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await
-        });
+        let config = &self.shared.config;
+        let limits = ConnLimits {
+            handshake_timeout: config.handshake_timeout,
+            max_header_size: config.max_header_size,
+            drain: config.shutdown_timeout,
+        };
+        let router = self.router();
+        let server = tokio::spawn(accept_loop(listener, router, limits, stop_rx));
         let sweeper = tokio::spawn(sweep_loop(self.shared.clone()));
         tracing::info!(%local_addr, "gateway listening");
         Ok(RunningGateway {
@@ -244,6 +259,44 @@ impl Gateway {
             sweeper,
         })
     }
+
+    /// The gateway as an axum `Router` (every path; CORS when configured).
+    fn router(&self) -> Router {
+        let router = Router::new()
+            .fallback(dispatch)
+            .with_state(self.shared.clone());
+        match cors_layer(&self.shared.config.cors_origins) {
+            Some(cors) => router.layer(cors),
+            None => router,
+        }
+    }
+}
+
+/// CORS for the configured origins (validated by the config); `None` when there are none.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::HEAD,
+                Method::OPTIONS,
+            ])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 async fn sweep_loop(shared: Arc<Shared>) {
@@ -267,7 +320,7 @@ pub struct RunningGateway {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
 }
 
@@ -293,15 +346,26 @@ impl RunningGateway {
         self.shared.heartbeat_replies.store(on, Ordering::Relaxed);
     }
 
-    /// Stops accepting, closes every socket with 1001, waits (at most the configured shutdown
-    /// timeout) for the close handshakes and open requests, and frees the port.
-    pub async fn shutdown(mut self) {
+    /// Stops accepting, closes every socket with 1001 (going away), waits (at most the
+    /// configured shutdown timeout) for the close handshakes and open requests, and frees the
+    /// port.
+    pub async fn shutdown(self) {
+        self.stop_with(CLOSE_GOING_AWAY, "server shutting down")
+            .await;
+    }
+
+    /// As [`shutdown`](Self::shutdown), but tells sockets 1012 (service restart): clients
+    /// reconnect, with jitter, to this or another gateway. The program does this on SIGTERM.
+    pub async fn shutdown_for_restart(self) {
+        self.stop_with(CLOSE_SERVICE_RESTART, "service restart")
+            .await;
+    }
+
+    async fn stop_with(mut self, code: u16, reason: &'static str) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.shared
-            .registry
-            .close_all(CLOSE_GOING_AWAY, "server shutting down");
+        self.shared.registry.close_all(code, reason);
         let deadline = self.shared.config.shutdown_timeout;
         if tokio::time::timeout(deadline, self.shared.registry.wait_all_closed())
             .await

@@ -29,6 +29,11 @@
 //! # }
 //! ```
 
+// `MoleculerError` mirrors the Moleculer error body (name, message, type, data, ...) and is
+// what actions return: boxing it would only add an allocation to every failed call, and
+// results are not on the broadcast path.
+#![allow(clippy::result_large_err)]
+
 mod broker;
 mod cluster;
 mod config;
@@ -38,7 +43,9 @@ mod gateway;
 mod metrics;
 mod registry;
 mod rest;
+mod serve;
 mod services;
+mod slots;
 mod sync;
 mod ws;
 
@@ -50,6 +57,6 @@ pub use filter::{
     AllFilters, ConnectRequest, OriginFilter, PathPrefixFilter, TokenFilter, WebSocketFilter,
 };
 pub use gateway::{Gateway, GatewayBuilder, RunningGateway};
-pub use registry::{CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
+pub use registry::{CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART, CLOSE_SLOW_CONSUMER};
 pub use rest::Route;
 pub use services::SEND_EVENT;

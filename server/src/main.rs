@@ -102,9 +102,63 @@ struct Cli {
     #[arg(long, env = "MOLECULER_WS_TEST_HOOKS")]
     test_hooks: bool,
 
-    /// How long shutdown waits for sockets to close (SIGINT/SIGTERM close them with 1001).
+    /// How long shutdown waits for sockets to close (SIGINT closes them with 1001, going
+    /// away; SIGTERM with 1012, service restart, so clients reconnect elsewhere).
     #[arg(long, env = "MOLECULER_WS_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+
+    /// Most WebSockets open at once (over it: 503 before the upgrade); 0 = no limit.
+    #[arg(long, env = "MOLECULER_WS_MAX_SOCKETS", default_value_t = 50_000)]
+    max_sockets: usize,
+
+    /// Most WebSockets from one remote address (over it: 503); 0 = no limit (NAT-friendly).
+    #[arg(
+        long,
+        env = "MOLECULER_WS_MAX_SOCKETS_PER_ADDRESS",
+        default_value_t = 0
+    )]
+    max_sockets_per_address: usize,
+
+    /// How long a client may take to send its request head (slowloris guard).
+    #[arg(long, env = "MOLECULER_WS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+
+    /// Largest HTTP request head in bytes (at least 8192).
+    #[arg(long, env = "MOLECULER_WS_MAX_HEADER_SIZE", default_value_t = 16 * 1024)]
+    max_header_size: usize,
+
+    /// Most inbound frames per second per socket (over it: close 1008); 0 = no limit.
+    #[arg(
+        long,
+        env = "MOLECULER_WS_MAX_FRAMES_PER_SECOND",
+        default_value_t = 100
+    )]
+    max_frames_per_second: u32,
+
+    /// Most bytes queued for one socket (over it: closed as a slow consumer, 1008).
+    #[arg(long, env = "MOLECULER_WS_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    outbound_queue_bytes: usize,
+
+    /// How long one write may block before the socket is closed as a slow consumer (1008).
+    #[arg(long, env = "MOLECULER_WS_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    write_timeout: Duration,
+
+    /// Close sockets that send nothing (no `!`) for this long (1001); off when not given.
+    #[arg(long, env = "MOLECULER_WS_IDLE_TIMEOUT", value_parser = parse_duration)]
+    idle_timeout: Option<Duration>,
+
+    /// How long a REST call may run (then 504 REQUEST_TIMEOUT).
+    #[arg(long, env = "MOLECULER_WS_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
+
+    /// Origin allowed to call the REST routes from browsers (CORS; repeat, comma-separate in the
+    /// env var, or `*`); default: none (no CORS headers).
+    #[arg(
+        long = "cors-origin",
+        env = "MOLECULER_WS_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
 }
 
 /// Parses `250ms`, `15s`, `2m` or a bare number of seconds.
@@ -136,7 +190,19 @@ impl Cli {
             .sample_chat(!self.no_chat)
             .max_body_size(self.max_body_size)
             .shutdown_timeout(self.shutdown_timeout)
-            .test_hooks(self.test_hooks);
+            .test_hooks(self.test_hooks)
+            .max_sockets(self.max_sockets)
+            .max_sockets_per_address(self.max_sockets_per_address)
+            .handshake_timeout(self.handshake_timeout)
+            .max_header_size(self.max_header_size)
+            .max_frames_per_second(self.max_frames_per_second)
+            .outbound_queue_bytes(self.outbound_queue_bytes)
+            .write_timeout(self.write_timeout)
+            .idle_timeout(self.idle_timeout)
+            .request_timeout(self.request_timeout);
+        for o in &self.cors_origins {
+            c = c.cors_origin(o.clone());
+        }
         if let Some(t) = &self.token {
             c = c.token(t.clone());
         }
@@ -157,7 +223,15 @@ impl Cli {
     }
 }
 
-async fn shutdown_signal() {
+/// Which signal asked the program to stop.
+enum Stop {
+    /// SIGINT (Ctrl-C): the operator stops the gateway; sockets get 1001.
+    Interrupt,
+    /// SIGTERM: an orchestrator restarts it; sockets get 1012 and reconnect elsewhere.
+    Terminate,
+}
+
+async fn shutdown_signal() -> Stop {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
@@ -179,8 +253,8 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        _ = ctrl_c => Stop::Interrupt,
+        _ = term => Stop::Terminate,
     }
 }
 
@@ -222,9 +296,16 @@ async fn main() -> ExitCode {
         }
     };
     println!("moleculer-ws gateway on http://{}/", running.local_addr());
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
+    match shutdown_signal().await {
+        Stop::Interrupt => {
+            tracing::info!("SIGINT: shutting down (1001 going away)");
+            running.shutdown().await;
+        }
+        Stop::Terminate => {
+            tracing::info!("SIGTERM: shutting down (1012 service restart)");
+            running.shutdown_for_restart().await;
+        }
+    }
     if let Some(cluster) = cluster {
         cluster.shutdown().await;
     }

@@ -13,6 +13,8 @@ pub(crate) struct Metrics {
     pub refused: AtomicU64,
     pub oversized: AtomicU64,
     pub broadcasts: AtomicU64,
+    pub refused_limit: AtomicU64,
+    pub flooded: AtomicU64,
 }
 
 impl Metrics {
@@ -49,6 +51,16 @@ impl Metrics {
                 "moleculer_ws_broadcasts_total",
                 "`websocket.send` events handled.",
                 &self.broadcasts,
+            ),
+            (
+                "moleculer_ws_upgrades_refused_limit_total",
+                "WebSocket upgrades refused (503) by the socket limits.",
+                &self.refused_limit,
+            ),
+            (
+                "moleculer_ws_sockets_closed_flood_total",
+                "Sockets closed with 1008 for too many inbound frames per second.",
+                &self.flooded,
             ),
         ];
         for (name, help, value) in counters {

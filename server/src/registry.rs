@@ -15,6 +15,8 @@ use crate::sync::{read, write};
 pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
 /// Close code sent to every socket when the gateway shuts down (going away).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code sent to every socket when the gateway restarts (SIGTERM): reconnect.
+pub const CLOSE_SERVICE_RESTART: u16 = 1012;
 
 /// Asks one socket's task to close with a code; wakes it even when its queue is full.
 #[derive(Default)]
@@ -50,6 +52,8 @@ impl Kill {
 struct SocketHandle {
     tx: mpsc::Sender<Utf8Bytes>,
     kill: Arc<Kill>,
+    /// Bytes queued and not yet written (the socket's task subtracts what it wrote).
+    queued: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]
@@ -63,6 +67,7 @@ pub(crate) struct Registration {
     pub id: u64,
     pub rx: mpsc::Receiver<Utf8Bytes>,
     pub kill: Arc<Kill>,
+    pub queued: Arc<AtomicUsize>,
 }
 
 /// Every open socket, keyed by path.
@@ -79,6 +84,7 @@ impl Registry {
     pub(crate) fn register(&self, path: &str, queue: usize) -> Registration {
         let (tx, rx) = mpsc::channel(queue);
         let kill = Arc::new(Kill::default());
+        let queued = Arc::new(AtomicUsize::new(0));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut paths = write(&self.paths);
@@ -89,6 +95,7 @@ impl Registry {
                 SocketHandle {
                     tx,
                     kill: kill.clone(),
+                    queued: queued.clone(),
                 },
             );
             self.open.fetch_add(1, Ordering::AcqRel);
@@ -96,7 +103,12 @@ impl Registry {
         if self.closing.load(Ordering::Acquire) {
             kill.close(CLOSE_GOING_AWAY, "server shutting down");
         }
-        Registration { id, rx, kill }
+        Registration {
+            id,
+            rx,
+            kill,
+            queued,
+        }
     }
 
     /// Removes a socket at once (its task calls this on close, error or TCP loss).
@@ -114,17 +126,38 @@ impl Registry {
         }
     }
 
-    /// Queues `text` for every socket at `path`. A socket whose queue is full is told to close
-    /// with [`CLOSE_SLOW_CONSUMER`]. Returns how many sockets got it.
-    pub(crate) fn deliver(&self, path: &str, text: &Utf8Bytes, metrics: &Metrics) -> usize {
+    /// Queues `text` for every socket at `path`. A socket whose queue is full (in messages, or
+    /// over `max_bytes` with something already queued) is told to close with
+    /// [`CLOSE_SLOW_CONSUMER`]. Returns how many sockets got it.
+    pub(crate) fn deliver(
+        &self,
+        path: &str,
+        text: &Utf8Bytes,
+        max_bytes: usize,
+        metrics: &Metrics,
+    ) -> usize {
         let paths = read(&self.paths);
         let Some(entry) = paths.get(path) else {
             return 0;
         };
         let mut queued = 0;
+        let len = text.len();
         for socket in entry.sockets.values() {
-            match socket.tx.try_send(text.clone()) {
-                Ok(()) => queued += 1,
+            let backlog = socket.queued.load(Ordering::Relaxed);
+            let over_bytes = backlog > 0 && backlog.saturating_add(len) > max_bytes;
+            let sent = if over_bytes {
+                Err(mpsc::error::TrySendError::Full(()))
+            } else {
+                socket.tx.try_send(text.clone()).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
+                    mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
+                })
+            };
+            match sent {
+                Ok(()) => {
+                    socket.queued.fetch_add(len, Ordering::Relaxed);
+                    queued += 1;
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     if socket.kill.reason.get().is_none() {
                         metrics.slow_dropped.fetch_add(1, Ordering::Relaxed);
@@ -197,9 +230,9 @@ mod tests {
         let mut fast = reg.register("/p", 1);
         let slow = reg.register("/p", 1);
         let msg = Utf8Bytes::from("1");
-        assert_eq!(reg.deliver("/p", &msg, &metrics), 2);
+        assert_eq!(reg.deliver("/p", &msg, usize::MAX, &metrics), 2);
         assert!(fast.rx.recv().await.is_some());
-        assert_eq!(reg.deliver("/p", &msg, &metrics), 1);
+        assert_eq!(reg.deliver("/p", &msg, usize::MAX, &metrics), 1);
         assert_eq!(slow.kill.reason(), (CLOSE_SLOW_CONSUMER, "slow consumer"));
         assert_eq!(fast.kill.reason.get(), None);
         assert_eq!(metrics.slow_dropped.load(Ordering::Relaxed), 1);

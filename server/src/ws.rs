@@ -16,7 +16,8 @@ use percent_encoding::percent_decode_str;
 use crate::error::MoleculerError;
 use crate::filter::ConnectRequest;
 use crate::gateway::Shared;
-use crate::registry::Kill;
+use crate::registry::{Kill, CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
+use crate::slots::Slot;
 
 /// How long a close frame may take to write, and how long we then wait for the peer's reply.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -26,6 +27,7 @@ const CLOSE_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INVALID_DATA: u16 = 1007;
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+const CLOSE_POLICY: u16 = 1008;
 
 /// Whether a request asks for a WebSocket upgrade (on any path).
 pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
@@ -72,6 +74,21 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
+    let slot = match shared.slots.acquire(connect.remote_addr.map(|a| a.ip())) {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            shared.metrics.refused_limit.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(path, remote = ?connect.remote_addr, ?refusal, "upgrade refused: socket limit");
+            let err = MoleculerError::new(
+                "ServiceUnavailableError",
+                "Too many WebSocket connections; try again later.",
+                503,
+                "SERVICE_UNAVAILABLE",
+            )
+            .retryable(true);
+            return shared.error_response(&err);
+        }
+    };
     if let Some(filter) = &shared.filter {
         if !filter.on_connect(&connect).await {
             shared.metrics.refused.fetch_add(1, Ordering::Relaxed);
@@ -86,19 +103,53 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| run_socket(shared, socket, path))
+        .on_upgrade(move |socket| run_socket(shared, socket, path, slot))
 }
 
-/// One socket's life: register, pump outbound queue and inbound frames, deregister.
-async fn run_socket(shared: Arc<Shared>, mut socket: WebSocket, path: String) {
+/// Counts inbound frames in one-second windows.
+struct FrameRate {
+    max: u32,
+    window: tokio::time::Instant,
+    count: u32,
+}
+
+impl FrameRate {
+    /// Whether one more frame now stays within the limit (always, when the limit is 0).
+    fn allow(&mut self) -> bool {
+        if self.max == 0 {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now.duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= self.max
+    }
+}
+
+/// One socket's life: register, pump outbound queue and inbound frames, deregister. `_slot`
+/// holds the socket's place under the connection limits until the socket ends.
+async fn run_socket(shared: Arc<Shared>, mut socket: WebSocket, path: String, _slot: Slot) {
     let reg = shared
         .registry
         .register(&path, shared.config.outbound_queue);
     tracing::debug!(path, id = reg.id, "socket open");
     let mut rx = reg.rx;
     let kill = reg.kill;
+    let queued = reg.queued;
+    let write_timeout = shared.config.write_timeout;
     let killed = kill.wait();
     tokio::pin!(killed);
+    let mut rate = FrameRate {
+        max: shared.config.max_frames_per_second,
+        window: tokio::time::Instant::now(),
+        count: 0,
+    };
+    let idle_limit = shared.config.idle_timeout;
+    let idle = tokio::time::sleep(idle_limit.unwrap_or(Duration::MAX / 4));
+    tokio::pin!(idle);
     loop {
         tokio::select! {
             biased;
@@ -107,15 +158,38 @@ async fn run_socket(shared: Arc<Shared>, mut socket: WebSocket, path: String) {
                 close_with(&mut socket, code, reason).await;
                 break;
             }
-            inbound = socket.recv() => match inbound {
+            _ = &mut idle, if idle_limit.is_some() => {
+                tracing::debug!(path, "closing idle socket");
+                close_with(&mut socket, CLOSE_GOING_AWAY, "idle timeout").await;
+                break;
+            }
+            inbound = socket.recv() => {
+                if matches!(inbound, Some(Ok(_))) {
+                    if let Some(limit) = idle_limit {
+                        idle.as_mut().reset(tokio::time::Instant::now() + limit);
+                    }
+                    if !rate.allow() {
+                        shared.metrics.flooded.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(path, "closing socket: too many frames per second");
+                        close_with(&mut socket, CLOSE_POLICY, "too many frames").await;
+                        break;
+                    }
+                }
+                match inbound {
                 None => break,
                 Some(Ok(Message::Text(t))) if t.as_str().starts_with('!') => {
-                    if !reply_heartbeat(&shared, &mut socket, &kill).await {
+                    if !reply_heartbeat(&shared, &mut socket, &kill, write_timeout).await {
                         break;
                     }
                 }
                 Some(Ok(Message::Binary(b))) if b.first() == Some(&b'!') => {
-                    if !reply_heartbeat(&shared, &mut socket, &kill).await {
+                    if !reply_heartbeat(&shared, &mut socket, &kill, write_timeout).await {
+                        break;
+                    }
+                }
+                // Echo mode (protocol test suites only): data messages go back as they came.
+                Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) if shared.config.echo => {
+                    if !send_or_killed(&mut socket, msg, &kill, write_timeout).await {
                         break;
                     }
                 }
@@ -134,10 +208,14 @@ async fn run_socket(shared: Arc<Shared>, mut socket: WebSocket, path: String) {
                     }
                     break;
                 }
+                }
             },
             outbound = rx.recv() => match outbound {
                 Some(text) => {
-                    if !send_or_killed(&mut socket, Message::Text(text), &kill).await {
+                    let len = text.len();
+                    let sent = send_or_killed(&mut socket, Message::Text(text), &kill, write_timeout).await;
+                    queued.fetch_sub(len, Ordering::Relaxed);
+                    if !sent {
                         break;
                     }
                     shared.metrics.delivered.fetch_add(1, Ordering::Relaxed);
@@ -150,17 +228,29 @@ async fn run_socket(shared: Arc<Shared>, mut socket: WebSocket, path: String) {
     tracing::debug!(path, id = reg.id, "socket closed");
 }
 
-async fn reply_heartbeat(shared: &Shared, socket: &mut WebSocket, kill: &Kill) -> bool {
+async fn reply_heartbeat(
+    shared: &Shared,
+    socket: &mut WebSocket,
+    kill: &Kill,
+    write_timeout: Duration,
+) -> bool {
     if !shared.heartbeat_replies.load(Ordering::Relaxed) {
         return true;
     }
     shared.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
-    send_or_killed(socket, Message::Text(Utf8Bytes::from_static("!")), kill).await
+    let bang = Message::Text(Utf8Bytes::from_static("!"));
+    send_or_killed(socket, bang, kill, write_timeout).await
 }
 
-/// Sends one message; gives up (false) on a write error, or when the socket is told to close
-/// while the write waits (a slow consumer): then it sends the close frame itself.
-async fn send_or_killed(socket: &mut WebSocket, msg: Message, kill: &Kill) -> bool {
+/// Sends one message; gives up (false) on a write error, when the socket is told to close
+/// while the write waits, or when the write blocks longer than `write_timeout` (a client that
+/// stopped reading: a slow consumer). In the last two cases it sends the close frame itself.
+async fn send_or_killed(
+    socket: &mut WebSocket,
+    msg: Message,
+    kill: &Kill,
+    write_timeout: Duration,
+) -> bool {
     tokio::select! {
         biased;
         _ = kill.wait() => {
@@ -168,7 +258,15 @@ async fn send_or_killed(socket: &mut WebSocket, msg: Message, kill: &Kill) -> bo
             close_with(socket, code, reason).await;
             false
         }
-        sent = socket.send(msg) => sent.is_ok(),
+        sent = tokio::time::timeout(write_timeout, socket.send(msg)) => match sent {
+            Ok(r) => r.is_ok(),
+            Err(_) => {
+                tracing::warn!("closing slow consumer: a write blocked for {write_timeout:?}");
+                kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");
+                close_with(socket, CLOSE_SLOW_CONSUMER, "slow consumer").await;
+                false
+            }
+        },
     }
 }
 

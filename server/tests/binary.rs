@@ -1,11 +1,12 @@
-//! The `moleculer-ws-server` program: `--help`, listening, SIGTERM shutdown with 1001.
+//! The `moleculer-ws-server` program: `--help`, listening, SIGTERM (1012) and SIGINT (1001)
+//! shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_moleculer-ws-server");
@@ -30,6 +31,16 @@ fn help_documents_every_option_with_its_env_var() {
         "--no-chat",
         "--max-body-size",
         "--shutdown-timeout",
+        "--max-sockets",
+        "--max-sockets-per-address",
+        "--handshake-timeout",
+        "--max-header-size",
+        "--max-frames-per-second",
+        "--outbound-queue-bytes",
+        "--write-timeout",
+        "--idle-timeout",
+        "--request-timeout",
+        "--cors-origin",
         "--test-hooks",
         "--transporter",
         "--namespace",
@@ -39,7 +50,7 @@ fn help_documents_every_option_with_its_env_var() {
     ] {
         assert!(help.contains(opt), "--help lacks {opt}:\n{help}");
     }
-    assert_eq!(help.matches("[env: MOLECULER_WS_").count(), 20, "{help}");
+    assert_eq!(help.matches("[env: MOLECULER_WS_").count(), 30, "{help}");
 }
 
 #[test]
@@ -53,7 +64,16 @@ fn bad_option_value_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn program_serves_and_closes_sockets_with_1001_on_sigterm() {
+async fn program_serves_and_closes_sockets_with_1012_on_sigterm() {
+    serve_then_signal("-TERM", 1012).await;
+}
+
+#[tokio::test]
+async fn program_closes_sockets_with_1001_on_sigint() {
+    serve_then_signal("-INT", 1001).await;
+}
+
+async fn serve_then_signal(signal: &str, code: u16) {
     let mut child = Command::new(BIN)
         .args(["--listen", "127.0.0.1:0", "--no-static"])
         .env("RUST_LOG", "warn")
@@ -85,7 +105,7 @@ async fn program_serves_and_closes_sockets_with_1001_on_sigterm() {
     assert_eq!(first.unwrap().unwrap(), Message::text("\"via program\""));
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -93,8 +113,8 @@ async fn program_serves_and_closes_sockets_with_1001_on_sigterm() {
         .await
         .unwrap()
     {
-        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
-        other => panic!("expected close 1001, got {other:?}"),
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), code),
+        other => panic!("expected close {code}, got {other:?}"),
     }
     let _ = ws.next().await;
     let exit = tokio::task::spawn_blocking(move || child.wait())
@@ -102,4 +122,64 @@ async fn program_serves_and_closes_sockets_with_1001_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[tokio::test]
+async fn accept_loop_survives_fd_exhaustion_and_a_control_socket_keeps_working() {
+    let script = format!("ulimit -n 64 && exec {BIN} --listen 127.0.0.1:0 --no-static");
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .trim_start_matches("moleculer-ws gateway on http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let (mut control, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/control"))
+        .await
+        .unwrap();
+    // More idle connections than the process has descriptors: accept runs out of them.
+    let mut hogs = Vec::new();
+    for _ in 0..100 {
+        hogs.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    for _ in 0..3 {
+        control.send(Message::text("!")).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), control.next()).await;
+        assert_eq!(answer.unwrap().unwrap().unwrap(), Message::text("!"));
+    }
+    drop(hogs);
+    // Descriptors come back: new connections are served again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let ok = reqwest::get(format!("http://{addr}/api/websocket/clients")).await;
+        if ok.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("out of resources, backing off"),
+        "EMFILE path not taken:\n{log}"
+    );
 }

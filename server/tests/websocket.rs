@@ -74,7 +74,10 @@ async fn data_is_one_text_frame_of_compact_json_missing_data_is_null() {
         ),
         (json!({"path": "/ws/data", "data": [1, "x"]}), r#"[1,"x"]"#),
         // Keys keep the publisher's order, as the Java gateway's ordered trees do.
-        (json!({"path": "/ws/data", "data": {"z": 1, "a": 2, "m": {"y": 0, "b": 1}}}), r#"{"z":1,"a":2,"m":{"y":0,"b":1}}"#),
+        (
+            json!({"path": "/ws/data", "data": {"z": 1, "a": 2, "m": {"y": 0, "b": 1}}}),
+            r#"{"z":1,"a":2,"m":{"y":0,"b":1}}"#,
+        ),
         (json!({"path": "/ws/data", "data": null}), "null"),
         (json!({"path": "/ws/data"}), "null"),
     ];
@@ -373,4 +376,34 @@ async fn sweep_reports_empty_idle_paths_to_on_close() {
     send_text(&mut keep, "!").await;
     assert_eq!(next_text(&mut keep).await, "!");
     assert_eq!(count(&gw, "/ws/keep"), 1);
+}
+
+/// Echo mode (for protocol test suites such as Autobahn): off by default; when on, text and
+/// binary messages come back as the same type, and a `!` is still a heartbeat.
+#[tokio::test]
+async fn echo_mode_is_off_by_default_and_echoes_data_messages_when_on() {
+    assert!(!GatewayConfig::default().echo);
+
+    let gw = start_default().await;
+    let mut ws = connect(&gw, "/ws/echo").await;
+    send_text(&mut ws, "hello").await;
+    ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    send_text(&mut ws, "!").await;
+    // Nothing came back before the heartbeat answer: no echo.
+    assert_eq!(next_text(&mut ws).await, "!");
+
+    let gw = start(Gateway::builder().config(GatewayConfig::default().echo(true))).await;
+    let mut ws = connect(&gw, "/ws/echo").await;
+    send_text(&mut ws, "hello").await;
+    assert_eq!(next_text(&mut ws).await, "hello");
+    send_text(&mut ws, "").await;
+    assert_eq!(next_text(&mut ws).await, "");
+    ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    match next(&mut ws).await {
+        Message::Binary(b) => assert_eq!(&b[..], &[1, 2, 3]),
+        other => panic!("expected the binary echo, got {other:?}"),
+    }
+    send_text(&mut ws, "!ping").await;
+    assert_eq!(next_text(&mut ws).await, "!");
+    assert_eq!(count(&gw, "/ws/echo"), 1);
 }

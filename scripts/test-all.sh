@@ -27,6 +27,9 @@ step "browser client build (js/pkg)"
 step "cargo test --workspace"
 cargo test --workspace
 
+step "Autobahn TestSuite (gateway in echo mode, Rust client; diffed with tests/autobahn/expected-*.json)"
+tests/autobahn/run.sh
+
 step "browser tests (headless Chromium, node --test)"
 if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "Chromium not found at ${CHROMIUM:-/usr/bin/chromium}: install it (apt-get install chromium) or set CHROMIUM" >&2

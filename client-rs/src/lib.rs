@@ -63,6 +63,8 @@
 //! - `tokio-runtime` (default): the tokio WebSocket driver ([`WebSocket`], [`Events`]).
 //!   Without it (and always on `wasm32`), the crate is the session core plus REST.
 //! - `rustls` (default): `wss://` and `https://` through rustls.
+//! - `autobahn` (off): `WebSocketConfig::echo`, which makes the tokio driver echo every text
+//!   and binary message, for protocol test suites (the Autobahn TestSuite) only.
 
 mod client;
 #[cfg(all(feature = "tokio-runtime", not(target_arch = "wasm32")))]

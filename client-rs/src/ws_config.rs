@@ -30,6 +30,11 @@ pub struct WebSocketConfig {
     /// for the reader (back-pressure). Default 256. Larger absorbs bursts; a reader that
     /// stalls for long stalls the heartbeat too.
     pub event_buffer: usize,
+    /// For protocol test suites only (feature `autobahn`): the tokio driver sends every text
+    /// and binary message it receives back unchanged, before the session sees it, as the
+    /// Autobahn TestSuite's fuzzing server requires of the client under test. Default false.
+    #[cfg(feature = "autobahn")]
+    pub echo: bool,
 }
 
 impl Default for WebSocketConfig {
@@ -41,6 +46,8 @@ impl Default for WebSocketConfig {
             token_query_param: None,
             auto_connect: true,
             event_buffer: 256,
+            #[cfg(feature = "autobahn")]
+            echo: false,
         }
     }
 }
@@ -109,6 +116,13 @@ impl WebSocketConfig {
     /// Sets [`event_buffer`](Self::event_buffer).
     pub fn event_buffer(mut self, size: usize) -> Self {
         self.event_buffer = size;
+        self
+    }
+
+    /// Sets [`echo`](Self::echo) (feature `autobahn`, for protocol test suites only).
+    #[cfg(feature = "autobahn")]
+    pub fn echo(mut self, on: bool) -> Self {
+        self.echo = on;
         self
     }
 

@@ -307,6 +307,8 @@ impl Client {
                 headers,
                 defaults: Arc::clone(&self.defaults),
                 token_query_param: config.token_query_param.clone(),
+                #[cfg(feature = "autobahn")]
+                echo: config.echo,
             }),
             sink,
             status,

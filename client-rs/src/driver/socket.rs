@@ -31,6 +31,9 @@ pub(crate) struct Settings {
     pub(crate) headers: HeaderMap,
     pub(crate) defaults: Arc<Defaults>,
     pub(crate) token_query_param: Option<String>,
+    /// Echo every text and binary message back (protocol test suites only).
+    #[cfg(feature = "autobahn")]
+    pub(crate) echo: bool,
 }
 
 /// Opens a socket: the token provider is asked now, once per attempt.
@@ -91,7 +94,26 @@ pub(super) async fn send_heartbeat(ws: &mut WsStream) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Completes the close handshake the server started (bounded), then drops the socket.
+/// Completes the close handshake the server started: sends the close reply and waits (bounded)
+/// for the server to close the TCP connection, as RFC 6455 section 7.1.1 asks of a client.
+///
+/// `SinkExt::close`, not `WebSocketStream::close`: the latter writes a new Close message, which
+/// tungstenite refuses once the peer's Close has arrived (`SendAfterClosing`), so the reply it
+/// queued was never flushed (found by the Autobahn TestSuite: every close was unclean).
 pub(super) async fn finish_close(mut ws: WsStream) {
-    let _ = tokio::time::timeout(CLOSE_ABANDON, ws.close(None)).await;
+    let _ = tokio::time::timeout(CLOSE_ABANDON, async {
+        if SinkExt::close(&mut ws).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+}
+
+/// Sends a received message back unchanged (feature `autobahn`, protocol test suites only).
+#[cfg(feature = "autobahn")]
+pub(super) async fn echo(
+    ws: &mut WsStream,
+    message: tokio_tungstenite::tungstenite::Message,
+) -> Result<(), String> {
+    ws.send(message).await.map_err(|e| e.to_string())
 }

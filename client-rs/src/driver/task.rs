@@ -141,6 +141,19 @@ impl Task {
     }
 
     async fn on_frame(&mut self, frame: Option<Result<WsMessage, String>>) {
+        #[cfg(feature = "autobahn")]
+        if let (true, Some(Ok(message @ (WsMessage::Text(_) | WsMessage::Binary(_))))) =
+            (self.settings.echo, &frame)
+        {
+            if let Some(ws) = &mut self.socket {
+                if let Err(e) = socket::echo(ws, message.clone()).await {
+                    self.socket = None;
+                    let now = self.now();
+                    self.session.on_transport_error(now, &e);
+                    return;
+                }
+            }
+        }
         let now = self.now();
         match frame {
             Some(Ok(WsMessage::Text(text))) => self.session.on_text(now, text.as_str()),

@@ -63,7 +63,13 @@ pub(super) async fn open(settings: Arc<Settings>) -> Result<WsStream, ConnectFai
     }
     match tokio_tungstenite::connect_async(request).await {
         Ok((stream, _response)) => Ok(stream),
-        Err(WsError::Http(response)) => Err(ConnectFailure::HttpStatus(response.status().as_u16())),
+        Err(WsError::Http(response)) => {
+            let status = response.status().as_u16();
+            match retry_after(response.headers()) {
+                Some(delay) => Err(ConnectFailure::RetryAfter { status, delay }),
+                None => Err(ConnectFailure::HttpStatus(status)),
+            }
+        }
         Err(e) => Err(ConnectFailure::Transport(e.to_string())),
     }
 }
@@ -116,4 +122,16 @@ pub(super) async fn echo(
     message: tokio_tungstenite::tungstenite::Message,
 ) -> Result<(), String> {
     ws.send(message).await.map_err(|e| e.to_string())
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not honoured: it needs the peer's clock).
+fn retry_after(
+    headers: &tokio_tungstenite::tungstenite::http::HeaderMap,
+) -> Option<std::time::Duration> {
+    let value = headers.get("retry-after")?.to_str().ok()?;
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(std::time::Duration::from_secs)
 }

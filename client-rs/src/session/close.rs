@@ -8,6 +8,8 @@ use crate::Error;
 
 /// Close code "try again later".
 pub(crate) const TRY_AGAIN_LATER: u16 = 1013;
+/// The longest `Retry-After` honoured: a server cannot park a client for longer.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Why a connection or an attempt ended (other than `disconnect()`, which never reconnects).
 #[derive(Clone, Debug, PartialEq)]
@@ -37,7 +39,10 @@ pub(crate) enum Verdict {
 /// a clean close by the heartbeat); stop on the configured upgrade statuses or when reconnecting
 /// is off; wait longer after 1013.
 pub(crate) fn verdict(policy: &ReconnectPolicy, cause: &Cause) -> Verdict {
-    if let Cause::Failed(ConnectFailure::HttpStatus(status)) = cause {
+    if let Cause::Failed(
+        ConnectFailure::HttpStatus(status) | ConnectFailure::RetryAfter { status, .. },
+    ) = cause
+    {
         if policy.stop_on_http_status.contains(status) {
             return Verdict::Stop(Error::Rejected { status: *status });
         }
@@ -51,6 +56,9 @@ pub(crate) fn verdict(policy: &ReconnectPolicy, cause: &Cause) -> Verdict {
             ..
         } => Verdict::Retry {
             at_least: policy.try_again_later_delay,
+        },
+        Cause::Failed(ConnectFailure::RetryAfter { delay, .. }) => Verdict::Retry {
+            at_least: (*delay).min(MAX_RETRY_AFTER),
         },
         _ => Verdict::Retry {
             at_least: Duration::ZERO,
@@ -67,9 +75,9 @@ pub(crate) fn cause_error(cause: &Cause) -> Error {
         },
         Cause::Transport(message) => Error::Transport(message.clone()),
         Cause::HeartbeatLost => Error::HeartbeatLost,
-        Cause::Failed(ConnectFailure::HttpStatus(status)) => {
-            Error::UpgradeStatus { status: *status }
-        }
+        Cause::Failed(
+            ConnectFailure::HttpStatus(status) | ConnectFailure::RetryAfter { status, .. },
+        ) => Error::UpgradeStatus { status: *status },
         Cause::Failed(ConnectFailure::Transport(message)) => Error::Transport(message.clone()),
         Cause::ConnectTimeout => Error::ConnectTimeout,
     }

@@ -71,6 +71,14 @@ pub enum Action {
 pub enum ConnectFailure {
     /// The server answered the upgrade request with this HTTP status.
     HttpStatus(u16),
+    /// The upgrade was answered with this HTTP status and a `Retry-After` delay (typically
+    /// 503 or 429): the next attempt waits at least that long (capped at one hour).
+    RetryAfter {
+        /// The HTTP status.
+        status: u16,
+        /// The server's `Retry-After`.
+        delay: Duration,
+    },
     /// DNS, TCP, TLS or handshake failure.
     Transport(String),
 }

@@ -259,3 +259,41 @@ fn jittered_reconnect_delay_stays_in_bounds() {
         assert!(d >= ms(3000) && d < ms(6000), "seed {seed}: {d:?}");
     }
 }
+
+#[test]
+fn retry_after_is_honoured_and_capped() {
+    let mut sc = Scenario::new(config());
+    sc.s.connect(Millis(0));
+    sc.actions();
+    let busy = ConnectFailure::RetryAfter {
+        status: 503,
+        delay: Duration::from_secs(10),
+    };
+    sc.s.on_connect_failed(Millis(5), busy);
+    let a = sc.actions();
+    assert_eq!(reconnecting(&a), Some((1, ms(10_000))));
+    assert!(has(
+        &a,
+        &Action::Emit(Event::Error(Error::UpgradeStatus { status: 503 }))
+    ));
+    // A shorter Retry-After never shortens the policy's own delay.
+    let mut sc = Scenario::new(config());
+    sc.s.connect(Millis(0));
+    sc.actions();
+    let soon = ConnectFailure::RetryAfter {
+        status: 429,
+        delay: Duration::from_secs(1),
+    };
+    sc.s.on_connect_failed(Millis(5), soon);
+    assert_eq!(reconnecting(&sc.actions()), Some((1, ms(3000))));
+    // A server cannot park the client for more than an hour.
+    let mut sc = Scenario::new(config());
+    sc.s.connect(Millis(0));
+    sc.actions();
+    let forever = ConnectFailure::RetryAfter {
+        status: 503,
+        delay: Duration::from_secs(86_400),
+    };
+    sc.s.on_connect_failed(Millis(5), forever);
+    assert_eq!(reconnecting(&sc.actions()), Some((1, ms(3_600_000))));
+}

@@ -16,7 +16,7 @@ use percent_encoding::percent_decode_str;
 use crate::error::MoleculerError;
 use crate::filter::ConnectRequest;
 use crate::gateway::Shared;
-use crate::registry::{Kill, CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
+use crate::registry::{Kill, Registration, CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
 use crate::slots::Slot;
 
 /// How long a close frame may take to write, and how long we then wait for the peer's reply.
@@ -99,11 +99,22 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
             return resp;
         }
     }
+    // Register before the 101 goes out: a client that sees the upgrade succeed may trigger a
+    // broadcast at once, and it must reach this socket (queued until the task runs). If the
+    // upgrade fails, dropping the guard removes the registration again.
+    let reg = shared
+        .registry
+        .register(&path, shared.config.outbound_queue);
+    let guard = Registered {
+        shared: shared.clone(),
+        path,
+        id: reg.id,
+    };
     let limit = shared.config.max_message_size;
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| run_socket(shared, socket, path, slot))
+        .on_upgrade(move |socket| run_socket(shared, socket, reg, guard, slot))
 }
 
 /// Counts inbound frames in one-second windows.
@@ -129,12 +140,30 @@ impl FrameRate {
     }
 }
 
-/// One socket's life: register, pump outbound queue and inbound frames, deregister. `_slot`
-/// holds the socket's place under the connection limits until the socket ends.
-async fn run_socket(shared: Arc<Shared>, mut socket: WebSocket, path: String, _slot: Slot) {
-    let reg = shared
-        .registry
-        .register(&path, shared.config.outbound_queue);
+/// A socket's place in the registry; dropping it deregisters the socket at once (close, error,
+/// TCP loss, or an upgrade that never completed).
+struct Registered {
+    shared: Arc<Shared>,
+    path: String,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.shared.registry.deregister(&self.path, self.id);
+    }
+}
+
+/// One socket's life: pump the outbound queue and inbound frames until the socket ends.
+/// `guard` deregisters it and `_slot` frees its place under the connection limits at the end.
+async fn run_socket(
+    shared: Arc<Shared>,
+    mut socket: WebSocket,
+    reg: Registration,
+    guard: Registered,
+    _slot: Slot,
+) {
+    let path = guard.path.as_str();
     tracing::debug!(path, id = reg.id, "socket open");
     let mut rx = reg.rx;
     let kill = reg.kill;
@@ -224,8 +253,7 @@ async fn run_socket(shared: Arc<Shared>, mut socket: WebSocket, path: String, _s
             },
         }
     }
-    shared.registry.deregister(&path, reg.id);
-    tracing::debug!(path, id = reg.id, "socket closed");
+    tracing::debug!(path, id = guard.id, "socket closed");
 }
 
 async fn reply_heartbeat(

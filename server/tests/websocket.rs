@@ -407,3 +407,15 @@ async fn echo_mode_is_off_by_default_and_echoes_data_messages_when_on() {
     assert_eq!(next_text(&mut ws).await, "!");
     assert_eq!(count(&gw, "/ws/echo"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_right_after_the_upgrade_is_never_lost() {
+    // The socket is registered before the 101 goes out: whatever the client triggers as soon
+    // as its connect resolves reaches it.
+    let gw = start_default().await;
+    for i in 0..300 {
+        let mut ws = connect(&gw, "/ws/race").await;
+        push(&gw, json!({"path": "/ws/race", "data": i})).await;
+        assert_eq!(next_text(&mut ws).await, i.to_string());
+    }
+}

@@ -39,6 +39,8 @@ mod cluster;
 mod config;
 mod error;
 mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod metrics;
 mod registry;

@@ -7,7 +7,12 @@ use moleculer_ws_server::Gateway;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_websockets_client_interoperates() {
-    let gw = Gateway::builder().build().unwrap().bind("127.0.0.1:0").await.unwrap();
+    let gw = Gateway::builder()
+        .build()
+        .unwrap()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/interop.py");
     let url = format!("http://{}", gw.local_addr());
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());

@@ -1,0 +1,261 @@
+//! The load generator's sockets: each one a task that keeps the `!` heartbeat and records the
+//! stamped broadcasts it receives into per-thread statistics (no shared cache line per
+//! message: the two cores are shared with the server under test).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::hist::Histogram;
+use crate::stamp::Stamp;
+
+/// Steps a run may have (index 0 is the idle phase).
+pub const MAX_STEPS: usize = 48;
+
+/// What one thread recorded for one step.
+#[derive(Default)]
+pub struct StepCounters {
+    /// Publish-to-receive latency of broadcasts, µs.
+    pub latency: Histogram,
+    /// `!` round trips, µs.
+    pub heartbeat: Histogram,
+    /// Time of the last broadcast of this step received, µs since start.
+    pub last_receive: AtomicU64,
+}
+
+/// One thread's counters.
+pub struct ThreadStats {
+    /// Per step.
+    pub steps: Vec<StepCounters>,
+    /// Broadcasts received with a sequence number not above the last one on the same socket.
+    pub reordered: AtomicU64,
+}
+
+impl Default for ThreadStats {
+    fn default() -> Self {
+        Self {
+            steps: (0..MAX_STEPS).map(|_| StepCounters::default()).collect(),
+            reordered: AtomicU64::new(0),
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: OnceLock<Arc<ThreadStats>> = const { OnceLock::new() };
+}
+
+/// Everything the sockets share with the driver of the run.
+pub struct Fleet {
+    start: Instant,
+    threads: Mutex<Vec<Arc<ThreadStats>>>,
+    /// Step whose heartbeat histogram receives round trips now.
+    pub current_step: AtomicUsize,
+    /// Sockets open now.
+    pub open: AtomicUsize,
+    /// Upgrades that failed.
+    pub connect_failures: AtomicU64,
+    /// Sockets that were open and then closed or failed.
+    pub closed: AtomicU64,
+    /// `!` sent while the previous one was still unanswered.
+    pub heartbeats_unanswered: AtomicU64,
+    /// The first errors seen, for the report.
+    pub errors: Mutex<Vec<String>>,
+}
+
+/// How sockets connect.
+#[derive(Clone)]
+pub struct ConnectSpec {
+    /// The `ws://` URL.
+    pub url: String,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Source addresses to spread sockets over (127.0.0.x).
+    pub sources: Vec<Ipv4Addr>,
+    /// Heartbeat period.
+    pub heartbeat: Duration,
+}
+
+impl Default for Fleet {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            threads: Mutex::default(),
+            current_step: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            connect_failures: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+            heartbeats_unanswered: AtomicU64::new(0),
+            errors: Mutex::default(),
+        }
+    }
+}
+
+impl Fleet {
+    /// Microseconds since the fleet was made (the stamp clock).
+    pub fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn local(&self) -> Arc<ThreadStats> {
+        LOCAL.with(|l| {
+            l.get_or_init(|| {
+                let s = Arc::new(ThreadStats::default());
+                self.threads
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(s.clone());
+                s
+            })
+            .clone()
+        })
+    }
+
+    /// Every thread's counters.
+    pub fn threads(&self) -> Vec<Arc<ThreadStats>> {
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Merged latency and heartbeat histograms of `step`, and the last receive time.
+    pub fn step(&self, step: usize) -> (Histogram, Histogram, u64) {
+        let (lat, hb) = (Histogram::default(), Histogram::default());
+        let mut last = 0;
+        for t in self.threads() {
+            let s = &t.steps[step];
+            lat.merge(&s.latency);
+            hb.merge(&s.heartbeat);
+            last = last.max(s.last_receive.load(Ordering::Relaxed));
+        }
+        (lat, hb, last)
+    }
+
+    /// Broadcasts of `step` received so far, all threads.
+    pub fn received(&self, step: usize) -> u64 {
+        self.threads()
+            .iter()
+            .map(|t| t.steps[step].latency.count())
+            .sum()
+    }
+
+    /// Reordered broadcasts, all threads.
+    pub fn reordered(&self) -> u64 {
+        self.threads()
+            .iter()
+            .map(|t| t.reordered.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn error(&self, e: String) {
+        let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        if errors.len() < 10 {
+            errors.push(e);
+        }
+    }
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+async fn connect(spec: &ConnectSpec, source: Ipv4Addr) -> Result<Ws, String> {
+    let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    socket
+        .bind(SocketAddr::new(source.into(), 0))
+        .map_err(|e| format!("bind {source}: {e}"))?;
+    let stream = socket
+        .connect(spec.addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    // Small buffers: the generator holds up to 19k sockets and only reads small frames.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(&spec.url, stream, Some(config))
+        .await
+        .map_err(|e| format!("upgrade: {e}"))?;
+    Ok(ws)
+}
+
+/// Opens socket number `id` (after taking a permit of `gate`) and runs it until the server
+/// closes it or the process exits.
+pub async fn run_socket(
+    fleet: Arc<Fleet>,
+    spec: Arc<ConnectSpec>,
+    id: usize,
+    gate: Arc<Semaphore>,
+) {
+    let source = spec.sources[id % spec.sources.len()];
+    let permit = gate.acquire().await;
+    let mut ws = match connect(&spec, source).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
+            fleet.error(e);
+            return;
+        }
+    };
+    drop(permit);
+    fleet.open.fetch_add(1, Ordering::Relaxed);
+    let stats = fleet.local();
+    // Spread the heartbeats evenly over one period.
+    let phase = spec
+        .heartbeat
+        .mul_f64((id.wrapping_mul(7919) % 1000) as f64 / 1000.0);
+    let mut next_beat = tokio::time::Instant::now() + phase;
+    let beat = tokio::time::sleep_until(next_beat);
+    tokio::pin!(beat);
+    let mut beat_sent: Option<Instant> = None;
+    let mut last_seq = 0u64;
+    let reason = loop {
+        tokio::select! {
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    if text.as_str() == "!" {
+                        if let Some(sent) = beat_sent.take() {
+                            let step = fleet.current_step.load(Ordering::Relaxed);
+                            stats.steps[step].heartbeat.record(sent.elapsed().as_micros() as u64);
+                        }
+                    } else if let Some(stamp) = Stamp::parse(text.as_str()) {
+                        let now = fleet.now_us();
+                        let step = &stats.steps[(stamp.step as usize).min(MAX_STEPS - 1)];
+                        step.latency.record(now.saturating_sub(stamp.micros));
+                        step.last_receive.fetch_max(now, Ordering::Relaxed);
+                        if stamp.seq <= last_seq {
+                            stats.reordered.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            last_seq = stamp.seq;
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => break format!("closed by server: {frame:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break format!("read: {e}"),
+                None => break "stream ended".to_owned(),
+            },
+            () = &mut beat => {
+                if beat_sent.is_some() {
+                    fleet.heartbeats_unanswered.fetch_add(1, Ordering::Relaxed);
+                }
+                let now = Instant::now();
+                if let Err(e) = ws.send(Message::text("!")).await {
+                    break format!("heartbeat: {e}");
+                }
+                beat_sent = Some(now);
+                next_beat += spec.heartbeat;
+                beat.as_mut().reset(next_beat);
+            }
+        }
+    };
+    fleet.open.fetch_sub(1, Ordering::Relaxed);
+    fleet.closed.fetch_add(1, Ordering::Relaxed);
+    fleet.error(reason);
+}

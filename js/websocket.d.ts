@@ -12,6 +12,13 @@ export interface CloseInfo {
   willReconnect: boolean;
 }
 
+export interface RecoveryInfo {
+  /** Whether the messages missed while away are replayed (false on the first connection). */
+  recovered: boolean;
+  /** How many messages are replayed. */
+  replayed: number;
+}
+
 export interface MoleculerWebsocketOptions {
   /** Heartbeat interval in ms (default 6000); 0 turns the heartbeat off. */
   heartbeatInterval?: number;
@@ -27,7 +34,21 @@ export interface MoleculerWebsocketOptions {
   connectTimeout?: number;
   /** Log to the console. */
   debug?: boolean;
-  onopen?: (evt: Event) => void;
+  /**
+   * Message recovery (README "Message recovery"; needs a moleculer-ws gateway): after a
+   * reconnect, the messages missed while away arrive once each and in order before live ones.
+   * `onopen` then waits for the gateway's answer and gets `info`; `onresync` says when
+   * messages may have been lost. Default false: the original wire.
+   */
+  recover?: boolean;
+  /**
+   * The socket opened. With `recover`, `info` says whether the missed messages are replayed
+   * (`recovered`, false on the first connection) and how many; without it, `info` is undefined.
+   */
+  onopen?: (evt: Event, info?: RecoveryInfo) => void;
+  /** With `recover`: messages may have been missed (gateway restart, another gateway, outage
+   * longer than the history): refetch the state over REST. */
+  onresync?: () => void;
   onreconnect?: () => void;
   onclose?: (info: CloseInfo) => void;
   onerror?: (err: Error) => void;

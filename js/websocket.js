@@ -70,7 +70,8 @@
     // Callbacks are read from opts at call time, as the original does.
     var hooks = {
       handler: function (msg) { if (handler) { handler(msg); } },
-      onopen: function (evt) { if (opts.onopen) { opts.onopen(evt); } },
+      onopen: function (evt, info) { if (opts.onopen) { opts.onopen(evt, info); } },
+      onresync: function () { if (opts.onresync) { opts.onresync(); } },
       onreconnect: function () { if (opts.onreconnect) { opts.onreconnect(); } },
       onclose: function (info) { if (opts.onclose) { opts.onclose(info); } },
       onerror: function (err) { if (opts.onerror) { opts.onerror(err); } },
@@ -84,6 +85,7 @@
       maxReconnectDelay: opts.maxReconnectDelay,
       jitter: opts.jitter,
       connectTimeout: opts.connectTimeout,
+      recover: opts.recover,
       debug: opts.debug
     };
 

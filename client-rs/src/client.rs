@@ -18,6 +18,9 @@ pub(crate) struct Defaults {
     pub(crate) token: Option<Arc<TokenFn>>,
     pub(crate) base_url: Option<Url>,
     pub(crate) timeout: Option<Duration>,
+    /// Proxy rules and TLS configuration, shared with the REST client.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) net: crate::net::Network,
 }
 
 impl fmt::Debug for Defaults {
@@ -27,7 +30,7 @@ impl fmt::Debug for Defaults {
             .field("token", &self.token.is_some())
             .field("base_url", &self.base_url)
             .field("timeout", &self.timeout)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,6 +100,8 @@ impl Client {
 #[must_use]
 pub struct ClientBuilder {
     defaults: Defaults,
+    #[cfg(not(target_arch = "wasm32"))]
+    net: crate::net::NetOptions,
     error: Option<Error>,
 }
 
@@ -156,20 +161,97 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every WebSocket and REST call through this HTTP proxy instead of the one the
+    /// environment names: `http://host:port` or `https://host:port` (TLS to the proxy), with
+    /// `user:password@` (percent-encoded) for Basic proxy authentication. The WebSocket goes
+    /// through a `CONNECT` tunnel; REST calls to `http://` URLs are forwarded by the proxy,
+    /// those to `https://` URLs tunnelled.
+    ///
+    /// Default: the environment, read by [`build`](Self::build): `HTTPS_PROXY` for `wss://`
+    /// and `https://`, `HTTP_PROXY` for `ws://` and `http://`, `ALL_PROXY` for both, each in
+    /// lower or upper case (lower first; under CGI only the lower-case `http_proxy`), and
+    /// `NO_PROXY`. SOCKS proxies are not supported and are ignored in the environment.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn proxy(mut self, url: &str) -> Self {
+        self.net.proxy = crate::net::proxy::ProxyChoice::Explicit {
+            url: url.to_owned(),
+            bypass: String::new(),
+        };
+        self
+    }
+
+    /// Hosts reached directly although [`proxy`](Self::proxy) is set, in `NO_PROXY` syntax:
+    /// comma-separated names (`example.com` covers its subdomains too), IP addresses, CIDR
+    /// blocks (`10.0.0.0/8`), each optionally with `:port`, or `*` for every host. Default:
+    /// none (the environment's `NO_PROXY` applies to the environment's proxies only). Call it
+    /// after `proxy`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn proxy_bypass(mut self, hosts: &str) -> Self {
+        match &mut self.net.proxy {
+            crate::net::proxy::ProxyChoice::Explicit { bypass, .. } => {
+                hosts.clone_into(bypass);
+            }
+            _ => self.keep(Error::InvalidConfig(
+                "proxy_bypass needs an explicit proxy(): set it first".into(),
+            )),
+        }
+        self
+    }
+
+    /// Connects directly, whatever the environment's proxy variables say.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn no_proxy(mut self) -> Self {
+        self.net.proxy = crate::net::proxy::ProxyChoice::Off;
+        self
+    }
+
+    /// Trusts the CA certificate(s) in `pem` (one or more `CERTIFICATE` blocks) for `wss://`,
+    /// `https://` and `https://` proxies, in addition to the webpki roots (Mozilla's list,
+    /// built in; the operating system's store is not read). For gateways with a private CA.
+    #[cfg(all(feature = "rustls", not(target_arch = "wasm32")))]
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
+        match crate::net::tls::parse_pem(pem) {
+            Ok(certs) => self.net.roots.extend(certs),
+            Err(e) => self.keep(e),
+        }
+        self
+    }
+
+    /// DANGEROUS, for development only: accepts any server certificate (self-signed,
+    /// expired, for another name), so anyone on the path can read and change the traffic,
+    /// tokens included. Prefer [`add_root_certificate_pem`](Self::add_root_certificate_pem)
+    /// with the development CA. Default false.
+    #[cfg(all(feature = "rustls", not(target_arch = "wasm32")))]
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.net.accept_invalid_certs = accept;
+        self
+    }
+
     /// The client, or the first invalid setting.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] or [`Error::InvalidUrl`] for a bad header or base URL.
+    /// [`Error::InvalidConfig`] or [`Error::InvalidUrl`] for a bad header, base URL, proxy
+    /// (also one from the environment) or certificate.
     pub fn build(self) -> Result<Client, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| Error::InvalidConfig(format!("HTTP client: {e}")))?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let (http, defaults) = {
+            let mut defaults = self.defaults;
+            defaults.net = self.net.resolve()?;
+            (defaults.net.http_client()?, defaults)
+        };
+        #[cfg(target_arch = "wasm32")]
+        let (http, defaults) = (
+            reqwest::Client::builder()
+                .build()
+                .map_err(|e| Error::InvalidConfig(format!("HTTP client: {e}")))?,
+            self.defaults,
+        );
         Ok(Client {
             http,
-            defaults: Arc::new(self.defaults),
+            defaults: Arc::new(defaults),
         })
     }
 

@@ -29,6 +29,18 @@ pub enum Error {
     /// A network, TLS or protocol failure. The session retries; REST callers may retry.
     #[error("transport error: {0}")]
     Transport(String),
+    /// The HTTP proxy could not be reached (`status` is `None`; the session retries) or
+    /// refused the tunnel to the gateway with `status`: 407 (it wants credentials, or other
+    /// ones: put `user:password@` in the proxy URL) and 403 (its policy forbids this
+    /// destination: ask its administrator, or bypass the proxy for the host) stop the session;
+    /// other statuses are retried. The message names the proxy and says what to fix.
+    #[error("proxy: {message}")]
+    Proxy {
+        /// The proxy's answer to `CONNECT`, if it answered.
+        status: Option<u16>,
+        /// What happened and what to do.
+        message: String,
+    },
     /// An attempt to open the socket took longer than the connect timeout. The session retries.
     #[error("connect timed out")]
     ConnectTimeout,

@@ -70,6 +70,8 @@ mod client;
 #[cfg(all(feature = "tokio-runtime", not(target_arch = "wasm32")))]
 mod driver;
 mod error;
+#[cfg(not(target_arch = "wasm32"))]
+mod net;
 pub mod rest;
 pub mod session;
 mod url;

@@ -107,6 +107,14 @@ impl WebSocketConfig {
         self
     }
 
+    /// Message recovery (README "Message recovery"): on reconnect, receive the messages
+    /// missed while away, once each and in order, from a gateway with the extension; see
+    /// [`SessionConfig::recover`]. Default false.
+    pub fn recover(mut self, on: bool) -> Self {
+        self.session.recover = on;
+        self
+    }
+
     /// Sets [`auto_connect`](Self::auto_connect).
     pub fn auto_connect(mut self, auto_connect: bool) -> Self {
         self.auto_connect = auto_connect;

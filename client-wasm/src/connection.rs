@@ -43,6 +43,8 @@ struct Inner {
     timer_cb: Option<Closure<dyn FnMut()>>,
     callbacks: Callbacks,
     open_event: Option<web_sys::Event>,
+    /// With `recover`: the open event, held until the gateway says whether it recovered.
+    pending_open: Option<JsValue>,
     last_state: ConnectionState,
     me: Weak<RefCell<Inner>>,
 }
@@ -83,6 +85,7 @@ impl Connection {
                 timer_cb: None,
                 callbacks: options::callbacks(&opts),
                 open_event: None,
+                pending_open: None,
                 last_state,
                 me: me.clone(),
             })
@@ -173,7 +176,7 @@ fn state_name(state: ConnectionState) -> &'static str {
 /// Feeds one input to the session, carries out its actions, then calls the page's callbacks
 /// with no borrow held (so a callback may call `connect()` or `disconnect()`).
 fn step(inner: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Session, Millis)) {
-    let (events, callbacks, open_event, changed) = {
+    let (events, callbacks, changed) = {
         let Ok(mut me) = inner.try_borrow_mut() else {
             return;
         };
@@ -187,10 +190,19 @@ fn step(inner: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Session, Millis)) {
         } else {
             None
         };
-        (events, me.callbacks.clone(), open_event, changed)
+        let outs = me.hold_open(events, open_event);
+        (outs, me.callbacks.clone(), changed)
     };
-    for event in events {
-        dispatch(&callbacks, event, open_event.as_ref());
+    for out in events {
+        match out {
+            Out::Open(evt, info) => {
+                if callbacks.debug {
+                    console_log("WebSocket channel opened.");
+                }
+                call2(&callbacks.onopen, &evt, &info);
+            }
+            Out::Event(event) => dispatch(&callbacks, event),
+        }
     }
     if let Some(state) = changed {
         call(
@@ -200,7 +212,67 @@ fn step(inner: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Session, Millis)) {
     }
 }
 
+/// A page callback to make, in order.
+enum Out {
+    /// `onopen(evt, info)`; `info` is `{recovered, replayed}` with `recover`, else undefined.
+    Open(JsValue, JsValue),
+    Event(Event),
+}
+
+fn recovery_info(recovered: bool, replayed: u64) -> JsValue {
+    let info = Object::new();
+    let _ = Reflect::set(&info, &"recovered".into(), &JsValue::from_bool(recovered));
+    let _ = Reflect::set(
+        &info,
+        &"replayed".into(),
+        &JsValue::from_f64(replayed as f64),
+    );
+    info.into()
+}
+
 impl Inner {
+    /// Orders the page's callbacks. With `recover`, `onopen` waits for the gateway's recovery
+    /// answer (its first frame) to pass `{recovered, replayed}`; a gateway without the
+    /// extension gives `{recovered: false, replayed: 0}` at its first frame or close.
+    fn hold_open(&mut self, events: Vec<Event>, open_event: Option<web_sys::Event>) -> Vec<Out> {
+        let recover = self.session.config().recover;
+        let mut outs = Vec::with_capacity(events.len() + 1);
+        let mut open_event = open_event.map(JsValue::from);
+        for event in events {
+            match &event {
+                Event::Open if recover => {
+                    self.pending_open = Some(open_event.take().unwrap_or(JsValue::UNDEFINED));
+                    continue;
+                }
+                Event::Open => {
+                    let evt = open_event.take().unwrap_or(JsValue::UNDEFINED);
+                    outs.push(Out::Open(evt, JsValue::UNDEFINED));
+                    continue;
+                }
+                Event::Recovery {
+                    recovered,
+                    replayed,
+                } => {
+                    if let Some(evt) = self.pending_open.take() {
+                        outs.push(Out::Open(evt, recovery_info(*recovered, *replayed)));
+                    }
+                }
+                Event::Message(_)
+                | Event::Resync
+                | Event::HeartbeatRoundTrip { .. }
+                | Event::Closed { .. }
+                | Event::Error(_) => {
+                    if let Some(evt) = self.pending_open.take() {
+                        outs.push(Out::Open(evt, recovery_info(false, 0)));
+                    }
+                }
+                _ => {}
+            }
+            outs.push(Out::Event(event));
+        }
+        outs
+    }
+
     /// Carries out the session's actions; returns the events for the page.
     fn carry_out(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
@@ -238,7 +310,19 @@ impl Inner {
         if self.callbacks.debug {
             console_log(&format!("Connecting to {}...", self.url));
         }
-        match SocketGuard::open(&self.url, sink) {
+        let mut url = self.url.clone();
+        for (i, (k, v)) in self.session.connect_query().iter().enumerate() {
+            let sep = if i == 0 && !url.contains('?') {
+                '?'
+            } else {
+                '&'
+            };
+            url.push(sep);
+            url.push_str(k);
+            url.push('=');
+            url.push_str(v);
+        }
+        match SocketGuard::open(&url, sink) {
             Ok(guard) => self.socket = Some(guard),
             Err(e) => {
                 self.socket = None;
@@ -297,17 +381,16 @@ fn on_socket_event(inner: &Rc<RefCell<Inner>>, generation: u64, ev: SocketEvent)
     });
 }
 
-fn dispatch(cb: &Callbacks, event: Event, open_event: Option<&web_sys::Event>) {
+fn dispatch(cb: &Callbacks, event: Event) {
     let debug = |m: &str| {
         if cb.debug {
             console_log(m);
         }
     };
     match event {
-        Event::Open => {
-            debug("WebSocket channel opened.");
-            let e = open_event.map_or(JsValue::UNDEFINED, |e| e.clone().into());
-            call(&cb.onopen, &e);
+        Event::Resync => {
+            debug("WebSocket messages may have been missed: resync.");
+            call0(&cb.onresync);
         }
         Event::Message(m) => {
             debug("WebSocket message received.");
@@ -360,6 +443,14 @@ fn dispatch(cb: &Callbacks, event: Event, open_event: Option<&web_sys::Event>) {
 fn call(f: &Option<Function>, arg: &JsValue) {
     if let Some(f) = f {
         if let Err(e) = f.call1(&JsValue::NULL, arg) {
+            console_error("moleculer-ws: a callback threw", &e);
+        }
+    }
+}
+
+fn call2(f: &Option<Function>, a: &JsValue, b: &JsValue) {
+    if let Some(f) = f {
+        if let Err(e) = f.call2(&JsValue::NULL, a, b) {
             console_error("moleculer-ws: a callback threw", &e);
         }
     }

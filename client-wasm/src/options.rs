@@ -20,6 +20,7 @@ pub(crate) struct Callbacks {
     pub onclose: Option<Function>,
     pub onerror: Option<Function>,
     pub onstatechange: Option<Function>,
+    pub onresync: Option<Function>,
     pub debug: bool,
 }
 
@@ -77,6 +78,7 @@ pub(crate) fn callbacks(opts: &JsValue) -> Callbacks {
         onclose: function(opts, "onclose"),
         onerror: function(opts, "onerror"),
         onstatechange: function(opts, "onstatechange"),
+        onresync: function(opts, "onresync"),
         debug: get(opts, "debug").is_truthy(),
     }
 }
@@ -86,7 +88,8 @@ pub(crate) fn callbacks(opts: &JsValue) -> Callbacks {
 /// `heartbeatInterval`/`heartbeatTimeout`: ms, defaults 6000/1000, 0 turns the heartbeat off.
 /// `reconnectDelay` (3000), `maxReconnectDelay` (default: equal to `reconnectDelay`, i.e. the
 /// original's fixed delay; larger values back off exponentially), `jitter` (default false, as
-/// the original), `connectTimeout` (10000, 0 = none).
+/// the original), `connectTimeout` (10000, 0 = none), `recover` (default false: message
+/// recovery, README "Message recovery").
 pub(crate) fn session_config(opts: &JsValue) -> Result<SessionConfig, JsValue> {
     let mut interval = millis(opts, "heartbeatInterval", DEFAULT_INTERVAL_MS)?;
     let mut timeout = millis(opts, "heartbeatTimeout", DEFAULT_TIMEOUT_MS)?;
@@ -124,5 +127,6 @@ pub(crate) fn session_config(opts: &JsValue) -> Result<SessionConfig, JsValue> {
         .heartbeat_interval(interval)
         .heartbeat_timeout(timeout)
         .connect_timeout(millis(opts, "connectTimeout", 10_000.0)?)
+        .recover(get(opts, "recover").is_truthy())
         .reconnect(policy))
 }

@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         .heartbeat_interval(Duration::from_millis(interval))
         .heartbeat_timeout(Duration::from_millis(interval / 4))
         .connect_timeout(Duration::from_millis(u64::from(head % 7) * 50))
+        .recover(head & 0x40 != 0)
         .reconnect(if head & 0x80 == 0 {
             ReconnectPolicy::default().delay(Duration::from_millis(10))
         } else {
@@ -36,7 +37,11 @@ fuzz_target!(|data: &[u8]| {
             1 => s.disconnect(now),
             2 => s.on_open(now),
             3 => {
-                let text: String = bytes.next().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                let mut text: String = bytes.next().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                // Odd: a recovery envelope-shaped frame (`#` + epoch-like digits + the rest).
+                if arg & 1 == 1 {
+                    text = format!("#{:016x}:{}", u64::from(arg) * 0x0101, text.replacen(',', ":", 2));
+                }
                 s.on_text(now, &text);
             }
             4 => s.on_binary(now, bytes.next().unwrap_or(&[])),

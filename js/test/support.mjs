@@ -21,20 +21,21 @@ export const artifacts = path.join(repo, "test-artifacts");
 export const WAIT_MS = 15000;
 
 /**
- * Starts the gateway (port 0 = any free port) with the test hooks and js/ served at /.
- * Resolves to { base, port, stop() }.
+ * Starts the gateway (port 0 = any free port) with the test hooks and js/ served at /, plus
+ * `extraArgs` (e.g. --tls-cert/--tls-key). Resolves to { base, port, stop() }; `base` is
+ * https://... when the gateway serves TLS.
  */
-export async function startGateway(port = 0) {
+export async function startGateway(port = 0, extraArgs = []) {
   const child = spawn(serverBin, [
     "--listen", `127.0.0.1:${port}`, "--static-dir", jsDir, "--test-hooks",
-    "--shutdown-timeout", "2s",
+    "--shutdown-timeout", "2s", ...extraArgs,
   ], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, RUST_LOG: "warn" } });
   const lines = createInterface({ input: child.stdout });
   const [line] = await Promise.race([
     once(lines, "line"),
     once(child, "exit").then(([code]) => { throw new Error(`gateway exited with ${code}`); }),
   ]);
-  const m = /on (http:\/\/[^/]+)\//.exec(line);
+  const m = /on (https?:\/\/[^/]+)\//.exec(line);
   if (!m) { throw new Error(`unexpected gateway output: ${line}`); }
   const base = m[1];
   return {

@@ -135,4 +135,8 @@ pub enum ServerError {
     /// The listening socket could not be bound or served (address in use, permission).
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The TLS certificate or key could not be read or used; the message names the file and
+    /// the problem. Fix the file (PEM certificate chain, PEM private key that matches it).
+    #[error("TLS: {0}")]
+    Tls(String),
 }

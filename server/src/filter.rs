@@ -64,7 +64,9 @@ impl ConnectRequest {
         self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// The peer's address, when the gateway knows it.
+    /// The peer's address, when the gateway knows it; with
+    /// [`trust_proxy`](crate::GatewayConfig::trust_proxy), the client's address as the reverse
+    /// proxy reports it (port 0 when the proxy gives none).
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
     }

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
@@ -35,10 +36,14 @@ pub(crate) struct Shared {
     pub(crate) config: GatewayConfig,
     pub(crate) broker: Broker,
     pub(crate) registry: Registry,
+    /// Message recovery histories (only for paths a client opted into).
+    pub(crate) recovery: crate::recovery::Recovery,
     pub(crate) metrics: Metrics,
     pub(crate) filter: Option<Box<dyn WebSocketFilter>>,
     pub(crate) heartbeat_replies: AtomicBool,
     pub(crate) slots: Slots,
+    /// Set by a shutdown: new upgrades are answered 503 while the open sockets close.
+    stopping: AtomicBool,
     routes: Vec<CompiledRoute>,
     static_files: Option<ServeDir>,
 }
@@ -63,9 +68,23 @@ impl Shared {
         let text = axum::extract::ws::Utf8Bytes::from(data.to_string());
         let max_bytes = self.config.outbound_queue_bytes;
         let n = self
-            .registry
-            .deliver(&path, &text, max_bytes, &self.metrics);
+            .recovery
+            .deliver(&self.registry, &path, &text, max_bytes, &self.metrics);
         tracing::trace!(path = %path, sockets = n, "websocket.send delivered");
+    }
+
+    /// Refuses new upgrades, closes every socket with `code`, and waits (at most the shutdown
+    /// timeout) for their close handshakes.
+    pub(crate) async fn close_sockets(&self, code: u16, reason: &'static str) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.registry.close_all(code, reason);
+        let deadline = self.config.shutdown_timeout;
+        if tokio::time::timeout(deadline, self.registry.wait_all_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: some sockets did not close in time");
+        }
     }
 
     pub(crate) fn error_response(&self, err: &MoleculerError) -> Response {
@@ -176,6 +195,10 @@ impl GatewayBuilder {
             Some(dir) => Some(ServeDir::new(dir)),
             None => None,
         };
+        let tls = match (&self.config.tls_cert, &self.config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        };
         let user_routes = self.routes;
         let config = self.config;
         let mut route_error = None;
@@ -198,26 +221,34 @@ impl GatewayBuilder {
             }
             Shared {
                 slots: Slots::new(config.max_sockets, config.max_sockets_per_address),
+                recovery: crate::recovery::Recovery::new(crate::recovery::Limits {
+                    max_messages: config.recovery_history,
+                    max_age: config.recovery_max_age,
+                    max_bytes: config.recovery_history_bytes,
+                }),
                 config,
                 broker: broker.clone(),
                 registry: Registry::default(),
                 metrics: Metrics::default(),
                 filter,
                 heartbeat_replies: AtomicBool::new(true),
+                stopping: AtomicBool::new(false),
                 routes,
                 static_files,
             }
         });
         match route_error {
             Some(e) => Err(e),
-            None => Ok(Gateway { shared }),
+            None => Ok(Gateway { shared, tls }),
         }
     }
 }
 
-/// A configured gateway, not yet listening.
+/// A configured gateway, not yet listening: [`bind`](Self::bind) or [`serve`](Self::serve) it
+/// on its own listener, or [`embed`](Self::embed) it in an axum application.
 pub struct Gateway {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tls: Option<TlsAcceptor>,
 }
 
 impl Gateway {
@@ -248,12 +279,14 @@ impl Gateway {
             drain: config.shutdown_timeout,
         };
         let router = self.router();
-        let server = tokio::spawn(accept_loop(listener, router, limits, stop_rx));
+        let tls = self.tls.is_some();
+        let server = tokio::spawn(accept_loop(listener, router, limits, self.tls, stop_rx));
         let sweeper = tokio::spawn(sweep_loop(self.shared.clone()));
-        tracing::info!(%local_addr, "gateway listening");
+        tracing::info!(%local_addr, tls, "gateway listening");
         Ok(RunningGateway {
             shared: self.shared,
             local_addr,
+            tls,
             stop: Some(stop_tx),
             server: Some(server),
             sweeper,
@@ -261,7 +294,7 @@ impl Gateway {
     }
 
     /// The gateway as an axum `Router` (every path; CORS when configured).
-    fn router(&self) -> Router {
+    pub(crate) fn router(&self) -> Router {
         let router = Router::new()
             .fallback(dispatch)
             .with_state(self.shared.clone());
@@ -299,12 +332,13 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-async fn sweep_loop(shared: Arc<Shared>) {
+pub(crate) async fn sweep_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.config.sweep_period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let removed = shared.registry.sweep(shared.config.path_idle_timeout);
+        shared.recovery.sweep();
         if !removed.is_empty() {
             tracing::debug!(?removed, "swept idle paths");
             if let Some(filter) = &shared.filter {
@@ -319,6 +353,7 @@ async fn sweep_loop(shared: Arc<Shared>) {
 pub struct RunningGateway {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
+    tls: bool,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
@@ -328,6 +363,17 @@ impl RunningGateway {
     /// The address the gateway listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Whether the gateway serves TLS (`https://`, `wss://`) itself.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The base URL: `http://addr/`, or `https://addr/` with TLS.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/", self.local_addr)
     }
 
     /// The broker: register services, broadcast `websocket.send`.
@@ -365,14 +411,8 @@ impl RunningGateway {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.shared.registry.close_all(code, reason);
+        self.shared.close_sockets(code, reason).await;
         let deadline = self.shared.config.shutdown_timeout;
-        if tokio::time::timeout(deadline, self.shared.registry.wait_all_closed())
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown: some sockets did not close in time");
-        }
         if let Some(mut server) = self.server.take() {
             if tokio::time::timeout(deadline, &mut server).await.is_err() {
                 tracing::warn!("shutdown: open requests did not finish in time");
@@ -400,6 +440,16 @@ impl Drop for RunningGateway {
 /// Every request: WebSocket upgrade (any path), `/metrics`, REST routes, static files, 404.
 async fn dispatch(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response {
     if ws::is_upgrade(&req) {
+        if shared.stopping.load(Ordering::Relaxed) {
+            let err = MoleculerError::new(
+                "ServiceUnavailableError",
+                "The gateway is shutting down; try again later.",
+                503,
+                "SERVICE_UNAVAILABLE",
+            )
+            .retryable(true);
+            return shared.error_response(&err);
+        }
         return ws::upgrade(shared, req).await;
     }
     let Some(path) = ws::registry_path(req.uri().path()) else {
@@ -409,7 +459,8 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Resp
         ));
     };
     if path == "/metrics" && req.method() == Method::GET {
-        let text = shared.metrics.render(&shared.registry.count_clients());
+        let mut text = shared.metrics.render(&shared.registry.count_clients());
+        crate::metrics::render_recovery(&mut text, &shared.recovery);
         return Response::builder()
             .header(
                 header::CONTENT_TYPE,

@@ -37,23 +37,28 @@
 mod broker;
 mod cluster;
 mod config;
+mod embed;
 mod error;
 mod filter;
+mod forwarded;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;
 mod metrics;
+mod recovery;
 mod registry;
 mod rest;
 mod serve;
 mod services;
 mod slots;
 mod sync;
+mod tls;
 mod ws;
 
 pub use broker::{ActionResult, BoxFuture, Broker, Context, Event, Transport};
 pub use cluster::{Cluster, ClusterBuilder, ClusterError, ClusterHandle};
 pub use config::GatewayConfig;
+pub use embed::EmbeddedGateway;
 pub use error::{MoleculerError, ServerError};
 pub use filter::{
     AllFilters, ConnectRequest, OriginFilter, PathPrefixFilter, TokenFilter, WebSocketFilter,

@@ -48,6 +48,14 @@ struct Cli {
     #[arg(long, env = "MOLECULER_WS_MAX_MESSAGE_SIZE", default_value_t = 64 * 1024)]
     max_message_size: usize,
 
+    /// Read buffer per WebSocket in bytes (small: clients send only `!`; less memory per socket).
+    #[arg(long, env = "MOLECULER_WS_READ_BUFFER", default_value_t = 2 * 1024)]
+    ws_read_buffer: usize,
+
+    /// Outbound bytes a WebSocket collects before writing them (queued messages are batched).
+    #[arg(long, env = "MOLECULER_WS_WRITE_BUFFER", default_value_t = 8 * 1024)]
+    ws_write_buffer: usize,
+
     /// Outbound queue per socket, in messages; a socket whose queue is full is closed with 1008.
     #[arg(long, env = "MOLECULER_WS_OUTBOUND_QUEUE", default_value_t = 256)]
     outbound_queue: usize,
@@ -143,6 +151,19 @@ struct Cli {
     #[arg(long, env = "MOLECULER_WS_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     write_timeout: Duration,
 
+    /// Message recovery (README): most messages kept per path for reconnecting clients that
+    /// opted in with `?recover=1` (only such paths keep a history).
+    #[arg(long, env = "MOLECULER_WS_RECOVERY_HISTORY", default_value_t = 1000)]
+    recovery_history: usize,
+
+    /// Message recovery: messages older than this leave the history.
+    #[arg(long, env = "MOLECULER_WS_RECOVERY_MAX_AGE", default_value = "5m", value_parser = parse_duration)]
+    recovery_max_age: Duration,
+
+    /// Message recovery: most bytes kept per path's history (oldest messages leave first).
+    #[arg(long, env = "MOLECULER_WS_RECOVERY_HISTORY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    recovery_history_bytes: usize,
+
     /// Close sockets that send nothing (no `!`) for this long (1001); off when not given.
     #[arg(long, env = "MOLECULER_WS_IDLE_TIMEOUT", value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
@@ -159,6 +180,20 @@ struct Cli {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+
+    /// PEM certificate chain: serve TLS (https://, wss://) on the listener. Needs --tls-key.
+    #[arg(long, env = "MOLECULER_WS_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "MOLECULER_WS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Behind a reverse proxy: take the client's address (for the access filter and
+    /// --max-sockets-per-address) from the last Forwarded `for=` or X-Forwarded-For entry.
+    /// Only when every connection comes through that proxy: otherwise clients can forge it.
+    #[arg(long, env = "MOLECULER_WS_TRUST_PROXY")]
+    trust_proxy: bool,
 }
 
 /// Parses `250ms`, `15s`, `2m` or a bare number of seconds.
@@ -184,6 +219,8 @@ impl Cli {
     fn config(&self) -> GatewayConfig {
         let mut c = GatewayConfig::default()
             .max_message_size(self.max_message_size)
+            .ws_read_buffer(self.ws_read_buffer)
+            .ws_write_buffer(self.ws_write_buffer)
             .outbound_queue(self.outbound_queue)
             .sweep_period(self.sweep_period)
             .path_idle_timeout(self.path_idle_timeout)
@@ -198,8 +235,15 @@ impl Cli {
             .max_frames_per_second(self.max_frames_per_second)
             .outbound_queue_bytes(self.outbound_queue_bytes)
             .write_timeout(self.write_timeout)
+            .recovery_history(self.recovery_history)
+            .recovery_max_age(self.recovery_max_age)
+            .recovery_history_bytes(self.recovery_history_bytes)
             .idle_timeout(self.idle_timeout)
-            .request_timeout(self.request_timeout);
+            .request_timeout(self.request_timeout)
+            .trust_proxy(self.trust_proxy);
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            c = c.tls_pem_files(cert.clone(), key.clone());
+        }
         for o in &self.cors_origins {
             c = c.cors_origin(o.clone());
         }
@@ -295,7 +339,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("moleculer-ws gateway on http://{}/", running.local_addr());
+    println!("moleculer-ws gateway on {}", running.url());
     match shutdown_signal().await {
         Stop::Interrupt => {
             tracing::info!("SIGINT: shutting down (1001 going away)");

@@ -54,6 +54,8 @@ struct SocketHandle {
     kill: Arc<Kill>,
     /// Bytes queued and not yet written (the socket's task subtracts what it wrote).
     queued: Arc<AtomicUsize>,
+    /// Opted into message recovery: gets the enveloped frames.
+    recover: bool,
 }
 
 #[derive(Default)]
@@ -82,6 +84,16 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn register(&self, path: &str, queue: usize) -> Registration {
+        self.register_recovering(path, queue, false)
+    }
+
+    /// Registers a socket; `recover`: it gets the enveloped frame of a broadcast that has one.
+    pub(crate) fn register_recovering(
+        &self,
+        path: &str,
+        queue: usize,
+        recover: bool,
+    ) -> Registration {
         let (tx, rx) = mpsc::channel(queue);
         let kill = Arc::new(Kill::default());
         let queued = Arc::new(AtomicUsize::new(0));
@@ -96,6 +108,7 @@ impl Registry {
                     tx,
                     kill: kill.clone(),
                     queued: queued.clone(),
+                    recover,
                 },
             );
             self.open.fetch_add(1, Ordering::AcqRel);
@@ -128,11 +141,13 @@ impl Registry {
 
     /// Queues `text` for every socket at `path`. A socket whose queue is full (in messages, or
     /// over `max_bytes` with something already queued) is told to close with
-    /// [`CLOSE_SLOW_CONSUMER`]. Returns how many sockets got it.
+    /// [`CLOSE_SLOW_CONSUMER`]. Sockets that opted into recovery get `enveloped` instead, when
+    /// given. Returns how many sockets got it.
     pub(crate) fn deliver(
         &self,
         path: &str,
         text: &Utf8Bytes,
+        enveloped: Option<&Utf8Bytes>,
         max_bytes: usize,
         metrics: &Metrics,
     ) -> usize {
@@ -141,8 +156,12 @@ impl Registry {
             return 0;
         };
         let mut queued = 0;
-        let len = text.len();
         for socket in entry.sockets.values() {
+            let text = match enveloped {
+                Some(e) if socket.recover => e,
+                _ => text,
+            };
+            let len = text.len();
             let backlog = socket.queued.load(Ordering::Relaxed);
             let over_bytes = backlog > 0 && backlog.saturating_add(len) > max_bytes;
             let sent = if over_bytes {
@@ -230,9 +249,9 @@ mod tests {
         let mut fast = reg.register("/p", 1);
         let slow = reg.register("/p", 1);
         let msg = Utf8Bytes::from("1");
-        assert_eq!(reg.deliver("/p", &msg, usize::MAX, &metrics), 2);
+        assert_eq!(reg.deliver("/p", &msg, None, usize::MAX, &metrics), 2);
         assert!(fast.rx.recv().await.is_some());
-        assert_eq!(reg.deliver("/p", &msg, usize::MAX, &metrics), 1);
+        assert_eq!(reg.deliver("/p", &msg, None, usize::MAX, &metrics), 1);
         assert_eq!(slow.kill.reason(), (CLOSE_SLOW_CONSUMER, "slow consumer"));
         assert_eq!(fast.kill.reason.get(), None);
         assert_eq!(metrics.slow_dropped.load(Ordering::Relaxed), 1);

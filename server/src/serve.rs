@@ -14,7 +14,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+use crate::tls::Conn;
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
@@ -30,11 +33,13 @@ pub(crate) struct ConnLimits {
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Accepts until `stop` fires, then waits (at most `limits.drain`) for open requests.
+/// Accepts until `stop` fires, then waits (at most `limits.drain`) for open requests. With
+/// `tls`, every connection first completes a TLS handshake (within the handshake timeout).
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     router: Router,
     limits: ConnLimits,
+    tls: Option<TlsAcceptor>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -69,7 +74,26 @@ pub(crate) async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(per_connection(router.clone(), remote));
         let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let stream = match tls {
+                None => Conn::Plain(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
             let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
             builder
                 .http1()

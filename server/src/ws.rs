@@ -1,6 +1,8 @@
 //! WebSocket side: the upgrade (path, filter, limits) and one task per socket.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::FromRequestParts;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
 use percent_encoding::percent_decode_str;
+use tokio::sync::mpsc;
 
 use crate::error::MoleculerError;
 use crate::filter::ConnectRequest;
@@ -65,10 +69,14 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect(),
-        remote_addr: parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ci| ci.0),
+        remote_addr: crate::forwarded::remote_addr(
+            &parts.headers,
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ci| ci.0),
+            shared.config.trust_proxy,
+        ),
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(u) => u,
@@ -102,19 +110,36 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
     // Register before the 101 goes out: a client that sees the upgrade succeed may trigger a
     // broadcast at once, and it must reach this socket (queued until the task runs). If the
     // upgrade fails, dropping the guard removes the registration again.
-    let reg = shared
-        .registry
-        .register(&path, shared.config.outbound_queue);
+    // A client that opted into message recovery (README "Message recovery") is registered
+    // with the history locked, and first gets its status frame and replay.
+    let recover = crate::recovery::RecoverRequest::from_query(&connect.query);
+    let (reg, replay) = match &recover {
+        Some(request) => shared.recovery.register(
+            &shared.registry,
+            &path,
+            shared.config.outbound_queue,
+            request,
+        ),
+        None => (
+            shared
+                .registry
+                .register(&path, shared.config.outbound_queue),
+            Vec::new(),
+        ),
+    };
     let guard = Registered {
         shared: shared.clone(),
         path,
         id: reg.id,
+        recover: recover.is_some(),
     };
     let limit = shared.config.max_message_size;
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| run_socket(shared, socket, reg, guard, slot))
+        .read_buffer_size(shared.config.ws_read_buffer)
+        .write_buffer_size(shared.config.ws_write_buffer)
+        .on_upgrade(move |socket| run_socket(shared, socket, reg, replay, guard, slot))
 }
 
 /// Counts inbound frames in one-second windows.
@@ -146,11 +171,16 @@ struct Registered {
     shared: Arc<Shared>,
     path: String,
     id: u64,
+    /// Opted into message recovery: holds the path's history.
+    recover: bool,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
         self.shared.registry.deregister(&self.path, self.id);
+        if self.recover {
+            self.shared.recovery.release(&self.path);
+        }
     }
 }
 
@@ -160,11 +190,15 @@ async fn run_socket(
     shared: Arc<Shared>,
     mut socket: WebSocket,
     reg: Registration,
+    replay: Vec<Utf8Bytes>,
     guard: Registered,
     _slot: Slot,
 ) {
     let path = guard.path.as_str();
     tracing::debug!(path, id = reg.id, "socket open");
+    if !send_replay(&mut socket, replay, &reg.kill, shared.config.write_timeout).await {
+        return;
+    }
     let mut rx = reg.rx;
     let kill = reg.kill;
     let queued = reg.queued;
@@ -241,19 +275,56 @@ async fn run_socket(
             },
             outbound = rx.recv() => match outbound {
                 Some(text) => {
-                    let len = text.len();
-                    let sent = send_or_killed(&mut socket, Message::Text(text), &kill, write_timeout).await;
-                    queued.fetch_sub(len, Ordering::Relaxed);
-                    if !sent {
+                    let batch = send_batch(&mut socket, &mut rx, text, &kill, killed.as_mut(), write_timeout).await;
+                    queued.fetch_sub(batch.bytes, Ordering::Relaxed);
+                    if !batch.sent {
                         break;
                     }
-                    shared.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                    shared.metrics.delivered.fetch_add(batch.messages, Ordering::Relaxed);
                 }
                 None => break,
             },
         }
     }
     tracing::debug!(path, id = guard.id, "socket closed");
+}
+
+/// Writes the recovery status frame and replay (empty for other sockets) before anything that
+/// is queued; gives up like [`send_or_killed`].
+async fn send_replay(
+    socket: &mut WebSocket,
+    replay: Vec<Utf8Bytes>,
+    kill: &Kill,
+    write_timeout: Duration,
+) -> bool {
+    if replay.is_empty() {
+        return true;
+    }
+    let write = async {
+        for frame in replay {
+            socket.feed(Message::Text(frame)).await?;
+        }
+        socket.flush().await
+    };
+    let written = tokio::select! {
+        biased;
+        _ = kill.wait() => None,
+        w = tokio::time::timeout(write_timeout, write) => Some(w),
+    };
+    match written {
+        Some(Ok(r)) => r.is_ok(),
+        None => {
+            let (code, reason) = kill.reason();
+            close_with(socket, code, reason).await;
+            false
+        }
+        Some(Err(_)) => {
+            tracing::warn!("closing slow consumer: the replay blocked for {write_timeout:?}");
+            kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");
+            close_with(socket, CLOSE_SLOW_CONSUMER, "slow consumer").await;
+            false
+        }
+    }
 }
 
 async fn reply_heartbeat(
@@ -296,6 +367,62 @@ async fn send_or_killed(
             }
         },
     }
+}
+
+/// Most queued messages written with one flush.
+const BATCH_MAX: u64 = 64;
+
+/// What [`send_batch`] took from the queue, and whether it was written.
+struct Batch {
+    messages: u64,
+    bytes: usize,
+    sent: bool,
+}
+
+/// Writes `first` and the messages already queued behind it (at most [`BATCH_MAX`]) with one
+/// flush: a socket that fell behind catches up with a few large writes instead of a system
+/// call per message. Gives up like [`send_or_killed`] (write error, kill, or the batch blocked
+/// longer than `write_timeout`); `killed` is the socket's pinned [`Kill::wait`], polled here
+/// instead of registering a new waiter per write.
+async fn send_batch(
+    socket: &mut WebSocket,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    first: Utf8Bytes,
+    kill: &Kill,
+    killed: Pin<&mut impl Future<Output = ()>>,
+    write_timeout: Duration,
+) -> Batch {
+    let mut batch = Batch {
+        messages: 1,
+        bytes: first.len(),
+        sent: false,
+    };
+    let write = async {
+        socket.feed(Message::Text(first)).await?;
+        while batch.messages < BATCH_MAX {
+            let Ok(next) = rx.try_recv() else { break };
+            batch.messages += 1;
+            batch.bytes += next.len();
+            socket.feed(Message::Text(next)).await?;
+        }
+        socket.flush().await
+    };
+    tokio::select! {
+        biased;
+        () = killed => {
+            let (code, reason) = kill.reason();
+            close_with(socket, code, reason).await;
+        }
+        written = tokio::time::timeout(write_timeout, write) => match written {
+            Ok(r) => batch.sent = r.is_ok(),
+            Err(_) => {
+                tracing::warn!("closing slow consumer: a write blocked for {write_timeout:?}");
+                kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");
+                close_with(socket, CLOSE_SLOW_CONSUMER, "slow consumer").await;
+            }
+        },
+    }
+    batch
 }
 
 /// Sends a close frame (bounded in time), then reads until the peer's reply or a timeout, so

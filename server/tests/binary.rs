@@ -47,10 +47,15 @@ fn help_documents_every_option_with_its_env_var() {
         "--protocol-version",
         "--cluster-heartbeat-interval",
         "--cluster-request-timeout",
+        "--ws-read-buffer",
+        "--ws-write-buffer",
+        "--recovery-history",
+        "--recovery-max-age",
+        "--recovery-history-bytes",
     ] {
         assert!(help.contains(opt), "--help lacks {opt}:\n{help}");
     }
-    assert_eq!(help.matches("[env: MOLECULER_WS_").count(), 30, "{help}");
+    assert_eq!(help.matches("[env: MOLECULER_WS_").count(), 38, "{help}");
 }
 
 #[test]

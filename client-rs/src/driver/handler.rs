@@ -17,6 +17,16 @@ pub trait WebSocketHandler: Send + Sync + 'static {
     /// The socket opened (also after every reconnect).
     fn on_open(&self) {}
 
+    /// Message recovery: the gateway's answer after each opening (see
+    /// [`Event::Recovery`]).
+    fn on_recovery(&self, recovered: bool, replayed: u64) {
+        let _ = (recovered, replayed);
+    }
+
+    /// Message recovery: messages may have been missed; refetch the state (see
+    /// [`Event::Resync`]).
+    fn on_resync(&self) {}
+
     /// A failure: a refused or broken attempt, a transport error, a lost heartbeat.
     fn on_error(&self, error: &Error) {
         let _ = error;

@@ -1,5 +1,6 @@
 //! The tokio driver: a cheap `Clone` handle plus one background task per connection.
 
+mod connect;
 mod handler;
 mod socket;
 mod task;
@@ -47,6 +48,11 @@ impl Sink {
                 match event {
                     Event::Message(m) => h.on_message(m),
                     Event::Open => h.on_open(),
+                    Event::Recovery {
+                        recovered,
+                        replayed,
+                    } => h.on_recovery(recovered, replayed),
+                    Event::Resync => h.on_resync(),
                     Event::Error(e) => h.on_error(&e),
                     Event::Closed { code, reason, .. } => h.on_close(code, &reason),
                     _ => {}

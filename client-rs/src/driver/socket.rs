@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -17,7 +16,7 @@ use crate::client::Defaults;
 use crate::session::ConnectFailure;
 use crate::url::append_query;
 
-pub(super) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(super) type WsStream = WebSocketStream<MaybeTlsStream<super::connect::Stream>>;
 
 /// How long `disconnect()` waits for the server to answer the close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(3);
@@ -25,7 +24,7 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(3);
 const CLOSE_ABANDON: Duration = Duration::from_millis(500);
 
 /// What every attempt of one connection uses.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) url: Url,
     pub(crate) headers: HeaderMap,
@@ -61,7 +60,10 @@ pub(super) async fn open(settings: Arc<Settings>) -> Result<WsStream, ConnectFai
             headers.insert(AUTHORIZATION, value);
         }
     }
-    match tokio_tungstenite::connect_async(request).await {
+    // Directly or through the proxy; then TLS (wss) and the upgrade.
+    let net = &settings.defaults.net;
+    let stream = super::connect::transport(&url, net).await?;
+    match super::connect::handshake(request, stream, net).await {
         Ok((stream, _response)) => Ok(stream),
         Err(WsError::Http(response)) => {
             let status = response.status().as_u16();

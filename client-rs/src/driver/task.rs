@@ -185,7 +185,15 @@ impl Task {
         while let Some(action) = self.session.poll_action() {
             match action {
                 Action::Connect => {
-                    self.opening = Some(Box::pin(socket::open(self.settings.clone())));
+                    let settings = match self.session.connect_query() {
+                        [] => self.settings.clone(),
+                        query => {
+                            let mut s = Settings::clone(&self.settings);
+                            crate::url::append_query(&mut s.url, query);
+                            Arc::new(s)
+                        }
+                    };
+                    self.opening = Some(Box::pin(socket::open(settings)));
                 }
                 Action::AbortConnect => self.opening = None,
                 Action::SendHeartbeat => {

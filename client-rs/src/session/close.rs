@@ -47,6 +47,15 @@ pub(crate) fn verdict(policy: &ReconnectPolicy, cause: &Cause) -> Verdict {
             return Verdict::Stop(Error::Rejected { status: *status });
         }
     }
+    // A proxy that wants other credentials (407) or forbids the destination (403) will not
+    // change its mind by itself.
+    if let Cause::Failed(ConnectFailure::Proxy {
+        status: Some(407 | 403),
+        ..
+    }) = cause
+    {
+        return Verdict::Stop(cause_error(cause));
+    }
     if !policy.enabled {
         return Verdict::Stop(cause_error(cause));
     }
@@ -79,6 +88,10 @@ pub(crate) fn cause_error(cause: &Cause) -> Error {
             ConnectFailure::HttpStatus(status) | ConnectFailure::RetryAfter { status, .. },
         ) => Error::UpgradeStatus { status: *status },
         Cause::Failed(ConnectFailure::Transport(message)) => Error::Transport(message.clone()),
+        Cause::Failed(ConnectFailure::Proxy { status, message }) => Error::Proxy {
+            status: *status,
+            message: message.clone(),
+        },
         Cause::ConnectTimeout => Error::ConnectTimeout,
     }
 }
@@ -143,6 +156,28 @@ mod tests {
             verdict(&p, &cause),
             Verdict::Stop(Error::Rejected { status: 503 })
         );
+    }
+
+    #[test]
+    fn proxy_refusals_stop_and_unreachable_proxies_retry() {
+        let p = ReconnectPolicy::default();
+        let proxy = |status| {
+            Cause::Failed(ConnectFailure::Proxy {
+                status,
+                message: "m".into(),
+            })
+        };
+        for status in [407, 403] {
+            assert_eq!(
+                verdict(&p, &proxy(Some(status))),
+                Verdict::Stop(Error::Proxy {
+                    status: Some(status),
+                    message: "m".into()
+                })
+            );
+        }
+        assert_eq!(verdict(&p, &proxy(None)), retry(0));
+        assert_eq!(verdict(&p, &proxy(Some(502))), retry(0));
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub struct SessionConfig {
     pub connect_timeout: Duration,
     /// When to reconnect. Default [`ReconnectPolicy::default`].
     pub reconnect: ReconnectPolicy,
+    /// Message recovery (README "Message recovery"): ask the gateway with `?recover=1` for
+    /// the messages missed while reconnecting; they arrive once each and in order, and
+    /// [`Event::Recovery`](super::Event::Recovery) / [`Event::Resync`](super::Event::Resync)
+    /// say whether that worked. Default false: the original wire. Needs a gateway with the
+    /// extension (others send plain frames, delivered as usual, with no recovery events).
+    pub recover: bool,
 }
 
 impl Default for SessionConfig {
@@ -34,6 +40,7 @@ impl Default for SessionConfig {
             heartbeat_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             reconnect: ReconnectPolicy::default(),
+            recover: false,
         }
     }
 }
@@ -54,6 +61,12 @@ impl SessionConfig {
     /// Sets [`connect_timeout`](Self::connect_timeout).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`recover`](Self::recover).
+    pub fn recover(mut self, on: bool) -> Self {
+        self.recover = on;
         self
     }
 

@@ -19,6 +19,22 @@ pub enum Event {
     Open,
     /// A message from the gateway.
     Message(Message),
+    /// Message recovery ([`SessionConfig::recover`](super::SessionConfig::recover)): the
+    /// gateway's answer, right after [`Event::Open`] (and before any message of that
+    /// connection). `recovered`: the messages missed while away follow (`replayed` of them),
+    /// each exactly once and in order; `false` on the first connection and whenever recovery
+    /// was impossible (then [`Event::Resync`] follows on a reconnect). Never sent by a gateway
+    /// without the extension.
+    Recovery {
+        /// Whether the missed messages are replayed.
+        recovered: bool,
+        /// How many messages are replayed.
+        replayed: u64,
+    },
+    /// Message recovery: messages may have been missed (the gateway restarted, the client
+    /// moved to another gateway, or was away longer than the history reaches): refetch the
+    /// state over REST. Later messages are delivered as usual.
+    Resync,
     /// A heartbeat `!` was answered after `rtt`; the connection is healthy.
     HeartbeatRoundTrip {
         /// Round-trip time of the `!`.
@@ -81,6 +97,14 @@ pub enum ConnectFailure {
     },
     /// DNS, TCP, TLS or handshake failure.
     Transport(String),
+    /// The HTTP proxy could not be reached (`status` `None`) or answered `CONNECT` with
+    /// `status`; `message` says which proxy and what to fix.
+    Proxy {
+        /// The proxy's HTTP status, if it answered.
+        status: Option<u16>,
+        /// What happened, for [`Error::Proxy`](crate::Error::Proxy).
+        message: String,
+    },
 }
 
 /// Where the session is.

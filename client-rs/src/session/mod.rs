@@ -24,6 +24,7 @@ mod event;
 mod heartbeat;
 mod message;
 mod reconnect;
+mod resume;
 #[cfg(test)]
 mod tests;
 
@@ -44,6 +45,7 @@ use close::{cause_error, verdict, Cause, Verdict};
 use heartbeat::{HeartbeatTimer, Tick};
 use message::{classify, Inbound};
 use reconnect::ReconnectBackoff;
+use resume::{Position, Resumed};
 
 /// Close code sent by `disconnect()`.
 const NORMAL_CLOSURE: u16 = 1000;
@@ -71,6 +73,10 @@ pub struct Session {
     opened_once: bool,
     down_since: Option<Millis>,
     healthy: bool,
+    /// Message recovery: the last position, when [`SessionConfig::recover`] is on.
+    position: Position,
+    /// The query pairs the attempt in progress must add to the URL.
+    query: Vec<(&'static str, String)>,
 }
 
 impl Session {
@@ -91,6 +97,8 @@ impl Session {
             opened_once: false,
             down_since: None,
             healthy: false,
+            position: Position::default(),
+            query: Vec::new(),
         })
     }
 
@@ -117,6 +125,18 @@ impl Session {
             stats.downtime += now.saturating_since(since);
         }
         stats
+    }
+
+    /// The query pairs the driver adds to the URL of the attempt it opens on
+    /// [`Action::Connect`]: with [`SessionConfig::recover`], `recover=1` and the last position
+    /// (`epoch`, `seq`) once there is one; empty otherwise.
+    pub fn connect_query(&self) -> &[(&'static str, String)] {
+        &self.query
+    }
+
+    /// Message recovery: the last position seen (epoch, sequence number), if any.
+    pub fn recovery_position(&self) -> Option<(&str, u64)> {
+        self.position.last()
     }
 
     /// The next action for the driver, in order.
@@ -210,6 +230,10 @@ impl Session {
         if !matches!(self.state, State::Open { .. }) {
             return;
         }
+        if self.config.recover && text.starts_with('#') {
+            self.on_envelope(text);
+            return;
+        }
         match classify(text) {
             Inbound::HeartbeatReply => {
                 if let Some(rtt) = self.heartbeat.on_reply(now) {
@@ -285,7 +309,44 @@ impl Session {
         }
     }
 
+    /// A frame of the recovery extension: status, or a message to unwrap (or drop).
+    fn on_envelope(&mut self, text: &str) {
+        let deliver = |s: &mut Self, body: &str| {
+            if let Inbound::Deliver(message) = classify(body) {
+                s.stats.messages_received += 1;
+                s.emit(Event::Message(message));
+            }
+        };
+        match self.position.on_frame(text) {
+            Resumed::Plain => deliver(self, text),
+            Resumed::Drop => {}
+            Resumed::Deliver(body) => deliver(self, body),
+            Resumed::DeliverAfterGap(body) => {
+                self.emit(Event::Resync);
+                deliver(self, body);
+            }
+            Resumed::Status {
+                recovered,
+                replayed,
+                resync,
+            } => {
+                self.emit(Event::Recovery {
+                    recovered,
+                    replayed,
+                });
+                if resync {
+                    self.emit(Event::Resync);
+                }
+            }
+        }
+    }
+
     fn start_attempt(&mut self, now: Millis) {
+        self.query = if self.config.recover {
+            self.position.query()
+        } else {
+            Vec::new()
+        };
         let timeout = self.config.connect_timeout;
         self.state = State::Connecting {
             deadline: (!timeout.is_zero()).then(|| now + timeout),

@@ -1,6 +1,9 @@
 //! Test support: a reference gateway on 127.0.0.1:0 and event waiting with timeouts.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod certs;
+pub mod proxy;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -132,4 +135,9 @@ pub async fn message(events: &mut Events) -> Message {
         Event::Message(m) => m,
         _ => unreachable!(),
     }
+}
+
+/// `fut`, or a failure after [`WAIT`].
+pub async fn within<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut).await.expect("timed out")
 }

@@ -87,3 +87,4 @@ fn reconnecting(actions: &[Action]) -> Option<(u32, Duration)> {
 
 mod lifecycle;
 mod recovery;
+mod resume;

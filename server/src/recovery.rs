@@ -1,0 +1,407 @@
+//! Message recovery (opt-in protocol extension, README "Message recovery"): per path an epoch,
+//! a sequence number and a bounded history, created lazily when the first client opts in.
+//!
+//! Wire, for sockets that asked with `?recover=1[&epoch=E&seq=N]` only:
+//! - `#<epoch>:<seq>:<json>`: message `seq` of `epoch` (`<json>` is the plain frame's text);
+//! - first frame `#recovered:<epoch>:<seq>:<n>`: the `n` messages after the client's `seq`
+//!   follow (replay), then live ones; `<seq>` is the position after the replay;
+//! - or first frame `#reset:<epoch>:<seq>`: no recovery (first connect, another epoch, or the
+//!   history no longer reaches back); live messages after `<seq>` follow.
+//!
+//! Epochs are 16 lowercase hex digits, sequence numbers decimal from 1. Every other socket gets
+//! the plain frames, byte for byte.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+
+use crate::registry::{Registration, Registry};
+use crate::sync::{read, write};
+
+/// What a client asked for in its upgrade request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RecoverRequest {
+    /// The last position the client saw, if any.
+    pub since: Option<(u64, u64)>,
+}
+
+impl RecoverRequest {
+    /// Reads `recover=1`, `epoch` and `seq` from a query string; `None` when the client did not
+    /// opt in. A malformed `epoch`/`seq` counts as no position (the client gets `#reset`).
+    pub(crate) fn from_query(query: &str) -> Option<RecoverRequest> {
+        let mut on = false;
+        let (mut epoch, mut seq) = (None, None);
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match &*k {
+                "recover" => on = v == "1" || v == "true",
+                "epoch" => epoch = u64::from_str_radix(&v, 16).ok().filter(|_| v.len() == 16),
+                "seq" => seq = v.parse::<u64>().ok(),
+                _ => {}
+            }
+        }
+        on.then(|| RecoverRequest {
+            since: epoch.zip(seq),
+        })
+    }
+}
+
+/// The bounds of one path's history.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub max_messages: usize,
+    pub max_age: Duration,
+    pub max_bytes: usize,
+}
+
+struct Entry {
+    seq: u64,
+    at: Instant,
+    frame: Utf8Bytes,
+}
+
+struct History {
+    epoch: u64,
+    last_seq: u64,
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    /// Recovering sockets registered at the path (the history is kept while there are any).
+    sockets: usize,
+    /// Set when the sweep dropped this history: a registration holding it must start over.
+    removed: bool,
+}
+
+impl History {
+    fn prune(&mut self, now: Instant, limits: Limits) -> (usize, usize) {
+        let (mut n, mut b) = (0, 0);
+        while let Some(front) = self.entries.front() {
+            let old = now.saturating_duration_since(front.at) > limits.max_age;
+            if !(old || self.entries.len() > limits.max_messages || self.bytes > limits.max_bytes) {
+                break;
+            }
+            let len = front.frame.len();
+            self.entries.pop_front();
+            self.bytes -= len;
+            n += 1;
+            b += len;
+        }
+        (n, b)
+    }
+}
+
+/// Every path's history, plus the totals reported at `/metrics`.
+pub(crate) struct Recovery {
+    limits: Limits,
+    paths: RwLock<HashMap<String, Arc<Mutex<History>>>>,
+    any: AtomicBool,
+    seed: u64,
+    counter: AtomicU64,
+    messages: AtomicU64,
+    bytes: AtomicU64,
+    /// Replayed messages and refused recoveries, for the counters.
+    pub(crate) replayed: AtomicU64,
+    pub(crate) resets: AtomicU64,
+    pub(crate) recovered: AtomicU64,
+}
+
+fn lock(h: &Mutex<History>) -> MutexGuard<'_, History> {
+    h.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Recovery {
+    pub(crate) fn new(limits: Limits) -> Recovery {
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Recovery {
+            limits,
+            paths: RwLock::default(),
+            any: AtomicBool::new(false),
+            seed,
+            counter: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh random epoch (never 0).
+    fn new_epoch(&self) -> u64 {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(self.seed ^ n);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish().max(1)
+    }
+
+    /// Delivers one broadcast: through the path's history when recovery is on there (the
+    /// history lock is held while queueing, so that a registering socket sees each message
+    /// either in its replay or live), else plainly. Returns how many sockets got it.
+    pub(crate) fn deliver(
+        &self,
+        registry: &Registry,
+        path: &str,
+        text: &Utf8Bytes,
+        max_bytes: usize,
+        metrics: &crate::metrics::Metrics,
+    ) -> usize {
+        let history = if self.any.load(Ordering::Relaxed) {
+            read(&self.paths).get(path).cloned()
+        } else {
+            None
+        };
+        let Some(history) = history else {
+            return registry.deliver(path, text, None, max_bytes, metrics);
+        };
+        let mut h = lock(&history);
+        let now = Instant::now();
+        h.last_seq += 1;
+        let frame = Utf8Bytes::from(format!(
+            "#{:016x}:{}:{}",
+            h.epoch,
+            h.last_seq,
+            text.as_str()
+        ));
+        h.bytes += frame.len();
+        let seq = h.last_seq;
+        h.entries.push_back(Entry {
+            seq,
+            at: now,
+            frame: frame.clone(),
+        });
+        let (n, b) = h.prune(now, self.limits);
+        self.messages.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        self.messages.fetch_sub(n as u64, Ordering::Relaxed);
+        self.bytes.fetch_sub(b as u64, Ordering::Relaxed);
+        registry.deliver(path, text, Some(&frame), max_bytes, metrics)
+    }
+
+    /// Registers a recovering socket and returns the frames it must write before its queue:
+    /// the status frame, then the replay.
+    pub(crate) fn register(
+        &self,
+        registry: &Registry,
+        path: &str,
+        queue: usize,
+        request: &RecoverRequest,
+    ) -> (Registration, Vec<Utf8Bytes>) {
+        loop {
+            let history = {
+                let mut paths = write(&self.paths);
+                self.any.store(true, Ordering::Relaxed);
+                paths
+                    .entry(path.to_owned())
+                    .or_insert_with(|| {
+                        Arc::new(Mutex::new(History {
+                            epoch: self.new_epoch(),
+                            last_seq: 0,
+                            entries: VecDeque::new(),
+                            bytes: 0,
+                            sockets: 0,
+                            removed: false,
+                        }))
+                    })
+                    .clone()
+            };
+            let mut h = lock(&history);
+            if h.removed {
+                continue;
+            }
+            let (n, b) = h.prune(Instant::now(), self.limits);
+            self.messages.fetch_sub(n as u64, Ordering::Relaxed);
+            self.bytes.fetch_sub(b as u64, Ordering::Relaxed);
+            let mut frames = Vec::new();
+            let (epoch, last) = (h.epoch, h.last_seq);
+            let resumable = request.since.filter(|&(e, s)| {
+                e == epoch
+                    && s <= last
+                    // the history must still hold the message right after `s` (or `s` is the
+                    // newest one)
+                    && (s == last || h.entries.front().is_some_and(|f| f.seq <= s + 1))
+            });
+            match resumable {
+                Some((_, s)) => {
+                    let replay: Vec<Utf8Bytes> = h
+                        .entries
+                        .iter()
+                        .filter(|e| e.seq > s)
+                        .map(|e| e.frame.clone())
+                        .collect();
+                    frames.push(Utf8Bytes::from(format!(
+                        "#recovered:{epoch:016x}:{last}:{}",
+                        replay.len()
+                    )));
+                    self.recovered.fetch_add(1, Ordering::Relaxed);
+                    self.replayed
+                        .fetch_add(replay.len() as u64, Ordering::Relaxed);
+                    frames.extend(replay);
+                }
+                None => {
+                    if request.since.is_some() {
+                        self.resets.fetch_add(1, Ordering::Relaxed);
+                    }
+                    frames.push(Utf8Bytes::from(format!("#reset:{epoch:016x}:{last}")));
+                }
+            }
+            let reg = registry.register_recovering(path, queue, true);
+            h.sockets += 1;
+            return (reg, frames);
+        }
+    }
+
+    /// A recovering socket at `path` went away.
+    pub(crate) fn release(&self, path: &str) {
+        if let Some(h) = read(&self.paths).get(path) {
+            let mut h = lock(h);
+            h.sockets = h.sockets.saturating_sub(1);
+        }
+    }
+
+    /// Drops expired messages everywhere, and the histories that are empty and have no
+    /// recovering socket (their clients get `#reset` with a new epoch: never a silent gap).
+    pub(crate) fn sweep(&self) {
+        if !self.any.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        write(&self.paths).retain(|_, history| {
+            let mut h = lock(history);
+            let (n, b) = h.prune(now, self.limits);
+            self.messages.fetch_sub(n as u64, Ordering::Relaxed);
+            self.bytes.fetch_sub(b as u64, Ordering::Relaxed);
+            let keep = h.sockets > 0 || !h.entries.is_empty();
+            if !keep {
+                h.removed = true;
+            }
+            keep
+        });
+    }
+
+    /// `(paths with a history, messages held, bytes held)`.
+    pub(crate) fn totals(&self) -> (usize, u64, u64) {
+        (
+            read(&self.paths).len(),
+            self.messages.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn limits(n: usize) -> Limits {
+        Limits {
+            max_messages: n,
+            max_age: Duration::from_secs(300),
+            max_bytes: usize::MAX,
+        }
+    }
+
+    fn epoch_of(status: &str) -> u64 {
+        let hex = status.split(':').nth(1).unwrap();
+        u64::from_str_radix(hex, 16).unwrap()
+    }
+
+    #[test]
+    fn query_parsing() {
+        assert_eq!(RecoverRequest::from_query("token=x"), None);
+        assert_eq!(
+            RecoverRequest::from_query("recover=1"),
+            Some(RecoverRequest { since: None })
+        );
+        assert_eq!(
+            RecoverRequest::from_query("recover=1&epoch=00000000000000ff&seq=7"),
+            Some(RecoverRequest {
+                since: Some((255, 7))
+            })
+        );
+        assert_eq!(
+            RecoverRequest::from_query("recover=1&epoch=zz&seq=7"),
+            Some(RecoverRequest { since: None })
+        );
+    }
+
+    #[tokio::test]
+    async fn replays_what_was_missed_and_resets_when_too_short() {
+        let reg = Registry::default();
+        let rec = Recovery::new(limits(3));
+        let m = Metrics::default();
+        let (mut first, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since: None });
+        assert!(frames[0].as_str().starts_with("#reset:"));
+        let epoch = epoch_of(frames[0].as_str());
+        let mut plain = reg.register("/p", 16);
+        for i in 1..=4 {
+            rec.deliver(&reg, "/p", &Utf8Bytes::from(i.to_string()), usize::MAX, &m);
+        }
+        assert_eq!(plain.rx.recv().await.unwrap().as_str(), "1");
+        assert_eq!(
+            first.rx.recv().await.unwrap().as_str(),
+            format!("#{epoch:016x}:1:1")
+        );
+        // Position 2: messages 3 and 4 are still held.
+        let since = Some((epoch, 2));
+        let (_, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since });
+        let texts: Vec<&str> = frames.iter().map(|f| f.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                format!("#recovered:{epoch:016x}:4:2").as_str(),
+                &format!("#{epoch:016x}:3:3"),
+                &format!("#{epoch:016x}:4:4")
+            ]
+        );
+        // Position 0: message 1 fell out of the history (3 kept).
+        let since = Some((epoch, 0));
+        let (_, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since });
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].as_str().starts_with("#reset:"));
+        // Another epoch: reset.
+        let since = Some((epoch ^ 1, 4));
+        let (_, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since });
+        assert!(frames[0].as_str().starts_with("#reset:"));
+        assert_eq!(rec.totals(), (1, 3, rec.totals().2));
+    }
+
+    #[test]
+    fn paths_nobody_opted_into_have_no_history() {
+        let reg = Registry::default();
+        let rec = Recovery::new(limits(3));
+        let m = Metrics::default();
+        let _plain = reg.register("/p", 16);
+        rec.deliver(&reg, "/p", &Utf8Bytes::from("1"), usize::MAX, &m);
+        assert_eq!(rec.totals(), (0, 0, 0));
+    }
+
+    #[test]
+    fn sweep_drops_unused_empty_histories_with_their_epoch() {
+        let reg = Registry::default();
+        let rec = Recovery::new(Limits {
+            max_age: Duration::ZERO,
+            ..limits(3)
+        });
+        let (r, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since: None });
+        let epoch = epoch_of(frames[0].as_str());
+        rec.sweep();
+        assert_eq!(rec.totals().0, 1, "kept while a socket uses it");
+        reg.deregister("/p", r.id);
+        rec.release("/p");
+        rec.sweep();
+        assert_eq!(rec.totals().0, 0);
+        let (_, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since: None });
+        assert_ne!(epoch_of(frames[0].as_str()), epoch);
+    }
+}

@@ -2,11 +2,13 @@
 //! shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
+use support::program_base;
 use tokio_tungstenite::tungstenite::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_moleculer-ws-server");
@@ -85,16 +87,7 @@ async fn serve_then_signal(signal: &str, code: u16) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("moleculer-ws gateway on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .trim_end_matches('/')
-        .to_owned();
+    let base = program_base(&mut child);
     let ws_url = format!("{}/ws/prog", base.replacen("http", "ws", 1));
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
     let resp = reqwest::Client::new()
@@ -139,14 +132,8 @@ async fn accept_loop_survives_fd_exhaustion_and_a_control_socket_keeps_working()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .trim_start_matches("moleculer-ws gateway on http://")
-        .trim_end_matches('/')
+    let addr = program_base(&mut child)
+        .trim_start_matches("http://")
         .to_owned();
     let (mut control, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/control"))
         .await

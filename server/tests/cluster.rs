@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -342,16 +341,7 @@ async fn program_joins_with_transporter_and_leaves_with_disconnect_on_sigterm() 
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("moleculer-ws gateway on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .trim_end_matches('/')
-        .to_owned();
+    let base = program_base(&mut child);
     sees(&ca, "gw-bin").await;
     let mut on_a = connect(&a, "/ws/prog").await;
     let resp = reqwest::Client::new()

@@ -103,3 +103,18 @@ pub async fn within<T>(fut: impl Future<Output = T>) -> T {
 pub fn count(gw: &RunningGateway, path: &str) -> usize {
     gw.count_clients().get(path).copied().unwrap_or(0)
 }
+
+/// The base URL (`http://addr`) a started `moleculer-ws-server` program prints on its first
+/// stdout line (the child must have a piped stdout).
+pub fn program_base(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("moleculer-ws gateway on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .trim_end_matches('/')
+        .to_owned()
+}

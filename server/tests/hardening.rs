@@ -57,12 +57,7 @@ async fn socket_limits_answer_503_before_the_upgrade() {
     })
     .await;
     assert!(try_connect(&gw, "/ws/l", &[]).await.is_ok());
-    let m = reqwest::get(http_url(&gw, "/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&gw).await;
     assert!(
         m.contains("moleculer_ws_upgrades_refused_limit_total 2\n"),
         "{m}"

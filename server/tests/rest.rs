@@ -274,12 +274,7 @@ async fn metrics_count_sockets_deliveries_and_heartbeats() {
     assert_eq!(next_text(&mut ws).await, "!");
     push(&gw, json!({"path": "/ws/m", "data": 1})).await;
     assert_eq!(next_text(&mut ws).await, "1");
-    let text = reqwest::get(http_url(&gw, "/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&gw).await;
     assert!(
         text.contains("moleculer_ws_sockets{path=\"/ws/m\"} 1\n"),
         "{text}"

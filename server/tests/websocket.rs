@@ -241,12 +241,7 @@ async fn refused_upgrade_gets_403_and_opens_no_socket() {
         .await
         .is_ok());
     assert_eq!(count(&gw, "/ws/x"), 1);
-    let metrics = reqwest::get(http_url(&gw, "/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gw).await;
     assert!(
         metrics.contains("moleculer_ws_upgrades_refused_total 1\n"),
         "{metrics}"
@@ -313,12 +308,7 @@ async fn slow_socket_is_dropped_while_fast_one_keeps_receiving() {
     push(&gw, json!({"path": "/ws/flood", "data": "after"})).await;
     assert_eq!(next_text(&mut fast).await, "\"after\"");
     assert!(received > 4);
-    let metrics = reqwest::get(http_url(&gw, "/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gw).await;
     assert!(
         metrics.contains("moleculer_ws_sockets_dropped_slow_total 1\n"),
         "{metrics}"

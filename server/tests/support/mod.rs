@@ -118,3 +118,13 @@ pub fn program_base(child: &mut std::process::Child) -> String {
         .trim_end_matches('/')
         .to_owned()
 }
+
+/// The gateway's `/metrics` text.
+pub async fn metrics_text(gw: &RunningGateway) -> String {
+    reqwest::get(http_url(gw, "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

@@ -13,6 +13,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::options::{self, Callbacks};
 use crate::socket::{SocketEvent, SocketGuard};
+use crate::text::{concat, error_text, whole_ms, Piece};
 
 #[wasm_bindgen]
 extern "C" {
@@ -40,9 +41,9 @@ struct Inner {
     socket: Option<SocketGuard>,
     generation: u64,
     timer: Option<JsValue>,
-    timer_cb: Option<Closure<dyn FnMut()>>,
+    timer_cb: Option<Closure<dyn FnMut(JsValue)>>,
     callbacks: Callbacks,
-    open_event: Option<web_sys::Event>,
+    open_event: Option<JsValue>,
     /// With `recover`: the open event, held until the gateway says whether it recovered.
     pending_open: Option<JsValue>,
     last_state: ConnectionState,
@@ -73,16 +74,26 @@ impl Connection {
         let config = options::session_config(&opts)?;
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
         let session = Session::new(config, seed)
-            .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))?;
+            .map_err(|e| JsValue::from(js_sys::Error::new(&error_text(&e))))?;
         let last_state = session.state();
-        let inner = Rc::new_cyclic(|me| {
+        let inner = Rc::new_cyclic(|me: &Weak<RefCell<Inner>>| {
+            let weak = me.clone();
+            // The type of the socket's listeners: one glue shim for all closures.
+            let cb = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+                if let Some(inner) = weak.upgrade() {
+                    if let Ok(mut me) = inner.try_borrow_mut() {
+                        me.timer = None;
+                    }
+                    step(&inner, Input::Timeout);
+                }
+            });
             RefCell::new(Inner {
                 url,
                 session,
                 socket: None,
                 generation: 0,
                 timer: None,
-                timer_cb: None,
+                timer_cb: Some(cb),
                 callbacks: options::callbacks(&opts),
                 open_event: None,
                 pending_open: None,
@@ -90,46 +101,41 @@ impl Connection {
                 me: me.clone(),
             })
         });
-        let weak = Rc::downgrade(&inner);
-        let cb = Closure::<dyn FnMut()>::new(move || {
-            if let Some(inner) = weak.upgrade() {
-                if let Ok(mut me) = inner.try_borrow_mut() {
-                    me.timer = None;
-                }
-                step(&inner, |s, now| s.handle_timeout(now));
-            }
-        });
-        inner.borrow_mut().timer_cb = Some(cb);
         Ok(Connection { inner })
     }
 
     /// Connects (at once, also while waiting to reconnect). A second call while connecting or
     /// open does nothing: there is never more than one socket.
     pub fn connect(&self) {
-        step(&self.inner, |s, now| s.connect(now));
+        step(&self.inner, Input::Connect);
     }
 
     /// Closes the socket, stops the heartbeat and cancels any pending reconnect.
     pub fn disconnect(&self) {
-        step(&self.inner, |s, now| s.disconnect(now));
+        step(&self.inner, Input::Disconnect);
     }
 
     /// Checks the link now: sends `!` when open, reconnects at once while waiting. The loader
     /// calls it when the page becomes visible, comes back online or is restored from the
     /// back/forward cache.
     pub fn probe(&self) {
-        step(&self.inner, |s, now| s.probe(now));
+        step(&self.inner, Input::Probe);
     }
 
     /// `"idle"`, `"connecting"`, `"open"`, `"waiting"` (to reconnect) or `"stopped"`.
-    pub fn state(&self) -> String {
-        state_name(self.inner.borrow().session.state()).to_owned()
+    /// (Strings are returned as `JsValue`s: no buffer to free in the glue.)
+    pub fn state(&self) -> JsValue {
+        self.read(|me| JsValue::from_str(state_name(me.session.state())))
     }
 
     /// `{reconnects, failedAttempts, downtime, rtt, messagesReceived}`; times in ms, `rtt` is
     /// `null` before the first heartbeat round trip.
     pub fn stats(&self) -> JsValue {
-        let stats = self.inner.borrow().session.stats(now());
+        let Ok(me) = self.inner.try_borrow() else {
+            return JsValue::UNDEFINED;
+        };
+        let stats = me.session.stats(now());
+        drop(me);
         let obj = Object::new();
         let set = |k: &str, v: JsValue| {
             let _ = Reflect::set(&obj, &JsValue::from_str(k), &v);
@@ -141,13 +147,13 @@ impl Connection {
         );
         set(
             "downtime",
-            JsValue::from_f64(stats.downtime.as_millis() as f64),
+            JsValue::from_f64(whole_ms(stats.downtime) as f64),
         );
         set(
             "rtt",
             stats
                 .last_rtt
-                .map_or(JsValue::NULL, |r| JsValue::from_f64(r.as_millis() as f64)),
+                .map_or(JsValue::NULL, |r| JsValue::from_f64(whole_ms(r) as f64)),
         );
         set(
             "messagesReceived",
@@ -158,8 +164,18 @@ impl Connection {
 
     /// The absolute URL of the channel.
     #[wasm_bindgen(getter)]
-    pub fn url(&self) -> String {
-        self.inner.borrow().url.clone()
+    pub fn url(&self) -> JsValue {
+        self.read(|me| JsValue::from_str(&me.url))
+    }
+}
+
+impl Connection {
+    /// Reads the state. The page's callbacks run with no borrow held, so the borrow always
+    /// succeeds; `undefined` if it did not (instead of a panic, which aborts the module).
+    fn read(&self, f: impl FnOnce(&Inner) -> JsValue) -> JsValue {
+        self.inner
+            .try_borrow()
+            .map_or(JsValue::UNDEFINED, |me| f(&me))
     }
 }
 
@@ -173,14 +189,66 @@ fn state_name(state: ConnectionState) -> &'static str {
     }
 }
 
+/// What the session is fed (one non-generic `step` for all of them keeps the code small).
+enum Input {
+    Connect,
+    Disconnect,
+    Probe,
+    Timeout,
+    Socket(SocketEvent),
+}
+
+impl Input {
+    /// Feeds the session; a message the driver delivers itself comes back.
+    fn feed(self, s: &mut Session, now: Millis) -> Option<JsValue> {
+        match self {
+            Input::Socket(SocketEvent::Message(data)) => {
+                // Without `recover`, a message goes to the page as it is: the session counts
+                // it, its text is never copied. (With `recover`, frames may be envelopes and
+                // `onopen` waits for the first one: the session reads them all.)
+                if !s.config().recover {
+                    return s.on_message_kept(now).then_some(data);
+                }
+                if let Some(t) = data.as_string() {
+                    s.on_text(now, &t);
+                }
+            }
+            Input::Connect => s.connect(now),
+            Input::Disconnect => s.disconnect(now),
+            Input::Probe => s.probe(now),
+            Input::Timeout => s.handle_timeout(now),
+            Input::Socket(SocketEvent::Open(_)) => s.on_open(now),
+            Input::Socket(SocketEvent::Text(t)) => s.on_text(now, &t),
+            Input::Socket(SocketEvent::Binary(b)) => s.on_binary(now, &b),
+            Input::Socket(SocketEvent::Closed { code, reason }) => {
+                if s.state() == ConnectionState::Connecting {
+                    let why = concat(&[
+                        Piece::S("the WebSocket closed before opening (code "),
+                        Piece::N(u64::from(code)),
+                        Piece::S(")"),
+                    ]);
+                    s.on_connect_failed(now, ConnectFailure::Transport(why));
+                } else {
+                    // 1005/1006: no close frame was received.
+                    let code = (code != 1005 && code != 1006).then_some(code);
+                    s.on_closed(now, code, &reason);
+                }
+            }
+            // Browsers follow every error with a close event: the close carries the decision.
+            Input::Socket(SocketEvent::Error) => {}
+        }
+        None
+    }
+}
+
 /// Feeds one input to the session, carries out its actions, then calls the page's callbacks
 /// with no borrow held (so a callback may call `connect()` or `disconnect()`).
-fn step(inner: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Session, Millis)) {
-    let (events, callbacks, changed) = {
+fn step(inner: &Rc<RefCell<Inner>>, input: Input) {
+    let (events, callbacks, changed, kept) = {
         let Ok(mut me) = inner.try_borrow_mut() else {
             return;
         };
-        input(&mut me.session, now());
+        let kept = input.feed(&mut me.session, now());
         let events = me.carry_out();
         let state = me.session.state();
         let changed = (state != me.last_state).then_some(state);
@@ -191,7 +259,7 @@ fn step(inner: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Session, Millis)) {
             None
         };
         let outs = me.hold_open(events, open_event);
-        (outs, me.callbacks.clone(), changed)
+        (outs, me.callbacks.clone(), changed, kept)
     };
     for out in events {
         match out {
@@ -204,6 +272,13 @@ fn step(inner: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut Session, Millis)) {
             Out::Event(event) => dispatch(&callbacks, event),
         }
     }
+    if let Some(data) = kept {
+        if callbacks.debug {
+            console_log("WebSocket message received.");
+        }
+        call(&callbacks.handler, &data);
+    }
+
     if let Some(state) = changed {
         call(
             &callbacks.onstatechange,
@@ -234,10 +309,9 @@ impl Inner {
     /// Orders the page's callbacks. With `recover`, `onopen` waits for the gateway's recovery
     /// answer (its first frame) to pass `{recovered, replayed}`; a gateway without the
     /// extension gives `{recovered: false, replayed: 0}` at its first frame or close.
-    fn hold_open(&mut self, events: Vec<Event>, open_event: Option<web_sys::Event>) -> Vec<Out> {
+    fn hold_open(&mut self, events: Vec<Event>, mut open_event: Option<JsValue>) -> Vec<Out> {
         let recover = self.session.config().recover;
         let mut outs = Vec::with_capacity(events.len() + 1);
-        let mut open_event = open_event.map(JsValue::from);
         for event in events {
             match &event {
                 Event::Open if recover => {
@@ -308,7 +382,11 @@ impl Inner {
             }
         };
         if self.callbacks.debug {
-            console_log(&format!("Connecting to {}...", self.url));
+            console_log(&concat(&[
+                Piece::S("Connecting to "),
+                Piece::S(&self.url),
+                Piece::S("..."),
+            ]));
         }
         let mut url = self.url.clone();
         for (i, (k, v)) in self.session.connect_query().iter().enumerate() {
@@ -362,23 +440,7 @@ fn on_socket_event(inner: &Rc<RefCell<Inner>>, generation: u64, ev: SocketEvent)
             _ => {}
         }
     }
-    step(inner, move |s, now| match ev {
-        SocketEvent::Open(_) => s.on_open(now),
-        SocketEvent::Text(t) => s.on_text(now, &t),
-        SocketEvent::Binary(b) => s.on_binary(now, &b),
-        SocketEvent::Closed { code, reason } => {
-            if s.state() == ConnectionState::Connecting {
-                let why = format!("the WebSocket closed before opening (code {code})");
-                s.on_connect_failed(now, ConnectFailure::Transport(why));
-            } else {
-                // 1005/1006: no close frame was received.
-                let code = (code != 1005 && code != 1006).then_some(code);
-                s.on_closed(now, code, &reason);
-            }
-        }
-        // Browsers follow every error with a close event: the close carries the decision.
-        SocketEvent::Error => {}
-    });
+    step(inner, Input::Socket(ev));
 }
 
 fn dispatch(cb: &Callbacks, event: Event) {
@@ -420,21 +482,28 @@ fn dispatch(cb: &Callbacks, event: Event) {
             );
             call(&cb.onclose, &info.into());
         }
-        Event::Reconnecting { attempt, delay } => {
-            debug(&format!(
-                "Reconnect attempt {attempt} in {} ms.",
-                delay.as_millis()
-            ));
+        Event::Reconnecting { attempt, delay } if cb.debug => {
+            console_log(&concat(&[
+                Piece::S("Reconnect attempt "),
+                Piece::N(u64::from(attempt)),
+                Piece::S(" in "),
+                Piece::N(whole_ms(delay)),
+                Piece::S(" ms."),
+            ]));
         }
-        Event::HeartbeatRoundTrip { rtt } => {
-            debug(&format!(
-                "Heartbeat response received ({} ms).",
-                rtt.as_millis()
-            ));
+        Event::HeartbeatRoundTrip { rtt } if cb.debug => {
+            console_log(&concat(&[
+                Piece::S("Heartbeat response received ("),
+                Piece::N(whole_ms(rtt)),
+                Piece::S(" ms)."),
+            ]));
         }
         Event::Error(e) | Event::Stopped(Some(e)) => {
-            debug(&format!("WebSocket error: {e}"));
-            call(&cb.onerror, &js_sys::Error::new(&e.to_string()).into());
+            let text = error_text(&e);
+            if cb.debug {
+                console_log(&concat(&[Piece::S("WebSocket error: "), Piece::S(&text)]));
+            }
+            call(&cb.onerror, &js_sys::Error::new(&text).into());
         }
         _ => {}
     }

@@ -15,6 +15,14 @@ mod connection;
 mod options;
 #[cfg(target_arch = "wasm32")]
 mod socket;
+#[cfg(target_arch = "wasm32")]
+mod text;
 
 #[cfg(target_arch = "wasm32")]
 pub use connection::Connection;
+
+/// The heap: see `Cargo.toml` for why not std's default.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());

@@ -6,6 +6,8 @@ use js_sys::{Function, Reflect};
 use moleculer_ws_client::session::{BackoffKind, ReconnectPolicy, SessionConfig};
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::text::{concat, whole_ms, Piece};
+
 /// Defaults of the original `websocket.js` (PROTOCOL.md section 3).
 const DEFAULT_INTERVAL_MS: f64 = 6000.0;
 const DEFAULT_TIMEOUT_MS: f64 = 1000.0;
@@ -43,15 +45,18 @@ fn millis(opts: &JsValue, key: &str, default: f64) -> Result<Duration, JsValue> 
         default
     } else {
         v.as_f64().ok_or_else(|| {
-            JsValue::from(js_sys::TypeError::new(&format!(
-                "{key} must be a number of milliseconds"
-            )))
+            JsValue::from(js_sys::TypeError::new(&concat(&[
+                Piece::S(key),
+                Piece::S(" must be a number of milliseconds"),
+            ])))
         })?
     };
     if ms.is_nan() || ms < 0.0 || !ms.is_finite() {
-        return Err(
-            js_sys::RangeError::new(&format!("{key} must be 0 or more milliseconds")).into(),
-        );
+        return Err(js_sys::RangeError::new(&concat(&[
+            Piece::S(key),
+            Piece::S(" must be 0 or more milliseconds"),
+        ]))
+        .into());
     }
     Ok(Duration::from_millis(ms as u64))
 }
@@ -61,7 +66,7 @@ fn millis(opts: &JsValue, key: &str, default: f64) -> Result<Duration, JsValue> 
 /// configuration. Pages written for the original may still pass one, so lower the timeout to
 /// the largest one the rule can detect: whole tick periods (`interval / 3`) within `interval`.
 fn detectable_timeout(interval: Duration, timeout: Duration) -> Duration {
-    let (i, t) = (interval.as_millis() as u64, timeout.as_millis() as u64);
+    let (i, t) = (whole_ms(interval), whole_ms(timeout));
     let period = (i / 3).max(1);
     if i == 0 || t.div_ceil(period) * period <= i {
         return timeout;
@@ -99,17 +104,19 @@ pub(crate) fn session_config(opts: &JsValue) -> Result<SessionConfig, JsValue> {
     }
     let detectable = detectable_timeout(interval, timeout);
     if detectable != timeout {
-        web_sys::console::warn_1(&JsValue::from_str(&format!(
-            "moleculer-ws: heartbeatTimeout {} ms can never expire with heartbeatInterval {} ms \
-             (a new heartbeat is sent first); using {} ms",
-            timeout.as_millis(),
-            interval.as_millis(),
-            detectable.as_millis()
-        )));
+        web_sys::console::warn_1(&JsValue::from_str(&concat(&[
+            Piece::S("moleculer-ws: heartbeatTimeout "),
+            Piece::N(whole_ms(timeout)),
+            Piece::S(" ms can never expire with heartbeatInterval "),
+            Piece::N(whole_ms(interval)),
+            Piece::S(" ms (a new heartbeat is sent first); using "),
+            Piece::N(whole_ms(detectable)),
+            Piece::S(" ms"),
+        ])));
         timeout = detectable;
     }
     let delay = millis(opts, "reconnectDelay", DEFAULT_RECONNECT_MS)?;
-    let max_delay = millis(opts, "maxReconnectDelay", delay.as_millis() as f64)?.max(delay);
+    let max_delay = millis(opts, "maxReconnectDelay", whole_ms(delay) as f64)?.max(delay);
     let jitter = get(opts, "jitter").is_truthy();
     let kind = if max_delay > delay {
         BackoffKind::Exponential

@@ -1,26 +1,65 @@
 //! One browser `WebSocket` and its event listeners, removed when the guard drops.
 
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
-use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 /// What the socket reports to its owner.
 pub(crate) enum SocketEvent {
-    Open(Event),
+    /// The `open` event (handed to the page's `onopen`).
+    Open(JsValue),
+    /// A text frame that is not empty and does not start with `!`, kept as the page's string
+    /// (without `recover`, a message as it is: never copied into wasm memory).
+    Message(JsValue),
     Text(String),
     Binary(Vec<u8>),
-    Closed { code: u16, reason: String },
+    Closed {
+        code: u16,
+        reason: String,
+    },
     Error,
 }
+
+/// The listeners all have one type (one glue shim for the four of them); this reads the event.
+type Listener = Closure<dyn FnMut(JsValue)>;
 
 /// A socket with its listeners. Dropping it detaches every listener (so a late event of an
 /// abandoned socket never reaches the session) and closes the socket if it is still open.
 pub(crate) struct SocketGuard {
     ws: WebSocket,
-    _onopen: Closure<dyn FnMut(Event)>,
-    _onmessage: Closure<dyn FnMut(MessageEvent)>,
-    _onclose: Closure<dyn FnMut(CloseEvent)>,
-    _onerror: Closure<dyn FnMut(Event)>,
+    _listeners: [Listener; 4],
+}
+
+fn on_open(e: JsValue) -> Option<SocketEvent> {
+    Some(SocketEvent::Open(e))
+}
+
+fn on_message(e: JsValue) -> Option<SocketEvent> {
+    let data = e.unchecked_into::<MessageEvent>().data();
+    if let Some(s) = data.dyn_ref::<js_sys::JsString>() {
+        // NaN for an empty string; the heartbeat `!` goes to the session as text.
+        let first = s.char_code_at(0);
+        if first.is_nan() || first == f64::from(b'!') {
+            data.as_string().map(SocketEvent::Text)
+        } else {
+            Some(SocketEvent::Message(data))
+        }
+    } else {
+        let buf = data.dyn_into::<js_sys::ArrayBuffer>().ok()?;
+        Some(SocketEvent::Binary(js_sys::Uint8Array::new(&buf).to_vec()))
+    }
+}
+
+fn on_close(e: JsValue) -> Option<SocketEvent> {
+    let e = e.unchecked_into::<CloseEvent>();
+    Some(SocketEvent::Closed {
+        code: e.code(),
+        reason: e.reason(),
+    })
+}
+
+fn on_error(_e: JsValue) -> Option<SocketEvent> {
+    Some(SocketEvent::Error)
 }
 
 impl SocketGuard {
@@ -28,38 +67,31 @@ impl SocketGuard {
     pub(crate) fn open(
         url: &str,
         sink: impl Fn(SocketEvent) + Clone + 'static,
-    ) -> Result<SocketGuard, wasm_bindgen::JsValue> {
+    ) -> Result<SocketGuard, JsValue> {
         let ws = WebSocket::new(url)?;
         ws.set_binary_type(BinaryType::Arraybuffer);
-        let s = sink.clone();
-        let onopen = Closure::<dyn FnMut(Event)>::new(move |e: Event| s(SocketEvent::Open(e)));
-        let s = sink.clone();
-        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            let data = e.data();
-            if let Some(text) = data.as_string() {
-                s(SocketEvent::Text(text));
-            } else if let Ok(buf) = data.dyn_into::<js_sys::ArrayBuffer>() {
-                s(SocketEvent::Binary(js_sys::Uint8Array::new(&buf).to_vec()));
-            }
-        });
-        let s = sink.clone();
-        let onclose = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            s(SocketEvent::Closed {
-                code: e.code(),
-                reason: e.reason(),
+        let listener = |read: fn(JsValue) -> Option<SocketEvent>| {
+            let sink = sink.clone();
+            Listener::new(move |e: JsValue| {
+                if let Some(ev) = read(e) {
+                    sink(ev);
+                }
             })
-        });
-        let onerror = Closure::<dyn FnMut(Event)>::new(move |_e: Event| sink(SocketEvent::Error));
-        ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
-        ws.set_onerror(Some(onerror.as_ref().unchecked_ref()));
+        };
+        let listeners = [
+            listener(on_open),
+            listener(on_message),
+            listener(on_close),
+            listener(on_error),
+        ];
+        let [open, message, close, error] = &listeners;
+        ws.set_onopen(Some(open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(error.as_ref().unchecked_ref()));
         Ok(SocketGuard {
             ws,
-            _onopen: onopen,
-            _onmessage: onmessage,
-            _onclose: onclose,
-            _onerror: onerror,
+            _listeners: listeners,
         })
     }
 

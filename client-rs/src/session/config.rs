@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::heartbeat::HeartbeatTimer;
 use super::reconnect::ReconnectPolicy;
+use super::text::{message, Part};
 
 /// Heartbeat, connect-timeout and reconnect settings shared by every driver.
 ///
@@ -83,11 +84,13 @@ impl SessionConfig {
     pub fn validate(&self) -> Result<(), crate::Error> {
         let heartbeat = HeartbeatTimer::new(self.heartbeat_interval, self.heartbeat_timeout);
         if !heartbeat.can_detect_loss() {
-            return Err(crate::Error::InvalidConfig(format!(
-                "heartbeat_timeout ({:?}) must not exceed heartbeat_interval ({:?}): a new `!` \
-                 would be sent before the timeout could pass",
-                self.heartbeat_timeout, self.heartbeat_interval
-            )));
+            return Err(crate::Error::InvalidConfig(message(&[
+                Part::Str("heartbeat_timeout ("),
+                Part::Duration(self.heartbeat_timeout),
+                Part::Str(") must not exceed heartbeat_interval ("),
+                Part::Duration(self.heartbeat_interval),
+                Part::Str("): a new `!` would be sent before the timeout could pass"),
+            ])));
         }
         self.reconnect
             .validate()

@@ -27,6 +27,7 @@ mod reconnect;
 mod resume;
 #[cfg(test)]
 mod tests;
+mod text;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -223,6 +224,20 @@ impl Session {
         self.heartbeat.start(now);
         self.state = State::Open { since: now };
         self.emit(Event::Open);
+    }
+
+    /// A text frame arrived that the driver delivers itself, without handing its text over:
+    /// the browser driver keeps the page's string and saves copying it into and out of the
+    /// session. Only for frames [`on_text`](Self::on_text) would deliver as they are: not
+    /// empty, not starting with `!`, and never with [`SessionConfig::recover`] (envelopes).
+    /// Counts the message; `true` when the driver must deliver it now (the socket is open), as
+    /// `on_text` would have emitted [`Event::Message`].
+    pub fn on_message_kept(&mut self, _now: Millis) -> bool {
+        if !matches!(self.state, State::Open { .. }) {
+            return false;
+        }
+        self.stats.messages_received += 1;
+        true
     }
 
     /// A text frame arrived.

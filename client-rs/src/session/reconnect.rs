@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ConstantBuilder, ExponentialBuilder};
 
+use super::text::{message, Part};
+
 /// How the delay between reconnect attempts grows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -146,10 +148,13 @@ impl ReconnectPolicy {
     /// Cross-field checks.
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.kind == BackoffKind::Exponential && self.max_delay < self.delay {
-            return Err(format!(
-                "reconnect max_delay ({:?}) is below delay ({:?})",
-                self.max_delay, self.delay
-            ));
+            return Err(message(&[
+                Part::Str("reconnect max_delay ("),
+                Part::Duration(self.max_delay),
+                Part::Str(") is below delay ("),
+                Part::Duration(self.delay),
+                Part::Str(")"),
+            ]));
         }
         Ok(())
     }

@@ -7,6 +7,8 @@
 //! `#reset:<epoch>:<seq>` no recovery, continue from there. A frame that does not parse is
 //! dropped; a plain frame (a gateway without the extension) is delivered as it is.
 
+use super::text::decimal;
+
 /// What one inbound frame means for the application.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Resumed<'a> {
@@ -49,7 +51,7 @@ impl Position {
         self.asked = false;
         if let Some((epoch, seq)) = &self.last {
             q.push(("epoch", epoch.clone()));
-            q.push(("seq", seq.to_string()));
+            q.push(("seq", decimal(*seq)));
             self.asked = true;
         }
         q

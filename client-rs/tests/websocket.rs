@@ -236,6 +236,31 @@ async fn connect_again_after_disconnect() {
 }
 
 #[tokio::test]
+async fn a_reader_that_lags_holds_the_connection_back_and_loses_nothing() {
+    let gw = gateway().await;
+    let mut config = fast();
+    config.event_buffer = 8;
+    let (ws, mut events) = client(&gw).ws("/ws/lag", config).unwrap();
+    ws.connect().await.unwrap();
+    clients_at(&gw, "/ws/lag", 1).await;
+    for i in 0..50 {
+        gw.broker()
+            .broadcast("websocket.send", json!({"path": "ws/lag", "data": [i]}))
+            .await;
+    }
+    // Nothing is read: the connection stops taking frames once 8 events wait. (This wait
+    // checks that nothing more happens; it does not synchronise anything.)
+    tokio::time::sleep(ms(300)).await;
+    let taken = ws.stats().messages_received;
+    assert!(taken <= 16, "{taken} messages taken with 8 events of room");
+    for i in 0..50 {
+        assert_eq!(message(&mut events).await.json(), Some(&json!([i])));
+    }
+    assert_eq!(ws.stats().messages_received, 50);
+    ws.disconnect().await;
+}
+
+#[tokio::test]
 async fn wait_for_connection_without_auto_connect() {
     let gw = gateway().await;
     let (ws, _events) = client(&gw)

@@ -7,11 +7,12 @@ mod task;
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 
 pub use handler::WebSocketHandler;
@@ -25,24 +26,56 @@ use task::{Command, Task};
 
 /// Where the events go: the stream or the handler.
 pub(super) enum Sink {
-    Channel(mpsc::Sender<Event>),
+    /// The [`Events`] stream. Messages received together travel as one batch of at most
+    /// `batch` events (one channel operation and one wake-up per batch, not per message).
+    /// `room` holds a permit per event that may still be buffered (`event_buffer` in all): a
+    /// batch takes as many as it has events, the stream gives them back once read.
+    Channel {
+        tx: mpsc::UnboundedSender<Vec<Event>>,
+        room: Arc<Semaphore>,
+        batch: usize,
+    },
     Handler(Arc<dyn WebSocketHandler>),
 }
 
 impl Clone for Sink {
     fn clone(&self) -> Self {
         match self {
-            Sink::Channel(tx) => Sink::Channel(tx.clone()),
+            Sink::Channel { tx, room, batch } => Sink::Channel {
+                tx: tx.clone(),
+                room: Arc::clone(room),
+                batch: *batch,
+            },
             Sink::Handler(h) => Sink::Handler(Arc::clone(h)),
         }
     }
 }
 
 impl Sink {
-    async fn deliver(&self, event: Event) {
+    /// Delivers a batch of events, in order.
+    async fn deliver(&self, events: Vec<Event>) {
         match self {
-            // A dropped `Events` is fine: nobody listens.
-            Sink::Channel(tx) => drop(tx.send(event).await),
+            Sink::Channel { tx, room, .. } => {
+                // Waits while the stream holds `event_buffer` unread events. A dropped `Events`
+                // closes `room`: nobody listens, and that is fine.
+                let n = u32::try_from(events.len()).unwrap_or(u32::MAX);
+                if let Ok(permits) = room.acquire_many(n).await {
+                    permits.forget();
+                    let _ = tx.send(events);
+                }
+            }
+            Sink::Handler(_) => {
+                for event in events {
+                    self.deliver_one(event);
+                }
+            }
+        }
+    }
+
+    /// Calls the handler for one event (the channel takes batches only).
+    fn deliver_one(&self, event: Event) {
+        match self {
+            Sink::Channel { .. } => {}
             Sink::Handler(h) => {
                 h.on_event(&event);
                 match event {
@@ -74,6 +107,9 @@ pub(super) struct Shared {
     settings: Arc<Settings>,
     sink: Sink,
     status: watch::Sender<Status>,
+    /// Messages delivered so far: updated per message without waking anyone (the watch
+    /// `status` is published only when something else changes).
+    received: Arc<AtomicU64>,
     origin: Instant,
     runtime: tokio::runtime::Handle,
     inner: Mutex<Inner>,
@@ -106,6 +142,7 @@ impl Shared {
             self.sink.clone(),
             Arc::downgrade(self),
             self.status.clone(),
+            Arc::clone(&self.received),
             rx,
             self.origin,
         );
@@ -159,7 +196,9 @@ impl WebSocket {
 
     /// The counters, as of the last event.
     pub fn stats(&self) -> Stats {
-        self.shared.status.borrow().stats.clone()
+        let mut stats = self.shared.status.borrow().stats.clone();
+        stats.messages_received = self.shared.received.load(Ordering::Relaxed);
+        stats
     }
 
     /// Connects (if not already open) and resolves once the socket is open. Failed attempts
@@ -233,7 +272,33 @@ impl WebSocket {
 /// unread, so keep reading.
 #[derive(Debug)]
 pub struct Events {
-    rx: mpsc::Receiver<Event>,
+    rx: mpsc::UnboundedReceiver<Vec<Event>>,
+    /// The rest of the batch received last.
+    ready: std::vec::IntoIter<Event>,
+    /// The sender's room, and the permits of the batch received last (given back once it is
+    /// read: at most `event_buffer` events are ever buffered).
+    room: Arc<Semaphore>,
+    held: usize,
+}
+
+impl Events {
+    /// Gives back the room of the batch read (all of it is read: before waiting for more).
+    fn release(&mut self) {
+        self.room.add_permits(std::mem::take(&mut self.held));
+    }
+
+    /// Takes the next batch.
+    fn refill(&mut self, batch: Vec<Event>) {
+        self.held = batch.len();
+        self.ready = batch.into_iter();
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        // The connection must not wait for room nobody will make.
+        self.room.close();
+    }
 }
 
 impl Events {
@@ -242,7 +307,15 @@ impl Events {
     /// Cancel safe: if the future is dropped before it completes, no event is lost (so it can
     /// be used in `tokio::select!`).
     pub async fn recv(&mut self) -> Option<Event> {
-        self.rx.recv().await
+        loop {
+            if let Some(event) = self.ready.next() {
+                return Some(event);
+            }
+            self.release();
+            // Cancel safe: the batch is stored in the same poll that receives it.
+            let batch = self.rx.recv().await?;
+            self.refill(batch);
+        }
     }
 }
 
@@ -250,7 +323,17 @@ impl futures_core::Stream for Events {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.rx.poll_recv(cx)
+        loop {
+            if let Some(event) = self.ready.next() {
+                return Poll::Ready(Some(event));
+            }
+            self.release();
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => self.refill(batch),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 
@@ -262,9 +345,25 @@ impl Client {
     /// # Errors
     /// [`Error::InvalidUrl`], [`Error::InvalidConfig`], or [`Error::NoRuntime`].
     pub fn ws(&self, url: &str, config: WebSocketConfig) -> Result<(WebSocket, Events), Error> {
-        let (tx, rx) = mpsc::channel(config.event_buffer.max(1));
-        let ws = self.start(url, config, Sink::Channel(tx))?;
-        Ok((ws, Events { rx }))
+        let buffer = config.event_buffer.clamp(1, Semaphore::MAX_PERMITS);
+        let batch = buffer.min(task::BURST);
+        let room = Arc::new(Semaphore::new(buffer));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sink = Sink::Channel {
+            tx,
+            room: Arc::clone(&room),
+            batch,
+        };
+        let ws = self.start(url, config, sink)?;
+        Ok((
+            ws,
+            Events {
+                rx,
+                ready: Vec::new().into_iter(),
+                room,
+                held: 0,
+            },
+        ))
     }
 
     /// A WebSocket to `url` whose events go to `handler` (Java's `ws(url, handler, configure)`,
@@ -318,6 +417,7 @@ impl Client {
             }),
             sink,
             status,
+            received: Arc::new(AtomicU64::new(0)),
             origin: Instant::now(),
             runtime,
             inner: Mutex::new(Inner {

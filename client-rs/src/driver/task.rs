@@ -2,11 +2,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::socket::{self, Settings, WsStream};
@@ -15,6 +16,10 @@ use crate::session::{Action, ConnectFailure, ConnectionState, Event, Millis, Ses
 use crate::Error;
 
 type Opening = Pin<Box<dyn Future<Output = Result<WsStream, ConnectFailure>> + Send>>;
+
+/// Frames already received that are handled in one go, without going back to the `select!`
+/// (which polls every source and re-arms the waker each time).
+pub(super) const BURST: usize = 64;
 
 /// A request from a handle.
 #[derive(Debug)]
@@ -31,8 +36,18 @@ pub(super) struct Task {
     pub(super) sink: Sink,
     pub(super) shared: Weak<Shared>,
     pub(super) status: tokio::sync::watch::Sender<Status>,
+    received: Arc<AtomicU64>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) origin: Instant,
+    /// The session's next timeout; re-armed only when the deadline changes.
+    timer: Pin<Box<Sleep>>,
+    armed: Option<Instant>,
+    /// What was last published to the handles while open (state and counters but the
+    /// message count, which has its own atomic).
+    published: Option<(ConnectionState, u64, u64, Option<std::time::Duration>)>,
+    /// Events not yet handed to the sink: messages wait here until the burst they arrived in
+    /// is handled (or a batch is full); any other event sends them along at once.
+    pending: Vec<Event>,
     socket: Option<WsStream>,
     opening: Option<Opening>,
     open_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
@@ -49,6 +64,7 @@ impl Task {
         sink: Sink,
         shared: Weak<Shared>,
         status: tokio::sync::watch::Sender<Status>,
+        received: Arc<AtomicU64>,
         commands: mpsc::Receiver<Command>,
         origin: Instant,
     ) -> Task {
@@ -58,8 +74,13 @@ impl Task {
             sink,
             shared,
             status,
+            received,
             commands,
             origin,
+            timer: Box::pin(tokio::time::sleep_until(origin)),
+            armed: None,
+            published: None,
+            pending: Vec::new(),
             socket: None,
             opening: None,
             open_waiters: Vec::new(),
@@ -79,9 +100,10 @@ impl Task {
         let mut first = true;
         loop {
             self.perform().await;
+            self.flush().await;
             if !first {
                 // (A parked session's stale state is not published before its command runs.)
-                self.publish();
+                self.publish_if_changed();
             }
             if !first && self.session.state() == ConnectionState::Stopped {
                 break;
@@ -91,6 +113,12 @@ impl Task {
                 .session
                 .poll_timeout()
                 .map(|at| self.origin + at.as_duration());
+            if deadline != self.armed {
+                if let Some(at) = deadline {
+                    self.timer.as_mut().reset(at);
+                }
+                self.armed = deadline;
+            }
             tokio::select! {
                 command = self.commands.recv() => self.on_command(command),
                 result = opening(&mut self.opening) => {
@@ -104,8 +132,14 @@ impl Task {
                         Err(failure) => self.session.on_connect_failed(now, failure),
                     }
                 }
-                frame = next_frame(&mut self.socket) => self.on_frame(frame).await,
-                () = sleep(deadline) => {
+                frame = next_frame(&mut self.socket) => {
+                    let now = self.now();
+                    self.on_frame(frame, now).await;
+                    self.burst().await;
+                }
+                () = &mut self.timer, if self.armed.is_some() => {
+                    // A fired `Sleep` stays ready: re-armed on the next deadline.
+                    self.armed = None;
                     let now = self.now();
                     self.session.handle_timeout(now);
                 }
@@ -140,7 +174,27 @@ impl Task {
         }
     }
 
-    async fn on_frame(&mut self, frame: Option<Result<WsMessage, String>>) {
+    /// Handles the frames that are already received (at most [`BURST`]), each with its
+    /// actions, as the loop would, but without a `select!` round per frame.
+    async fn burst(&mut self) {
+        // Frames that are already here arrived at the same time, as far as the session cares
+        // (it reads the clock for heartbeat round trips only): one clock read per burst.
+        let now = self.now();
+        for _ in 0..BURST {
+            self.perform().await;
+            if self.session.state() != ConnectionState::Open {
+                return;
+            }
+            let Some(ws) = &mut self.socket else { return };
+            let Some(frame) = ws.next().now_or_never() else {
+                return;
+            };
+            self.on_frame(frame.map(|r| r.map_err(|e| e.to_string())), now)
+                .await;
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<WsMessage, String>>, now: Millis) {
         #[cfg(feature = "autobahn")]
         if let (true, Some(Ok(message @ (WsMessage::Text(_) | WsMessage::Binary(_))))) =
             (self.settings.echo, &frame)
@@ -154,7 +208,6 @@ impl Task {
                 }
             }
         }
-        let now = self.now();
         match frame {
             Some(Ok(WsMessage::Text(text))) => self.session.on_text(now, text.as_str()),
             Some(Ok(WsMessage::Binary(data))) => self.session.on_binary(now, &data),
@@ -229,18 +282,65 @@ impl Task {
                     let _ = w.send(Err(error.clone()));
                 }
             }
+            Event::Message(_) => {
+                // The hot path: the count only, no wake-up of the handles' watchers.
+                let count = self.session.stats(Millis::ZERO).messages_received;
+                self.received.store(count, Ordering::Relaxed);
+                match &self.sink {
+                    Sink::Channel { batch, .. } => {
+                        let full = self.pending.len() + 1 >= *batch;
+                        self.pending.push(event);
+                        if full {
+                            self.flush().await;
+                        }
+                    }
+                    Sink::Handler(_) => self.sink.deliver_one(event),
+                }
+                return;
+            }
             _ => {}
         }
         self.publish();
-        self.sink.deliver(event).await;
+        self.pending.push(event);
+        self.flush().await;
     }
 
-    fn publish(&self) {
+    /// Hands the pending events to the sink.
+    async fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let events = std::mem::take(&mut self.pending);
+            self.sink.deliver(events).await;
+        }
+    }
+
+    /// Publishes the status unless the socket is open and nothing but the message count
+    /// changed since the last time (the downtime grows only while not open).
+    fn publish_if_changed(&mut self) {
+        let state = self.session.state();
+        if state == ConnectionState::Open {
+            let s = self.session.stats(Millis::ZERO);
+            let key = Some((state, s.reconnects, s.failed_attempts, s.last_rtt));
+            if key == self.published {
+                return;
+            }
+        }
+        self.publish();
+    }
+
+    fn publish(&mut self) {
         let status = Status {
             state: self.session.state(),
             stats: self.session.stats(self.now()),
             stop_error: self.stop_error.clone(),
         };
+        self.published = (status.state == ConnectionState::Open).then_some((
+            status.state,
+            status.stats.reconnects,
+            status.stats.failed_attempts,
+            status.stats.last_rtt,
+        ));
+        self.received
+            .store(status.stats.messages_received, Ordering::Relaxed);
         self.status.send_replace(status);
     }
 
@@ -275,13 +375,6 @@ async fn opening(opening: &mut Option<Opening>) -> Result<WsStream, ConnectFailu
 async fn next_frame(socket: &mut Option<WsStream>) -> Option<Result<WsMessage, String>> {
     match socket {
         Some(ws) => ws.next().await.map(|r| r.map_err(|e| e.to_string())),
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

@@ -7,7 +7,8 @@
 const http = require('http');
 const { WebSocketServer } = require('ws');
 
-const [host, port] = (process.argv[2] || '127.0.0.1:3200').split(':');
+// Port 0 picks a free port: the first stdout line says which (bench/run.sh reads it).
+const [host, port] = (process.argv[2] || '127.0.0.1:0').split(':');
 const paths = new Map(); // path -> Set<WebSocket>
 const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
 
@@ -56,6 +57,6 @@ server.on('upgrade', (req, socket, head) => {
   });
 });
 
-server.listen(Number(port), host, () => console.error(`node ws baseline on ${host}:${port}`));
+server.listen(Number(port), host, () => console.log(`node ws baseline on ${host}:${server.address().port}`));
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));

@@ -66,6 +66,10 @@ pub struct Fleet {
     pub closed: AtomicU64,
     /// `!` sent while the previous one was still unanswered.
     pub heartbeats_unanswered: AtomicU64,
+    /// Broadcasts received on a socket of another path than the one they were sent to.
+    pub misdelivered: AtomicU64,
+    /// Sockets open now, per path.
+    pub open_per_path: Vec<AtomicUsize>,
     /// The first errors seen, for the report.
     pub errors: Mutex<Vec<String>>,
 }
@@ -73,8 +77,8 @@ pub struct Fleet {
 /// How sockets connect.
 #[derive(Clone)]
 pub struct ConnectSpec {
-    /// The `ws://` URL.
-    pub url: String,
+    /// The `ws://` URL of each path; socket `id` connects to `urls[id % urls.len()]`.
+    pub urls: Vec<String>,
     /// Its address.
     pub addr: SocketAddr,
     /// Source addresses to spread sockets over (127.0.0.x).
@@ -85,6 +89,13 @@ pub struct ConnectSpec {
 
 impl Default for Fleet {
     fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+impl Fleet {
+    /// A fleet whose sockets are spread over `paths` paths.
+    pub fn new(paths: usize) -> Self {
         Self {
             start: Instant::now(),
             threads: Mutex::default(),
@@ -93,12 +104,12 @@ impl Default for Fleet {
             connect_failures: AtomicU64::new(0),
             closed: AtomicU64::new(0),
             heartbeats_unanswered: AtomicU64::new(0),
+            misdelivered: AtomicU64::new(0),
+            open_per_path: (0..paths.max(1)).map(|_| AtomicUsize::new(0)).collect(),
             errors: Mutex::default(),
         }
     }
-}
 
-impl Fleet {
     /// Microseconds since the fleet was made (the stamp clock).
     pub fn now_us(&self) -> u64 {
         self.start.elapsed().as_micros() as u64
@@ -165,7 +176,7 @@ impl Fleet {
 
 type Ws = WebSocketStream<TcpStream>;
 
-async fn connect(spec: &ConnectSpec, source: Ipv4Addr) -> Result<Ws, String> {
+async fn connect(spec: &ConnectSpec, url: &str, source: Ipv4Addr) -> Result<Ws, String> {
     let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     socket
         .bind(SocketAddr::new(source.into(), 0))
@@ -179,7 +190,7 @@ async fn connect(spec: &ConnectSpec, source: Ipv4Addr) -> Result<Ws, String> {
     let config = WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
         .write_buffer_size(0);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(&spec.url, stream, Some(config))
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
         .await
         .map_err(|e| format!("upgrade: {e}"))?;
     Ok(ws)
@@ -194,8 +205,9 @@ pub async fn run_socket(
     gate: Arc<Semaphore>,
 ) {
     let source = spec.sources[id % spec.sources.len()];
+    let path = id % spec.urls.len();
     let permit = gate.acquire().await;
-    let mut ws = match connect(&spec, source).await {
+    let mut ws = match connect(&spec, &spec.urls[path], source).await {
         Ok(ws) => ws,
         Err(e) => {
             fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
@@ -205,6 +217,7 @@ pub async fn run_socket(
     };
     drop(permit);
     fleet.open.fetch_add(1, Ordering::Relaxed);
+    fleet.open_per_path[path].fetch_add(1, Ordering::Relaxed);
     let stats = fleet.local();
     // Spread the heartbeats evenly over one period.
     let phase = spec
@@ -225,6 +238,10 @@ pub async fn run_socket(
                             stats.steps[step].heartbeat.record(sent.elapsed().as_micros() as u64);
                         }
                     } else if let Some(stamp) = Stamp::parse(text.as_str()) {
+                        if stamp.path as usize != path {
+                            fleet.misdelivered.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
                         let now = fleet.now_us();
                         let step = &stats.steps[(stamp.step as usize).min(MAX_STEPS - 1)];
                         step.latency.record(now.saturating_sub(stamp.micros));
@@ -256,6 +273,7 @@ pub async fn run_socket(
         }
     };
     fleet.open.fetch_sub(1, Ordering::Relaxed);
+    fleet.open_per_path[path].fetch_sub(1, Ordering::Relaxed);
     fleet.closed.fetch_add(1, Ordering::Relaxed);
     fleet.error(reason);
 }

@@ -13,12 +13,14 @@
 //! let h = Histogram::default();
 //! h.record(1500);
 //! assert!(h.quantile(0.99) >= 1500);
-//! let s = Stamp { step: 2, seq: 7, micros: 123 };
+//! let s = Stamp { step: 2, seq: 7, micros: 123, path: 0 };
 //! assert_eq!(Stamp::parse(&s.to_json(0)), Some(s));
 //! ```
 
+pub mod child;
 pub mod fleet;
 pub mod hist;
+pub mod probe;
 pub mod procstat;
 pub mod publisher;
 pub mod stamp;

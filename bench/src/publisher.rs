@@ -32,20 +32,24 @@ pub struct Publisher {
     handle: Handle,
     client: reqwest::Client,
     trigger: Arc<str>,
-    path_json: Arc<str>,
+    /// The JSON string of each path; broadcasts go round-robin over them.
+    paths_json: Arc<[String]>,
     pad: usize,
     fleet: Arc<Fleet>,
     seq: Arc<AtomicU64>,
     /// Broadcasts accepted in the current step, for progress output.
     pub accepted: Arc<AtomicU64>,
+    /// Broadcasts accepted in the current step, per path.
+    pub accepted_per_path: Arc<[AtomicU64]>,
 }
 
 impl Publisher {
-    /// Starts the publisher thread. `path` is the broadcast path, `pad` the padding bytes.
+    /// Starts the publisher thread. `paths` are the broadcast paths (each broadcast goes to
+    /// the next one, round-robin), `pad` the padding bytes.
     pub fn start(
         fleet: Arc<Fleet>,
         trigger: &str,
-        path: &str,
+        paths: &[String],
         pad: usize,
     ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -59,20 +63,29 @@ impl Publisher {
             handle,
             client: reqwest::Client::new(),
             trigger: trigger.into(),
-            path_json: serde_json::Value::from(path).to_string().into(),
+            paths_json: paths
+                .iter()
+                .map(|p| serde_json::Value::from(p.as_str()).to_string())
+                .collect(),
             pad,
             fleet,
             seq: Arc::default(),
             accepted: Arc::default(),
+            accepted_per_path: paths.iter().map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
-    /// Publishes `rate` broadcasts per second for `secs`, stamped with `step`, with at most
-    /// `in_flight` requests outstanding.
+    /// Publishes `rate` broadcasts per second per path for `secs`, stamped with `step`, with
+    /// at most `in_flight` requests outstanding.
     pub async fn run(&self, step: u32, rate: f64, secs: f64, in_flight: usize) -> PublishReport {
         let this = self.clone();
         let job = self.handle.spawn(async move {
             this.accepted.store(0, Ordering::Relaxed);
+            for a in this.accepted_per_path.iter() {
+                a.store(0, Ordering::Relaxed);
+            }
+            let paths = this.paths_json.len();
+            let rate = rate * paths as f64;
             let errors = Arc::new(AtomicU64::new(0));
             let first_error = Arc::new(std::sync::Mutex::new(None));
             let gate = Arc::new(Semaphore::new(in_flight.max(1)));
@@ -85,14 +98,16 @@ impl Publisher {
                     break;
                 };
                 let seq = this.seq.fetch_add(1, Ordering::Relaxed) + 1;
+                let k = (i % paths as u64) as usize;
                 let stamp = Stamp {
                     step,
                     seq,
                     micros: this.fleet.now_us(),
+                    path: k as u32,
                 };
                 let body = format!(
                     r#"{{"path":{},"data":{}}}"#,
-                    this.path_json,
+                    this.paths_json[k],
                     stamp.to_json(this.pad)
                 );
                 let request = this
@@ -100,8 +115,12 @@ impl Publisher {
                     .post(&*this.trigger)
                     .header("content-type", "application/json")
                     .body(body);
-                let (accepted, errors, first_error) =
-                    (this.accepted.clone(), errors.clone(), first_error.clone());
+                let (accepted, per_path, errors, first_error) = (
+                    this.accepted.clone(),
+                    this.accepted_per_path.clone(),
+                    errors.clone(),
+                    first_error.clone(),
+                );
                 tokio::spawn(async move {
                     let outcome = match request.send().await {
                         Ok(r) if r.status().is_success() => Ok(()),
@@ -109,7 +128,10 @@ impl Publisher {
                         Err(e) => Err(e.to_string()),
                     };
                     match outcome {
-                        Ok(()) => accepted.fetch_add(1, Ordering::Relaxed),
+                        Ok(()) => {
+                            per_path[k].fetch_add(1, Ordering::Relaxed);
+                            accepted.fetch_add(1, Ordering::Relaxed)
+                        }
                         Err(e) => {
                             first_error
                                 .lock()

@@ -1,4 +1,4 @@
-//! The stamp each benchmark broadcast carries: `{"s":step,"q":seq,"t":micros,"p":"..."}`.
+//! The stamp each benchmark broadcast carries: `{"s":step,"q":seq,"t":micros,"k":path,"p":"..."}`.
 //!
 //! `t` is microseconds since the load generator started (one process publishes and receives,
 //! so one clock). Parsing is a small scan, not a JSON parser, so that the receiving side of
@@ -13,14 +13,16 @@ pub struct Stamp {
     pub seq: u64,
     /// Publish time in microseconds since the load generator started.
     pub micros: u64,
+    /// Index of the path it was published to (runs with several paths).
+    pub path: u32,
 }
 
 impl Stamp {
     /// The JSON `data` of the broadcast, padded with `pad` bytes in `"p"`.
     pub fn to_json(&self, pad: usize) -> String {
         let mut s = format!(
-            r#"{{"s":{},"q":{},"t":{}"#,
-            self.step, self.seq, self.micros
+            r#"{{"s":{},"q":{},"t":{},"k":{}"#,
+            self.step, self.seq, self.micros, self.path
         );
         if pad > 0 {
             s.push_str(r#","p":""#);
@@ -37,6 +39,7 @@ impl Stamp {
             step: u32::try_from(field(text, "\"s\":")?).ok()?,
             seq: field(text, "\"q\":")?,
             micros: field(text, "\"t\":")?,
+            path: u32::try_from(field(text, "\"k\":")?).ok()?,
         })
     }
 }
@@ -57,9 +60,10 @@ mod tests {
             step: 3,
             seq: 99,
             micros: 1_234_567,
+            path: 42,
         };
         let json = s.to_json(10);
-        assert_eq!(json.len(), 43);
+        assert_eq!(json.len(), 50);
         assert_eq!(Stamp::parse(&json), Some(s));
         assert_eq!(Stamp::parse("!"), None);
         assert_eq!(Stamp::parse("{\"s\":1}"), None);

@@ -6,7 +6,10 @@
 //! for `--step-secs`, then up to `--drain-secs` for the last deliveries. The sweep stops after
 //! the first step with loss, a closed socket, p99 over `--stop-p99-ms`, or a publisher that
 //! could not keep the rate. With `--half-rate-step`, one more step at half the best rate
-//! (zero loss, p99 <= 250 ms) measures the `!` round trip under load. Prints progress on
+//! (zero loss, p99 <= 250 ms) measures the `!` round trip under load. With `--paths N`, the
+//! sockets are spread over N paths (`<url>/0` ... `<url>/N-1`) and each rate is per path;
+//! a broadcast seen on a socket of another path counts as misdelivered. With `--probe-ms`, one
+//! more socket on a thread of its own sends `!` that often (see `probe.rs`). Prints progress on
 //! stderr and writes a JSON result to `--out`. The process exits by itself after
 //! `--deadline-secs` whatever happens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use moleculer_ws_bench::fleet::{run_socket, ConnectSpec, Fleet, MAX_STEPS};
 use moleculer_ws_bench::hist::Histogram;
+use moleculer_ws_bench::probe::Probe;
 use moleculer_ws_bench::procstat::{self, ProcSample};
 use moleculer_ws_bench::publisher::Publisher;
 use serde_json::{json, Value};
@@ -40,6 +44,12 @@ struct Args {
     /// Sockets to open.
     #[arg(long, default_value_t = 10_000)]
     sockets: usize,
+    /// Spread the sockets over this many paths (`<url>/0`, `<url>/1`, ...); rates are per path.
+    #[arg(long, default_value_t = 1)]
+    paths: usize,
+    /// Send `!` every this many ms on one extra socket with a thread of its own (0: off).
+    #[arg(long, default_value_t = 0)]
+    probe_ms: u64,
     /// Spread sockets over this many source addresses, 127.0.0.F, 127.0.0.F+1, ...
     #[arg(long, default_value_t = 4)]
     source_addrs: u8,
@@ -89,6 +99,7 @@ struct Args {
 
 struct Ctx {
     args: Args,
+    probe: Option<Arc<Probe>>,
     fleet: Arc<Fleet>,
     spec: Arc<ConnectSpec>,
     gate: Arc<Semaphore>,
@@ -166,6 +177,12 @@ impl Ctx {
         let fleet = self.fleet.clone();
         fleet.current_step.store(step, Ordering::Relaxed);
         let sockets = fleet.open.load(Ordering::Relaxed) as u64;
+        let per_path: Vec<u64> = fleet
+            .open_per_path
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed) as u64)
+            .collect();
+        let misdelivered0 = fleet.misdelivered.load(Ordering::Relaxed);
         let closed0 = fleet.closed.load(Ordering::Relaxed);
         let reordered0 = fleet.reordered();
         let server0 = sample(self.args.server_pid);
@@ -197,7 +214,13 @@ impl Ctx {
         }
         let (published, trigger_errors) = (report.published, report.errors);
         let publish_secs = report.secs.max(1e-3);
-        let expected = published * sockets;
+        let expected: u64 = self
+            .publisher
+            .accepted_per_path
+            .iter()
+            .zip(&per_path)
+            .map(|(a, n)| a.load(Ordering::Relaxed) * n)
+            .sum();
         let drain_until = Instant::now() + Duration::from_secs_f64(self.args.drain_secs);
         while fleet.received(step) < expected && Instant::now() < drain_until {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -220,22 +243,29 @@ impl Ctx {
             "lost": expected.saturating_sub(received),
             "closed": fleet.closed.load(Ordering::Relaxed) - closed0,
             "reordered": fleet.reordered() - reordered0,
+            "misdelivered": fleet.misdelivered.load(Ordering::Relaxed) - misdelivered0,
+            "paths": per_path.len(),
             "deliveries_per_sec": received as f64 / span,
             "latency": hist_json(&lat),
             "heartbeat": hist_json(&hb),
+            "probe_heartbeat": self.probe.as_ref().map(|p| hist_json(&p.steps[step])),
             "server_cpu_pct": cpu_pct(server0, server1, wall),
             "server_rss_bytes": server1.map(|s| s.rss_bytes),
             "loadgen_cpu_pct": cpu_pct(self0, self1, wall),
         });
         eprintln!(
-            "[{label}] step {step} done: {rate}/s x {sockets} sockets: {:.0} deliveries/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, lost {}, closed {}, `!` p99 {:.1} ms, server CPU {:.0}%",
+            "[{label}] step {step} done: {rate}/s x {sockets} sockets: {:.0} deliveries/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, lost {}, closed {}, misdelivered {}, `!` p99 {:.1} ms (probe {:.1} ms), server CPU {:.0}%",
             result["deliveries_per_sec"].as_f64().unwrap_or(0.0),
             ms(lat.quantile(0.5)),
             ms(lat.quantile(0.99)),
             ms(lat.max()),
             result["lost"],
             result["closed"],
+            result["misdelivered"],
             ms(hb.quantile(0.99)),
+            self.probe
+                .as_ref()
+                .map_or(0.0, |p| ms(p.steps[step].quantile(0.99))),
             result["server_cpu_pct"].as_f64().unwrap_or(0.0),
         );
         result
@@ -245,6 +275,7 @@ impl Ctx {
 fn ok(step: &Value, p99_ms: f64) -> bool {
     step["lost"] == 0
         && step["closed"] == 0
+        && step["misdelivered"] == 0
         && step["latency"]["p99_ms"].as_f64().unwrap_or(f64::MAX) <= p99_ms
 }
 
@@ -258,12 +289,7 @@ fn best(steps: &[Value], p99_ms: f64) -> Option<&Value> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let deadline = Duration::from_secs_f64(args.deadline_secs);
-    std::thread::spawn(move || {
-        std::thread::sleep(deadline);
-        eprintln!("loadgen: deadline reached, exiting");
-        std::process::exit(2);
-    });
+    moleculer_ws_bench::child::exit_after(args.deadline_secs, "loadgen");
     let uri: tokio_tungstenite::tungstenite::http::Uri = args.url.parse().expect("--url");
     let addr: SocketAddr = format!(
         "{}:{}",
@@ -272,21 +298,30 @@ async fn main() {
     )
     .parse()
     .expect("--url must name an IPv4 address and port");
-    let path = uri.path().to_owned();
+    let (urls, paths): (Vec<String>, Vec<String>) = if args.paths <= 1 {
+        (vec![args.url.clone()], vec![uri.path().to_owned()])
+    } else {
+        let base = args.url.trim_end_matches('/');
+        let path = uri.path().trim_end_matches('/');
+        (0..args.paths)
+            .map(|k| (format!("{base}/{k}"), format!("{path}/{k}")))
+            .unzip()
+    };
     let sources = (0..args.source_addrs.max(1))
         .map(|i| Ipv4Addr::new(127, 0, 0, args.source_first.saturating_add(i)))
         .collect();
     let spec = Arc::new(ConnectSpec {
-        url: args.url.clone(),
+        urls: urls.clone(),
         addr,
         sources,
         heartbeat: Duration::from_secs_f64(args.heartbeat_secs),
     });
     assert!(args.rates.len() + 2 <= MAX_STEPS, "too many rates");
-    let fleet = Arc::new(Fleet::default());
+    let fleet = Arc::new(Fleet::new(urls.len()));
     let publisher =
-        Publisher::start(fleet.clone(), &args.trigger, &path, args.payload).expect("publisher");
+        Publisher::start(fleet.clone(), &args.trigger, &paths, args.payload).expect("publisher");
     let mut ctx = Ctx {
+        probe: None,
         gate: Arc::new(Semaphore::new(args.connect_concurrency.max(1))),
         fleet,
         spec,
@@ -299,6 +334,11 @@ async fn main() {
 
     let before = sample(pid);
     let connect_secs = ctx.fill(ctx.args.sockets).await;
+    if ctx.args.probe_ms > 0 {
+        let interval = Duration::from_millis(ctx.args.probe_ms);
+        ctx.probe =
+            Some(Probe::start(urls[0].clone(), interval, ctx.fleet.clone()).expect("probe"));
+    }
     let open = ctx.fleet.open.load(Ordering::Relaxed);
     eprintln!("[{label}] {open} sockets open in {connect_secs:.1} s; settling");
     tokio::time::sleep(Duration::from_secs_f64(ctx.args.settle_secs)).await;
@@ -360,6 +400,10 @@ async fn main() {
         "server_rss_idle_bytes": idle.map(|s| s.rss_bytes),
         "server_rss_per_socket_bytes": per_socket,
         "idle_heartbeat": hist_json(&idle_hb),
+        "paths": urls.len(),
+        "probe_ms": ctx.args.probe_ms,
+        "idle_probe_heartbeat": ctx.probe.as_ref().map(|p| hist_json(&p.steps[0])),
+        "probe_unanswered": ctx.probe.as_ref().map(|p| p.unanswered.load(Ordering::Relaxed)),
         "heartbeats_unanswered": ctx.fleet.heartbeats_unanswered.load(Ordering::Relaxed),
         "steps": steps,
         "half_rate_step": half,
@@ -368,6 +412,8 @@ async fn main() {
             "best_p99_100": best100.as_ref().map(|s| json!({"rate": s["rate_target"], "deliveries_per_sec": s["deliveries_per_sec"], "p99_ms": s["latency"]["p99_ms"]})),
             "saturation_deliveries_per_sec": saturation,
             "half_rate_heartbeat_p99_ms": half["heartbeat"]["p99_ms"],
+            "half_rate_probe_heartbeat_p99_ms": half["probe_heartbeat"]["p99_ms"],
+            "misdelivered": ctx.fleet.misdelivered.load(Ordering::Relaxed),
         },
         "errors": ctx.fleet.errors.lock().unwrap().clone(),
     });

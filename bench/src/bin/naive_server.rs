@@ -27,11 +27,11 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 /// The naive tokio-tungstenite baseline server.
 #[derive(Debug, Parser)]
 struct Args {
-    /// WebSocket listener.
-    #[arg(long, default_value = "127.0.0.1:3100")]
+    /// WebSocket listener (port 0: a free port, printed on the first line).
+    #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
-    /// HTTP trigger listener (POST /api/websocket/send).
-    #[arg(long, default_value = "127.0.0.1:3101")]
+    /// HTTP trigger listener (POST /api/websocket/send; port 0: a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
     trigger_listen: String,
 }
 
@@ -105,11 +105,14 @@ async fn main() {
     let http = TcpListener::bind(&args.trigger_listen)
         .await
         .expect("bind trigger");
+    let http_addr = http.local_addr().expect("trigger addr");
     tokio::spawn(async move { axum::serve(http, app).await });
     let listener = TcpListener::bind(&args.listen).await.expect("bind");
-    eprintln!(
-        "naive-server: ws on {}, trigger on {}",
-        args.listen, args.trigger_listen
+    // Port 0 picks a free port: the first stdout line says which (bench/run.sh reads it).
+    println!(
+        "naive-server on ws://{} trigger http://{}",
+        listener.local_addr().expect("addr"),
+        http_addr
     );
     loop {
         if let Ok((stream, _)) = listener.accept().await {

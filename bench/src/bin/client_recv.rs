@@ -3,9 +3,8 @@
 //!
 //! Starts `blaster` (next to this executable unless `--blaster`), then for each payload size
 //! and each handler runs `--rounds` rounds, alternating: a raw `tokio_tungstenite` read loop,
-//! the client's [`Events`](moleculer_ws_client::Events) stream, and the client's
-//! [`WebSocketHandler`](moleculer_ws_client::WebSocketHandler). Each run opens a socket at
-//! `/blast/<count>/<bytes>` and times the first to the last of `count` messages, in the same
+//! the client's `Events` stream, and the client's `WebSocketHandler`. Each run opens a socket
+//! at `/blast/<count>/<bytes>` and times the first to the last of `count` messages, in the same
 //! process and runtime. Handlers: `count` (touch the text) and `json` (parse it into a
 //! `serde_json::Value`; the client's `Message::json()`). Reports the median messages/s of each
 //! and the ratio client/raw; writes JSON to `--out`.

@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::options::{self, Callbacks};
 use crate::socket::{SocketEvent, SocketGuard};
-use crate::text::{concat, error_text, whole_ms, Piece};
+use crate::text::{error_text, message, whole_ms, Part};
 
 #[wasm_bindgen]
 extern "C" {
@@ -222,10 +222,10 @@ impl Input {
             Input::Socket(SocketEvent::Binary(b)) => s.on_binary(now, &b),
             Input::Socket(SocketEvent::Closed { code, reason }) => {
                 if s.state() == ConnectionState::Connecting {
-                    let why = concat(&[
-                        Piece::S("the WebSocket closed before opening (code "),
-                        Piece::N(u64::from(code)),
-                        Piece::S(")"),
+                    let why = message(&[
+                        Part::Str("the WebSocket closed before opening (code "),
+                        Part::Number(u64::from(code)),
+                        Part::Str(")"),
                     ]);
                     s.on_connect_failed(now, ConnectFailure::Transport(why));
                 } else {
@@ -382,10 +382,10 @@ impl Inner {
             }
         };
         if self.callbacks.debug {
-            console_log(&concat(&[
-                Piece::S("Connecting to "),
-                Piece::S(&self.url),
-                Piece::S("..."),
+            console_log(&message(&[
+                Part::Str("Connecting to "),
+                Part::Str(&self.url),
+                Part::Str("..."),
             ]));
         }
         let mut url = self.url.clone();
@@ -483,25 +483,28 @@ fn dispatch(cb: &Callbacks, event: Event) {
             call(&cb.onclose, &info.into());
         }
         Event::Reconnecting { attempt, delay } if cb.debug => {
-            console_log(&concat(&[
-                Piece::S("Reconnect attempt "),
-                Piece::N(u64::from(attempt)),
-                Piece::S(" in "),
-                Piece::N(whole_ms(delay)),
-                Piece::S(" ms."),
+            console_log(&message(&[
+                Part::Str("Reconnect attempt "),
+                Part::Number(u64::from(attempt)),
+                Part::Str(" in "),
+                Part::Number(whole_ms(delay)),
+                Part::Str(" ms."),
             ]));
         }
         Event::HeartbeatRoundTrip { rtt } if cb.debug => {
-            console_log(&concat(&[
-                Piece::S("Heartbeat response received ("),
-                Piece::N(whole_ms(rtt)),
-                Piece::S(" ms)."),
+            console_log(&message(&[
+                Part::Str("Heartbeat response received ("),
+                Part::Number(whole_ms(rtt)),
+                Part::Str(" ms)."),
             ]));
         }
         Event::Error(e) | Event::Stopped(Some(e)) => {
             let text = error_text(&e);
             if cb.debug {
-                console_log(&concat(&[Piece::S("WebSocket error: "), Piece::S(&text)]));
+                console_log(&message(&[
+                    Part::Str("WebSocket error: "),
+                    Part::Str(&text),
+                ]));
             }
             call(&cb.onerror, &js_sys::Error::new(&text).into());
         }

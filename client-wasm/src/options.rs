@@ -6,7 +6,7 @@ use js_sys::{Function, Reflect};
 use moleculer_ws_client::session::{BackoffKind, ReconnectPolicy, SessionConfig};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::text::{concat, whole_ms, Piece};
+use crate::text::{message, whole_ms, Part};
 
 /// Defaults of the original `websocket.js` (PROTOCOL.md section 3).
 const DEFAULT_INTERVAL_MS: f64 = 6000.0;
@@ -45,16 +45,16 @@ fn millis(opts: &JsValue, key: &str, default: f64) -> Result<Duration, JsValue> 
         default
     } else {
         v.as_f64().ok_or_else(|| {
-            JsValue::from(js_sys::TypeError::new(&concat(&[
-                Piece::S(key),
-                Piece::S(" must be a number of milliseconds"),
+            JsValue::from(js_sys::TypeError::new(&message(&[
+                Part::Str(key),
+                Part::Str(" must be a number of milliseconds"),
             ])))
         })?
     };
     if ms.is_nan() || ms < 0.0 || !ms.is_finite() {
-        return Err(js_sys::RangeError::new(&concat(&[
-            Piece::S(key),
-            Piece::S(" must be 0 or more milliseconds"),
+        return Err(js_sys::RangeError::new(&message(&[
+            Part::Str(key),
+            Part::Str(" must be 0 or more milliseconds"),
         ]))
         .into());
     }
@@ -104,14 +104,14 @@ pub(crate) fn session_config(opts: &JsValue) -> Result<SessionConfig, JsValue> {
     }
     let detectable = detectable_timeout(interval, timeout);
     if detectable != timeout {
-        web_sys::console::warn_1(&JsValue::from_str(&concat(&[
-            Piece::S("moleculer-ws: heartbeatTimeout "),
-            Piece::N(whole_ms(timeout)),
-            Piece::S(" ms can never expire with heartbeatInterval "),
-            Piece::N(whole_ms(interval)),
-            Piece::S(" ms (a new heartbeat is sent first); using "),
-            Piece::N(whole_ms(detectable)),
-            Piece::S(" ms"),
+        web_sys::console::warn_1(&JsValue::from_str(&message(&[
+            Part::Str("moleculer-ws: heartbeatTimeout "),
+            Part::Number(whole_ms(timeout)),
+            Part::Str(" ms can never expire with heartbeatInterval "),
+            Part::Number(whole_ms(interval)),
+            Part::Str(" ms (a new heartbeat is sent first); using "),
+            Part::Number(whole_ms(detectable)),
+            Part::Str(" ms"),
         ])));
         timeout = detectable;
     }

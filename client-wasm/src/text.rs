@@ -13,34 +13,8 @@ pub(crate) fn whole_ms(d: Duration) -> u64 {
         .saturating_add(u64::from(d.subsec_millis()))
 }
 
-/// The decimal digits, as strings (`String::push` of a `char` costs its UTF-8 encoder).
-const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
-
-/// Appends the decimal digits of `n`.
-pub(crate) fn push_u64(out: &mut String, n: u64) {
-    if n >= 10 {
-        push_u64(out, n / 10);
-    }
-    out.push_str(DIGITS[(n % 10) as usize]);
-}
-
-/// Concatenates strings and numbers.
-pub(crate) fn concat(parts: &[Piece<'_>]) -> String {
-    let mut s = String::new();
-    for part in parts {
-        match part {
-            Piece::S(t) => s.push_str(t),
-            Piece::N(n) => push_u64(&mut s, *n),
-        }
-    }
-    s
-}
-
-/// A piece of a [`concat`]enated message.
-pub(crate) enum Piece<'a> {
-    S(&'a str),
-    N(u64),
-}
+// The session core's writers: one copy of them in the download.
+pub(crate) use moleculer_ws_client::session::text::{message, push_u64, Part};
 
 /// Appends `s` quoted as `{:?}` writes it: quotes, backslashes and control characters escaped.
 fn push_quoted(out: &mut String, s: &str) {

@@ -27,7 +27,8 @@ mod reconnect;
 mod resume;
 #[cfg(test)]
 mod tests;
-mod text;
+#[doc(hidden)]
+pub mod text;
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! Building the session's few messages without `core::fmt`: the browser client compiles this
 //! core to WebAssembly, where `format!`, integer `Display` and `Duration`'s `Debug` cost several
 //! kilobytes of the download. The output is exactly that of the `fmt` implementations they
-//! replace (the tests compare them).
+//! replace (the tests compare them). The browser driver builds its own messages with these
+//! too (one copy of the code in the download): public for it, not a stable API.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 /// Appends the decimal digits of `n` (as `n.to_string()`).
-pub(crate) fn push_u64(out: &mut String, n: u64) {
+pub fn push_u64(out: &mut String, n: u64) {
     if n >= 10 {
         push_u64(out, n / 10);
     }
@@ -55,12 +56,13 @@ pub(crate) fn push_duration_debug(out: &mut String, d: Duration) {
     out.push_str(unit);
 }
 
-/// Concatenates `parts`, with each `Duration` written as its `Debug` text.
-pub(crate) fn message(parts: &[Part<'_>]) -> String {
+/// Concatenates `parts`: numbers as their `Display`, durations as their `Debug` text.
+pub fn message(parts: &[Part<'_>]) -> String {
     let mut s = String::new();
     for part in parts {
         match part {
             Part::Str(t) => s.push_str(t),
+            Part::Number(n) => push_u64(&mut s, *n),
             Part::Duration(d) => push_duration_debug(&mut s, *d),
         }
     }
@@ -68,8 +70,12 @@ pub(crate) fn message(parts: &[Part<'_>]) -> String {
 }
 
 /// A piece of a [`message`].
-pub(crate) enum Part<'a> {
+pub enum Part<'a> {
+    /// Text as it is.
     Str(&'a str),
+    /// A number, as `Display` writes it.
+    Number(u64),
+    /// A duration, as `Debug` writes it.
     Duration(Duration),
 }
 
@@ -117,8 +123,13 @@ mod tests {
     fn messages_join_their_parts() {
         let d = Duration::from_millis(1_250);
         assert_eq!(
-            message(&[Part::Str("a ("), Part::Duration(d), Part::Str(")")]),
-            format!("a ({d:?})")
+            message(&[
+                Part::Str("a ("),
+                Part::Duration(d),
+                Part::Str(") "),
+                Part::Number(42)
+            ]),
+            format!("a ({d:?}) 42")
         );
     }
 }

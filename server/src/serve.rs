@@ -77,12 +77,12 @@ pub(crate) async fn accept_loop(
         let tls = tls.clone();
         tokio::spawn(async move {
             let stream = match tls {
-                None => Conn::Plain(stream),
+                None => Conn::Left(stream),
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream))
                         .await
                     {
-                        Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
+                        Ok(Ok(tls)) => Conn::Right(Box::new(tls)),
                         Ok(Err(e)) => {
                             tracing::debug!(%remote, error = %e, "TLS handshake failed");
                             return;

@@ -245,6 +245,9 @@ impl Broker {
 
     /// Runs `action` on this node only (a transport answers the calls of other nodes with it);
     /// `None` when this node does not have it. A panicking action gives a 500 `INTERNAL_ERROR`.
+    ///
+    /// The action runs in a task of its own; dropping the returned future (a caller's timeout)
+    /// aborts it, so an abandoned call does not keep running.
     pub async fn call_local(&self, action: &str, params: Value) -> Option<ActionResult> {
         let handler = read(&self.inner.actions).get(action).cloned()?;
         let ctx = Context {
@@ -252,7 +255,8 @@ impl Broker {
             params,
             broker: self.clone(),
         };
-        Some(match tokio::spawn(handler(ctx)).await {
+        let task = AbortOnDrop(tokio::spawn(handler(ctx)));
+        Some(match task.join().await {
             Ok(result) => result,
             Err(join) => {
                 tracing::error!(action, panicked = join.is_panic(), "action task failed");
@@ -338,6 +342,21 @@ impl Broker {
     }
 }
 
+/// A spawned action: aborted when dropped before it finished.
+struct AbortOnDrop(tokio::task::JoinHandle<ActionResult>);
+
+impl AbortOnDrop {
+    async fn join(mut self) -> Result<ActionResult, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +377,39 @@ mod tests {
         );
         let err = broker.call("math.sub", json!({})).await.unwrap_err();
         assert_eq!((err.code, err.kind.as_str()), (404, "SERVICE_NOT_FOUND"));
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_call_aborts_its_action() {
+        struct Dropped(Option<tokio::sync::oneshot::Sender<()>>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                if let Some(tx) = self.0.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        let broker = Broker::new("n1");
+        let (tx, dropped) = tokio::sync::oneshot::channel();
+        let tx = Arc::new(Mutex::new(Some(tx)));
+        broker.add_action("slow", move |_ctx: Context| {
+            let guard = Dropped(tx.lock().unwrap().take());
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                Ok(Value::Null)
+            }
+        });
+        let call = broker.call("slow", Value::Null);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), call)
+                .await
+                .is_err()
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(10), dropped)
+            .await
+            .expect("the action is aborted when its caller gives up")
+            .expect("the guard reports its drop");
     }
 
     #[tokio::test]

@@ -33,9 +33,14 @@ pub struct GatewayConfig {
     pub outbound_queue: usize,
     /// How often empty paths are swept. Default 15 s, as the Java gateway.
     pub sweep_period: Duration,
-    /// How long a path must be empty before the sweep removes it (and tells the filter's
-    /// `on_close`). Default 60 s, as the Java gateway.
-    pub path_idle_timeout: Duration,
+    /// Longest WebSocket path accepted, in bytes (percent-decoded, without the query). Default
+    /// 1 KiB. A longer path is answered 414 before the upgrade and counted at `/metrics`.
+    pub max_path_length: usize,
+    /// Most distinct paths with an open socket (or a message-recovery history) at once.
+    /// Default 100 000. An upgrade that would open one more is answered 503. A path is
+    /// removed as soon as its last socket leaves (unless its recovery history still holds
+    /// messages), so this bounds memory, not the paths a gateway serves over time.
+    pub max_paths: usize,
     /// A shared secret: when set, WebSocket upgrades need `?token=` or `Authorization: Bearer`
     /// with it (else 403) and the `/api/websocket/*` routes need the bearer header (else 401).
     /// Default: none.
@@ -48,10 +53,26 @@ pub struct GatewayConfig {
     /// Directory served at `/` for GET requests (the demo page and browser client). Default:
     /// none.
     pub static_dir: Option<PathBuf>,
-    /// Registers the sample chat service and its route `POST /api/chat/send`. Default true.
+    /// Registers the sample chat service and its route `POST /api/chat/send` (the program's
+    /// `--demo`). Default false: anyone who can reach the gateway could broadcast to `ws/chat`.
     pub sample_chat: bool,
+    /// Registers the built-in trigger routes `POST /api/websocket/send` (broadcast
+    /// `websocket.send` with the JSON body) and `GET /api/websocket/clients` (sockets per
+    /// path). Default false: without a [`token`](Self::token), anyone who can reach the gateway
+    /// could push to every socket. The actions `websocket.send` and `websocket.clients` stay
+    /// callable by services of the broker (and of the cluster) either way.
+    pub trigger: bool,
     /// Largest REST request body, in bytes. Default 1 MiB; over it: 413.
     pub max_body_size: usize,
+    /// How long a client may take to send a REST request's body, once its head has arrived
+    /// (the head has [`handshake_timeout`](Self::handshake_timeout)). Default 10 s; then: 408
+    /// and the connection is closed.
+    pub body_timeout: Duration,
+    /// Most plain HTTP connections open at once (REST calls, static files, upgrades not yet
+    /// done; an upgraded WebSocket counts under [`max_sockets`](Self::max_sockets) instead).
+    /// Default 10 000. Past it a new connection gets a bare 503 and is closed at once.
+    /// 0: no limit.
+    pub max_connections: usize,
     /// How long shutdown waits for sockets to finish their close handshake. Default 10 s.
     pub shutdown_timeout: Duration,
     /// Most WebSockets open at once; over it an upgrade gets 503. Default 50 000 (mind the
@@ -67,10 +88,14 @@ pub struct GatewayConfig {
     /// Largest HTTP request head (request line and headers), in bytes; at least 8192.
     /// Default 16 KiB; larger heads are answered 431 or the connection is closed.
     pub max_header_size: usize,
-    /// Most inbound frames per second per socket (heartbeats included); over it the socket is
-    /// closed with 1008 (`too many frames`). Default 100; clients send one `!` every few
-    /// seconds. 0: no limit.
+    /// Most inbound frames per second per socket: every frame counts, control frames and
+    /// continuation frames (also empty ones) included. Over it the socket is closed with 1008
+    /// (`too many frames`). Default 100; clients send one `!` every few seconds. 0: no limit.
     pub max_frames_per_second: u32,
+    /// Most frames one inbound message may be fragmented into. Over it the socket is closed
+    /// with 1008 (`too many fragments`). Default 128 (clients send single-frame messages).
+    /// 0: no limit.
+    pub max_fragments: u32,
     /// Most bytes queued for one socket; over it the socket is closed as a slow consumer
     /// (1008), like a full [`outbound_queue`](Self::outbound_queue). Default 4 MiB. A message
     /// larger than this is still queued for a socket whose queue is empty. The bytes of a
@@ -90,9 +115,19 @@ pub struct GatewayConfig {
     /// `https://app.example.com`, or `*` for any. Default empty: no CORS headers (same origin
     /// only, as the original).
     pub cors_origins: Vec<String>,
+    /// A shared secret for `GET /metrics`: when set (or when [`token`](Self::token) is set,
+    /// which then applies), `/metrics` needs `Authorization: Bearer` with it (else 401).
+    /// Default: none.
+    pub metrics_token: Option<String>,
+    /// Most paths listed with their own `moleculer_ws_sockets{path=...}` series at `/metrics`:
+    /// the paths with the most sockets; the others are summed in one `path="other"` series.
+    /// Default 100. Bounds the size of a scrape whatever the number of paths.
+    pub metrics_max_paths: usize,
     /// Registers fault-injection routes for client tests: `POST /api/test/heartbeat-replies`
-    /// `{"on": false}` makes the gateway stop answering `!`. Never enable it in production.
-    /// Default false.
+    /// `{"on": false}` makes the gateway stop answering `!`. Only in builds with the cargo
+    /// feature `test-hooks` (off by default, and in release builds and the published
+    /// program). Default false.
+    #[cfg(feature = "test-hooks")]
     pub test_hooks: bool,
     /// For protocol test suites only (the Autobahn TestSuite's fuzzing client): every inbound
     /// text or binary message that is not a `!` heartbeat is sent back as the same message
@@ -106,11 +141,12 @@ pub struct GatewayConfig {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of [`tls_cert`](Self::tls_cert). Default: none.
     pub tls_key: Option<PathBuf>,
     /// Takes the remote address given to the access filter (and counted by
-    /// [`max_sockets_per_address`](Self::max_sockets_per_address)) from the last entry of
-    /// `Forwarded: for=` or `X-Forwarded-For`, as set by a reverse proxy in front of the
-    /// gateway. Default false: the TCP peer's address. Set it only when every connection comes
-    /// through such a proxy: otherwise any client can claim any address.
-    pub trust_proxy: bool,
+    /// [`max_sockets_per_address`](Self::max_sockets_per_address) and the replay limit) from
+    /// the last entry of this ONE header, as set by the reverse proxy in front of the gateway.
+    /// Default `None`: the TCP peer's address. Name the header your proxy writes: the other
+    /// one is ignored, so a client cannot pick the one it forged. Set it only when every
+    /// connection comes through that proxy: otherwise any client can claim any address.
+    pub trust_proxy: Option<ProxyHeader>,
     /// Message recovery: the most messages a path's history holds for clients that reconnect
     /// with `?recover=1` (README "Message recovery"). Default 1000. Only paths a client opted
     /// into keep a history. More covers longer outages at busy paths, at the cost of memory.
@@ -121,6 +157,37 @@ pub struct GatewayConfig {
     /// Message recovery: the most bytes (of enveloped frames) a path's history holds; the
     /// oldest messages leave first. Default 16 MiB. Bounds memory when messages are large.
     pub recovery_history_bytes: usize,
+    /// Message recovery: replayed bytes one remote address may ask for per second (a token
+    /// bucket holding up to [`recovery_history_bytes`](Self::recovery_history_bytes)). Default
+    /// 1 MiB/s. A reconnect whose replay does not fit is answered 429 with `Retry-After`
+    /// before the upgrade (nothing is lost: it recovers on a later attempt, while the history
+    /// still holds its messages). Bounds how much a client can make the gateway send by
+    /// reconnecting with an old position. 0: no limit.
+    pub recovery_replay_rate: usize,
+}
+
+/// The header a trusted reverse proxy writes the client's address into
+/// ([`GatewayConfig::trust_proxy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyHeader {
+    /// `Forwarded: for=...` (RFC 7239).
+    Forwarded,
+    /// `X-Forwarded-For: ...`.
+    XForwardedFor,
+}
+
+impl std::str::FromStr for ProxyHeader {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "forwarded" => Ok(Self::Forwarded),
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            _ => Err(format!(
+                "{s:?}: name the header your proxy writes, forwarded or x-forwarded-for"
+            )),
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -131,14 +198,21 @@ impl Default for GatewayConfig {
             ws_write_buffer: 8 * 1024,
             outbound_queue: 256,
             sweep_period: Duration::from_secs(15),
-            path_idle_timeout: Duration::from_secs(60),
+            max_path_length: 1024,
+            max_paths: 100_000,
             token: None,
             allowed_origins: Vec::new(),
             allowed_path_prefixes: Vec::new(),
             static_dir: None,
-            sample_chat: true,
+            sample_chat: false,
+            trigger: false,
             max_body_size: 1024 * 1024,
+            body_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
+            metrics_token: None,
+            metrics_max_paths: 100,
+            #[cfg(feature = "test-hooks")]
             test_hooks: false,
             echo: false,
             max_sockets: 50_000,
@@ -146,6 +220,7 @@ impl Default for GatewayConfig {
             handshake_timeout: Duration::from_secs(10),
             max_header_size: 16 * 1024,
             max_frames_per_second: 100,
+            max_fragments: 128,
             outbound_queue_bytes: 4 * 1024 * 1024,
             write_timeout: Duration::from_secs(10),
             idle_timeout: None,
@@ -153,10 +228,11 @@ impl Default for GatewayConfig {
             cors_origins: Vec::new(),
             tls_cert: None,
             tls_key: None,
-            trust_proxy: false,
+            trust_proxy: None,
             recovery_history: 1000,
             recovery_max_age: Duration::from_secs(300),
             recovery_history_bytes: 16 * 1024 * 1024,
+            recovery_replay_rate: 1024 * 1024,
         }
     }
 }
@@ -187,9 +263,14 @@ impl GatewayConfig {
         self.sweep_period = period;
         self
     }
-    /// Sets [`path_idle_timeout`](Self::path_idle_timeout).
-    pub fn path_idle_timeout(mut self, idle: Duration) -> Self {
-        self.path_idle_timeout = idle;
+    /// Sets [`max_path_length`](Self::max_path_length).
+    pub fn max_path_length(mut self, bytes: usize) -> Self {
+        self.max_path_length = bytes;
+        self
+    }
+    /// Sets [`max_paths`](Self::max_paths).
+    pub fn max_paths(mut self, n: usize) -> Self {
+        self.max_paths = n;
         self
     }
     /// Sets [`token`](Self::token).
@@ -217,9 +298,24 @@ impl GatewayConfig {
         self.sample_chat = on;
         self
     }
+    /// Sets [`trigger`](Self::trigger).
+    pub fn trigger(mut self, on: bool) -> Self {
+        self.trigger = on;
+        self
+    }
     /// Sets [`max_body_size`](Self::max_body_size).
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.max_body_size = bytes;
+        self
+    }
+    /// Sets [`body_timeout`](Self::body_timeout).
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+    /// Sets [`max_connections`](Self::max_connections).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
         self
     }
     /// Sets [`shutdown_timeout`](Self::shutdown_timeout).
@@ -253,6 +349,11 @@ impl GatewayConfig {
         self.max_frames_per_second = n;
         self
     }
+    /// Sets [`max_fragments`](Self::max_fragments).
+    pub fn max_fragments(mut self, n: u32) -> Self {
+        self.max_fragments = n;
+        self
+    }
     /// Sets [`outbound_queue_bytes`](Self::outbound_queue_bytes).
     pub fn outbound_queue_bytes(mut self, bytes: usize) -> Self {
         self.outbound_queue_bytes = bytes;
@@ -278,7 +379,18 @@ impl GatewayConfig {
         self.cors_origins.push(origin.into());
         self
     }
-    /// Sets [`test_hooks`](Self::test_hooks).
+    /// Sets [`metrics_token`](Self::metrics_token).
+    pub fn metrics_token(mut self, token: impl Into<String>) -> Self {
+        self.metrics_token = Some(token.into());
+        self
+    }
+    /// Sets [`metrics_max_paths`](Self::metrics_max_paths).
+    pub fn metrics_max_paths(mut self, n: usize) -> Self {
+        self.metrics_max_paths = n;
+        self
+    }
+    /// Sets [`test_hooks`](Self::test_hooks) (cargo feature `test-hooks` only).
+    #[cfg(feature = "test-hooks")]
     pub fn test_hooks(mut self, on: bool) -> Self {
         self.test_hooks = on;
         self
@@ -314,9 +426,14 @@ impl GatewayConfig {
         self.recovery_history_bytes = bytes;
         self
     }
+    /// Sets [`recovery_replay_rate`](Self::recovery_replay_rate).
+    pub fn recovery_replay_rate(mut self, bytes_per_second: usize) -> Self {
+        self.recovery_replay_rate = bytes_per_second;
+        self
+    }
     /// Sets [`trust_proxy`](Self::trust_proxy).
-    pub fn trust_proxy(mut self, on: bool) -> Self {
-        self.trust_proxy = on;
+    pub fn trust_proxy(mut self, header: Option<ProxyHeader>) -> Self {
+        self.trust_proxy = header;
         self
     }
 
@@ -362,8 +479,14 @@ impl GatewayConfig {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key must be set together");
         }
-        if self.token.as_deref() == Some("") {
-            return bad("token must not be empty");
+        if self.token.as_deref() == Some("") || self.metrics_token.as_deref() == Some("") {
+            return bad("token and metrics_token must not be empty");
+        }
+        if self.max_path_length == 0 || self.max_paths == 0 {
+            return bad("max_path_length and max_paths must be at least 1");
+        }
+        if self.body_timeout.is_zero() {
+            return bad("body_timeout must be more than 0");
         }
         if let Some(p) = self
             .allowed_path_prefixes

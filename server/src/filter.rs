@@ -124,17 +124,26 @@ impl std::fmt::Debug for TokenFilter {
 impl WebSocketFilter for TokenFilter {
     fn on_connect<'a>(&'a self, request: &'a ConnectRequest) -> BoxFuture<'a, bool> {
         let from_query = request.query_param("token");
-        let ok = from_query.as_deref() == Some(self.0.as_str())
+        let ok = from_query.is_some_and(|t| token_eq(&t, &self.0))
             || bearer_matches(request.header("authorization"), &self.0);
         Box::pin(async move { ok })
     }
 }
 
-/// Whether an `Authorization` header value is `Bearer <token>`.
+/// Whether an `Authorization` header value is `Bearer <token>` (the scheme name in any case,
+/// RFC 9110 section 11.1; the token compared in constant time).
 pub(crate) fn bearer_matches(header: Option<&str>, token: &str) -> bool {
-    header
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .is_some_and(|t| t.trim() == token)
+    let Some((scheme, credentials)) = header.and_then(|h| h.trim_start().split_once(' ')) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer") && token_eq(credentials.trim(), token)
+}
+
+/// Compares a presented token with the secret in time that does not depend on where they
+/// differ (only on their lengths), so that response times do not reveal the secret.
+pub(crate) fn token_eq(presented: &str, secret: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    presented.as_bytes().ct_eq(secret.as_bytes()).into()
 }
 
 /// Runs filters in order; the first refusal wins. Every filter hears `on_close`.
@@ -187,6 +196,12 @@ mod tests {
         assert!(!TokenFilter("nope".into()).on_connect(&req).await);
         let bearer = ConnectRequest::new("/x", "").with_header("Authorization", "Bearer k");
         assert!(TokenFilter("k".into()).on_connect(&bearer).await);
+        let lower = ConnectRequest::new("/x", "").with_header("Authorization", "bearer  k ");
+        assert!(TokenFilter("k".into()).on_connect(&lower).await);
+        for wrong in ["Basic k", "Bearer", "Bearer k2", "Bearerk", "Bearer K"] {
+            let req = ConnectRequest::new("/x", "").with_header("Authorization", wrong);
+            assert!(!TokenFilter("k".into()).on_connect(&req).await, "{wrong}");
+        }
         let all = AllFilters(vec![
             Box::new(PathPrefixFilter(vec!["/ws/".into()])),
             Box::new(TokenFilter("nope".into())),

@@ -1,27 +1,31 @@
 //! The client's address behind a trusted reverse proxy: `Forwarded` (RFC 7239) or
-//! `X-Forwarded-For`.
+//! `X-Forwarded-For`, whichever ONE the operator names.
 //!
-//! Only the LAST entry is used: it is the one the proxy right in front of the gateway added
-//! (the address that connected to it). Entries to its left come from the client or from
-//! proxies further out and can be forged by anyone.
+//! Only the LAST entry of that header is used: it is the one the proxy right in front of the
+//! gateway added (the address that connected to it). Entries to its left come from the client
+//! or from proxies further out and can be forged by anyone. The other header is never read: a
+//! proxy that writes `X-Forwarded-For` passes a client's own `Forwarded` through untouched.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::HeaderMap;
 
-/// The remote address for the access filter and the per-address limit: the TCP peer, or,
-/// with `trust_proxy`, the address the proxy reports (the peer when it reports none usable).
+use crate::config::ProxyHeader;
+
+/// The remote address for the access filter and the per-address limits: the TCP peer, or,
+/// with `trust_proxy`, the address the proxy reports in that header (the peer when it reports
+/// none usable).
 pub(crate) fn remote_addr(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-    trust_proxy: bool,
+    trust_proxy: Option<ProxyHeader>,
 ) -> Option<SocketAddr> {
-    if !trust_proxy {
-        return peer;
-    }
-    forwarded_for(headers)
-        .or_else(|| x_forwarded_for(headers))
-        .or(peer)
+    let reported = match trust_proxy {
+        None => return peer,
+        Some(ProxyHeader::Forwarded) => forwarded_for(headers),
+        Some(ProxyHeader::XForwardedFor) => x_forwarded_for(headers),
+    };
+    reported.or(peer)
 }
 
 /// The `for=` of the last element of the `Forwarded` headers.
@@ -84,13 +88,16 @@ mod tests {
         h
     }
 
+    const XFF: Option<ProxyHeader> = Some(ProxyHeader::XForwardedFor);
+    const FWD: Option<ProxyHeader> = Some(ProxyHeader::Forwarded);
+
     #[test]
-    fn only_when_trusted_and_the_last_entry() {
+    fn only_when_trusted_only_the_named_header_and_its_last_entry() {
         let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let h = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.7")]);
-        assert_eq!(remote_addr(&h, Some(peer), false), Some(peer));
+        assert_eq!(remote_addr(&h, Some(peer), None), Some(peer));
         assert_eq!(
-            remote_addr(&h, Some(peer), true),
+            remote_addr(&h, Some(peer), XFF),
             Some("203.0.113.7:0".parse().unwrap())
         );
         let h = headers(&[
@@ -99,8 +106,13 @@ mod tests {
             ("x-forwarded-for", "198.51.100.1"),
         ]);
         assert_eq!(
-            remote_addr(&h, Some(peer), true),
+            remote_addr(&h, Some(peer), FWD),
             Some("[2001:db8::7]:4711".parse().unwrap())
+        );
+        // A proxy that writes X-Forwarded-For: the client's own Forwarded is not believed.
+        assert_eq!(
+            remote_addr(&h, Some(peer), XFF),
+            Some("198.51.100.1:0".parse().unwrap())
         );
     }
 
@@ -115,9 +127,10 @@ mod tests {
             ("x-forwarded-for", ""),
         ] {
             let h = headers(&[(k, v)]);
-            assert_eq!(remote_addr(&h, Some(peer), true), Some(peer), "{k}: {v}");
+            let trusted = if k == "forwarded" { FWD } else { XFF };
+            assert_eq!(remote_addr(&h, Some(peer), trusted), Some(peer), "{k}: {v}");
         }
-        assert_eq!(remote_addr(&HeaderMap::new(), None, true), None);
+        assert_eq!(remote_addr(&HeaderMap::new(), None, XFF), None);
         assert_eq!(
             parse_node("192.0.2.1:80"),
             Some("192.0.2.1:80".parse().unwrap())

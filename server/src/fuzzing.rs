@@ -61,7 +61,9 @@ pub fn rest_params(
     max_body: usize,
 ) -> Result<Value, MoleculerError> {
     let uri = format!("/fuzz?{}", query.replace(['#', ' '], ""));
-    let mut req = axum::http::Request::builder().uri(uri.as_str());
+    let mut req = axum::http::Request::builder()
+        .method("POST")
+        .uri(uri.as_str());
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }
@@ -69,7 +71,10 @@ pub fn rest_params(
         .body(axum::body::Body::from(body))
         .map_err(|e| MoleculerError::bad_request(e.to_string(), "INVALID_REQUEST"))?;
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .map_err(|e| MoleculerError::internal(e.to_string()))?;
-    rt.block_on(crate::rest::params(Vec::new(), req, max_body))
+    let timeout = std::time::Duration::from_secs(10);
+    rt.block_on(crate::rest::params(Vec::new(), req, max_body, timeout))
+        .map_err(crate::rest::BodyError::into_error)
 }

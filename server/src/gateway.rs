@@ -1,35 +1,33 @@
-//! The gateway: builder, request dispatch, and the running server handle.
+//! The gateway: its shared state and delivery, the builder, and the running server handle.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+#[cfg(feature = "test-hooks")]
+use std::sync::atomic::AtomicBool as HookFlag;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 use crate::broker::Broker;
 use crate::config::GatewayConfig;
 use crate::error::{MoleculerError, ServerError};
-use crate::filter::{
-    bearer_matches, AllFilters, OriginFilter, PathPrefixFilter, TokenFilter, WebSocketFilter,
-};
+use crate::filter::{AllFilters, OriginFilter, PathPrefixFilter, TokenFilter, WebSocketFilter};
 use crate::metrics::Metrics;
-use crate::registry::{Registry, CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART};
+use crate::registry::{Registry, Utf8Bytes, CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART};
 use crate::rest::{self, CompiledRoute, Route};
 use crate::serve::{accept_loop, ConnLimits};
+use crate::services;
 use crate::slots::Slots;
-use crate::{services, ws};
+use crate::throttle::AddressBuckets;
 
 /// State shared by every request and socket task.
 pub(crate) struct Shared {
@@ -40,12 +38,16 @@ pub(crate) struct Shared {
     pub(crate) recovery: crate::recovery::Recovery,
     pub(crate) metrics: Metrics,
     pub(crate) filter: Option<Box<dyn WebSocketFilter>>,
-    pub(crate) heartbeat_replies: AtomicBool,
+    /// Test hooks: `false` stops the `!` replies.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) heartbeat_replies: HookFlag,
     pub(crate) slots: Slots,
+    /// Replayed bytes per remote address (message recovery).
+    pub(crate) replay_budget: AddressBuckets,
     /// Set by a shutdown: new upgrades are answered 503 while the open sockets close.
-    stopping: AtomicBool,
-    routes: Vec<CompiledRoute>,
-    static_files: Option<ServeDir>,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) routes: Vec<CompiledRoute>,
+    pub(crate) static_files: Option<ServeDir>,
 }
 
 impl Shared {
@@ -65,7 +67,7 @@ impl Shared {
             std::borrow::Cow::Owned(format!("/{path}"))
         };
         let data = params.get("data").unwrap_or(&Value::Null);
-        let text = axum::extract::ws::Utf8Bytes::from(data.to_string());
+        let text = Utf8Bytes::from(data.to_string());
         let max_bytes = self.config.outbound_queue_bytes;
         let n = self
             .recovery
@@ -91,43 +93,6 @@ impl Shared {
         let status =
             StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         rest::json_response(status, &err.to_body(self.broker.node_id()))
-    }
-
-    async fn call_route(
-        &self,
-        route: &CompiledRoute,
-        vars: Vec<(String, String)>,
-        req: Request<Body>,
-    ) -> Response {
-        if let Some(token) = &route.token {
-            let auth = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            if !bearer_matches(auth, token) {
-                return self.error_response(&MoleculerError::unauthorized(
-                    "A valid 'Authorization: Bearer' token is required.",
-                ));
-            }
-        }
-        let params = match rest::params(vars, req, self.config.max_body_size).await {
-            Ok(p) => p,
-            Err(e) => return self.error_response(&e),
-        };
-        let limit = self.config.request_timeout;
-        match tokio::time::timeout(limit, self.broker.call(&route.action, params)).await {
-            Ok(Ok(v)) => rest::ok_response(&v),
-            Ok(Err(e)) => self.error_response(&e),
-            Err(_) => self.error_response(
-                &MoleculerError::new(
-                    "RequestTimeoutError",
-                    format!("Request timed out after {limit:?}: '{}'.", route.action),
-                    504,
-                    "REQUEST_TIMEOUT",
-                )
-                .retryable(true),
-            ),
-        }
     }
 }
 
@@ -203,13 +168,7 @@ impl GatewayBuilder {
         let config = self.config;
         let mut route_error = None;
         let shared = Arc::new_cyclic(|weak| {
-            let builtin = services::register(
-                &broker,
-                weak.clone(),
-                config.token.as_deref(),
-                config.sample_chat,
-                config.test_hooks,
-            );
+            let builtin = services::register(&broker, weak.clone(), &config);
             let mut routes = Vec::new();
             for r in user_routes.into_iter().chain(builtin) {
                 match r.compile() {
@@ -221,17 +180,25 @@ impl GatewayBuilder {
             }
             Shared {
                 slots: Slots::new(config.max_sockets, config.max_sockets_per_address),
-                recovery: crate::recovery::Recovery::new(crate::recovery::Limits {
-                    max_messages: config.recovery_history,
-                    max_age: config.recovery_max_age,
-                    max_bytes: config.recovery_history_bytes,
-                }),
+                recovery: crate::recovery::Recovery::new(
+                    crate::recovery::Limits {
+                        max_messages: config.recovery_history,
+                        max_age: config.recovery_max_age,
+                        max_bytes: config.recovery_history_bytes,
+                    },
+                    config.max_paths,
+                ),
+                replay_budget: AddressBuckets::new(
+                    config.recovery_replay_rate,
+                    config.recovery_history_bytes,
+                ),
+                registry: Registry::new(config.max_paths),
                 config,
                 broker: broker.clone(),
-                registry: Registry::default(),
                 metrics: Metrics::default(),
                 filter,
-                heartbeat_replies: AtomicBool::new(true),
+                #[cfg(feature = "test-hooks")]
+                heartbeat_replies: HookFlag::new(true),
                 stopping: AtomicBool::new(false),
                 routes,
                 static_files,
@@ -277,10 +244,14 @@ impl Gateway {
             handshake_timeout: config.handshake_timeout,
             max_header_size: config.max_header_size,
             drain: config.shutdown_timeout,
+            max_connections: config.max_connections,
         };
         let router = self.router();
         let tls = self.tls.is_some();
-        let server = tokio::spawn(accept_loop(listener, router, limits, self.tls, stop_rx));
+        let shared = self.shared.clone();
+        let server = tokio::spawn(accept_loop(
+            listener, router, limits, self.tls, stop_rx, shared,
+        ));
         let sweeper = tokio::spawn(sweep_loop(self.shared.clone()));
         tracing::info!(%local_addr, tls, "gateway listening");
         Ok(RunningGateway {
@@ -295,49 +266,21 @@ impl Gateway {
 
     /// The gateway as an axum `Router` (every path; CORS when configured).
     pub(crate) fn router(&self) -> Router {
-        let router = Router::new()
-            .fallback(dispatch)
-            .with_state(self.shared.clone());
-        match cors_layer(&self.shared.config.cors_origins) {
-            Some(cors) => router.layer(cors),
-            None => router,
-        }
+        crate::http::router(self.shared.clone())
     }
 }
 
-/// CORS for the configured origins (validated by the config); `None` when there are none.
-fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-                Method::HEAD,
-                Method::OPTIONS,
-            ])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
-            .max_age(std::time::Duration::from_secs(600)),
-    )
-}
-
+/// Every sweep period (or at once when many paths were removed): expires recovery histories
+/// and tells the filter's `on_close` which paths went away.
 pub(crate) async fn sweep_loop(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.config.sweep_period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        let removed = shared.registry.sweep(shared.config.path_idle_timeout);
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shared.registry.sweep_now.notified() => {}
+        }
+        let removed = shared.registry.take_removed();
         shared.recovery.sweep();
         if !removed.is_empty() {
             tracing::debug!(?removed, "swept idle paths");
@@ -387,7 +330,9 @@ impl RunningGateway {
     }
 
     /// Fault injection for tests of clients: `false` makes the gateway stop answering `!`
-    /// (the socket stays open), as a hung server would. Default `true`.
+    /// (the socket stays open), as a hung server would. Default `true`. Only with the cargo
+    /// feature `test-hooks`.
+    #[cfg(feature = "test-hooks")]
     pub fn set_heartbeat_replies(&self, on: bool) {
         self.shared.heartbeat_replies.store(on, Ordering::Relaxed);
     }
@@ -435,81 +380,4 @@ impl Drop for RunningGateway {
         }
         self.sweeper.abort();
     }
-}
-
-/// Every request: WebSocket upgrade (any path), `/metrics`, REST routes, static files, 404.
-async fn dispatch(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response {
-    if ws::is_upgrade(&req) {
-        if shared.stopping.load(Ordering::Relaxed) {
-            let err = MoleculerError::new(
-                "ServiceUnavailableError",
-                "The gateway is shutting down; try again later.",
-                503,
-                "SERVICE_UNAVAILABLE",
-            )
-            .retryable(true);
-            return shared.error_response(&err);
-        }
-        return ws::upgrade(shared, req).await;
-    }
-    let Some(path) = ws::registry_path(req.uri().path()) else {
-        return shared.error_response(&MoleculerError::bad_request(
-            "The path is not valid UTF-8.",
-            "INVALID_PATH",
-        ));
-    };
-    if path == "/metrics" && req.method() == Method::GET {
-        let mut text = shared.metrics.render(&shared.registry.count_clients());
-        crate::metrics::render_recovery(&mut text, &shared.recovery);
-        return Response::builder()
-            .header(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )
-            .body(Body::from(text))
-            .unwrap_or_default();
-    }
-    let method = req.method().clone();
-    if let Some((route, vars)) = shared
-        .routes
-        .iter()
-        .find_map(|r| r.matches(&method, &path).map(|v| (r, v)))
-    {
-        return shared.call_route(route, vars, req).await;
-    }
-    let wants_html = accepts_html(&req);
-    if let (Some(files), true) = (
-        &shared.static_files,
-        method == Method::GET || method == Method::HEAD,
-    ) {
-        match files.clone().try_call(req).await {
-            Ok(resp) if resp.status() != StatusCode::NOT_FOUND => return resp.map(Body::new),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(path, error = %e, "static file error"),
-        }
-    }
-    not_found(&path, wants_html)
-}
-
-fn accepts_html<B>(req: &Request<B>) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
-}
-
-/// 404: JSON `{"success":false,"message":"Not Found: /p"}`, plain text for browsers asking HTML.
-fn not_found(path: &str, html: bool) -> Response {
-    let message = format!("Not Found: {path}");
-    if html {
-        return Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .header(header::CONTENT_TYPE, "text/plain;charset=utf-8")
-            .body(Body::from(message))
-            .unwrap_or_default();
-    }
-    rest::json_response(
-        StatusCode::NOT_FOUND,
-        &json!({"success": false, "message": message}),
-    )
 }

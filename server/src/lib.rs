@@ -41,9 +41,11 @@ mod embed;
 mod error;
 mod filter;
 mod forwarded;
+mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;
+mod http;
 mod metrics;
 mod recovery;
 mod registry;
@@ -52,12 +54,14 @@ mod serve;
 mod services;
 mod slots;
 mod sync;
+mod throttle;
 mod tls;
+mod upgrade;
 mod ws;
 
 pub use broker::{ActionResult, BoxFuture, Broker, Context, Event, Transport};
 pub use cluster::{Cluster, ClusterBuilder, ClusterError, ClusterHandle};
-pub use config::GatewayConfig;
+pub use config::{GatewayConfig, ProxyHeader};
 pub use embed::EmbeddedGateway;
 pub use error::{MoleculerError, ServerError};
 pub use filter::{

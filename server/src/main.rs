@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use moleculer_ws_server::{Broker, Cluster, ClusterHandle, Gateway, GatewayConfig};
+use moleculer_ws_server::{Broker, Cluster, ClusterHandle, Gateway, GatewayConfig, ProxyHeader};
 use tracing_subscriber::EnvFilter;
 
 /// The Moleculer WebSocket gateway: pushes `websocket.send` events to WebSocket clients and
@@ -64,14 +64,38 @@ struct Cli {
     #[arg(long, env = "MOLECULER_WS_SWEEP_PERIOD", default_value = "15s", value_parser = parse_duration)]
     sweep_period: Duration,
 
-    /// How long a path stays empty before the sweep removes it.
-    #[arg(long, env = "MOLECULER_WS_PATH_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
-    path_idle_timeout: Duration,
+    /// Longest WebSocket path in bytes; longer: 414 before the upgrade.
+    #[arg(long, env = "MOLECULER_WS_MAX_PATH_LENGTH", default_value_t = 1024)]
+    max_path_length: usize,
 
-    /// Shared secret: upgrades need `?token=` or `Authorization: Bearer` (else 403), and the
-    /// /api/websocket/* routes need the bearer header (else 401).
+    /// Most distinct paths with sockets (or a recovery history) at once; past it: 503.
+    #[arg(long, env = "MOLECULER_WS_MAX_PATHS", default_value_t = 100_000)]
+    max_paths: usize,
+
+    /// Shared secret: upgrades need `?token=` or `Authorization: Bearer` (else 403); the
+    /// built-in REST routes and /metrics need the bearer header (else 401).
     #[arg(long, env = "MOLECULER_WS_TOKEN", hide_env_values = true)]
     token: Option<String>,
+
+    /// Register the trigger routes POST /api/websocket/send (broadcast to every socket of a
+    /// path) and GET /api/websocket/clients. Off by default; without --token anyone who can
+    /// reach the gateway can then push to every socket.
+    #[arg(long, env = "MOLECULER_WS_TRIGGER")]
+    trigger: bool,
+
+    /// Run the demo: the sample chat (POST /api/chat/send broadcasts to ws/chat) and the demo
+    /// page (the directory --static-dir, default ./js) at /.
+    #[arg(long, env = "MOLECULER_WS_DEMO")]
+    demo: bool,
+
+    /// Bearer token for GET /metrics (default: --token when set, else /metrics is open).
+    #[arg(long, env = "MOLECULER_WS_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+
+    /// Paths listed one by one at /metrics (those with the most sockets; the rest is summed
+    /// as path="other").
+    #[arg(long, env = "MOLECULER_WS_METRICS_MAX_PATHS", default_value_t = 100)]
+    metrics_max_paths: usize,
 
     /// Allowed Origin for upgrades (repeat, or comma-separate in the env var); default: any.
     #[arg(
@@ -89,24 +113,27 @@ struct Cli {
     )]
     allow_path_prefixes: Vec<String>,
 
-    /// Directory served at / (demo page, browser client). Default: ./js when it exists.
+    /// Directory served at / for GET (e.g. a page and the browser client). Default: none
+    /// (with --demo: ./js).
     #[arg(long, env = "MOLECULER_WS_STATIC_DIR")]
     static_dir: Option<PathBuf>,
-
-    /// Serve no static files.
-    #[arg(long, env = "MOLECULER_WS_NO_STATIC", conflicts_with = "static_dir")]
-    no_static: bool,
-
-    /// Do not register the sample chat service (POST /api/chat/send).
-    #[arg(long, env = "MOLECULER_WS_NO_CHAT")]
-    no_chat: bool,
 
     /// Largest REST request body in bytes; over it: 413.
     #[arg(long, env = "MOLECULER_WS_MAX_BODY_SIZE", default_value_t = 1024 * 1024)]
     max_body_size: usize,
 
+    /// How long a REST request body may take to arrive after its head; then 408.
+    #[arg(long, env = "MOLECULER_WS_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    body_timeout: Duration,
+
+    /// Most plain HTTP connections at once (not counting WebSockets); past it a new
+    /// connection gets 503 and is closed; 0 = no limit.
+    #[arg(long, env = "MOLECULER_WS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+
     /// Fault injection for client tests: POST /api/test/heartbeat-replies {"on": false} makes
-    /// the gateway stop answering `!`. Never in production.
+    /// the gateway stop answering `!`. Only in builds with the cargo feature `test-hooks`.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, env = "MOLECULER_WS_TEST_HOOKS")]
     test_hooks: bool,
 
@@ -135,13 +162,19 @@ struct Cli {
     #[arg(long, env = "MOLECULER_WS_MAX_HEADER_SIZE", default_value_t = 16 * 1024)]
     max_header_size: usize,
 
-    /// Most inbound frames per second per socket (over it: close 1008); 0 = no limit.
+    /// Most inbound frames per second per socket, continuations and control frames included
+    /// (over it: close 1008); 0 = no limit.
     #[arg(
         long,
         env = "MOLECULER_WS_MAX_FRAMES_PER_SECOND",
         default_value_t = 100
     )]
     max_frames_per_second: u32,
+
+    /// Most frames one inbound message may be fragmented into (over it: close 1008); 0 = no
+    /// limit.
+    #[arg(long, env = "MOLECULER_WS_MAX_FRAGMENTS", default_value_t = 128)]
+    max_fragments: u32,
 
     /// Most bytes queued for one socket (over it: closed as a slow consumer, 1008).
     #[arg(long, env = "MOLECULER_WS_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
@@ -163,6 +196,11 @@ struct Cli {
     /// Message recovery: most bytes kept per path's history (oldest messages leave first).
     #[arg(long, env = "MOLECULER_WS_RECOVERY_HISTORY_BYTES", default_value_t = 16 * 1024 * 1024)]
     recovery_history_bytes: usize,
+
+    /// Message recovery: replayed bytes per second one remote address may ask for (over it:
+    /// 429 with Retry-After before the upgrade); 0 = no limit.
+    #[arg(long, env = "MOLECULER_WS_RECOVERY_REPLAY_RATE", default_value_t = 1024 * 1024)]
+    recovery_replay_rate: usize,
 
     /// Close sockets that send nothing (no `!`) for this long (1001); off when not given.
     #[arg(long, env = "MOLECULER_WS_IDLE_TIMEOUT", value_parser = parse_duration)]
@@ -189,11 +227,12 @@ struct Cli {
     #[arg(long, env = "MOLECULER_WS_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
-    /// Behind a reverse proxy: take the client's address (for the access filter and
-    /// --max-sockets-per-address) from the last Forwarded `for=` or X-Forwarded-For entry.
-    /// Only when every connection comes through that proxy: otherwise clients can forge it.
-    #[arg(long, env = "MOLECULER_WS_TRUST_PROXY")]
-    trust_proxy: bool,
+    /// Behind a reverse proxy: take the client's address (for the access filter, the
+    /// per-address limits) from the last entry of this header, the one the proxy writes:
+    /// `forwarded` or `x-forwarded-for`. Only when every connection comes through that proxy:
+    /// otherwise clients can forge it.
+    #[arg(long, env = "MOLECULER_WS_TRUST_PROXY", value_name = "HEADER")]
+    trust_proxy: Option<ProxyHeader>,
 }
 
 /// Parses `250ms`, `15s`, `2m` or a bare number of seconds.
@@ -223,21 +262,27 @@ impl Cli {
             .ws_write_buffer(self.ws_write_buffer)
             .outbound_queue(self.outbound_queue)
             .sweep_period(self.sweep_period)
-            .path_idle_timeout(self.path_idle_timeout)
-            .sample_chat(!self.no_chat)
+            .max_path_length(self.max_path_length)
+            .max_paths(self.max_paths)
+            .sample_chat(self.demo)
+            .trigger(self.trigger)
+            .metrics_max_paths(self.metrics_max_paths)
             .max_body_size(self.max_body_size)
+            .body_timeout(self.body_timeout)
+            .max_connections(self.max_connections)
             .shutdown_timeout(self.shutdown_timeout)
-            .test_hooks(self.test_hooks)
             .max_sockets(self.max_sockets)
             .max_sockets_per_address(self.max_sockets_per_address)
             .handshake_timeout(self.handshake_timeout)
             .max_header_size(self.max_header_size)
             .max_frames_per_second(self.max_frames_per_second)
+            .max_fragments(self.max_fragments)
             .outbound_queue_bytes(self.outbound_queue_bytes)
             .write_timeout(self.write_timeout)
             .recovery_history(self.recovery_history)
             .recovery_max_age(self.recovery_max_age)
             .recovery_history_bytes(self.recovery_history_bytes)
+            .recovery_replay_rate(self.recovery_replay_rate)
             .idle_timeout(self.idle_timeout)
             .request_timeout(self.request_timeout)
             .trust_proxy(self.trust_proxy);
@@ -247,8 +292,15 @@ impl Cli {
         for o in &self.cors_origins {
             c = c.cors_origin(o.clone());
         }
+        #[cfg(feature = "test-hooks")]
+        {
+            c = c.test_hooks(self.test_hooks);
+        }
         if let Some(t) = &self.token {
             c = c.token(t.clone());
+        }
+        if let Some(t) = &self.metrics_token {
+            c = c.metrics_token(t.clone());
         }
         for o in &self.allow_origins {
             c = c.allow_origin(o.clone());
@@ -256,14 +308,38 @@ impl Cli {
         for p in &self.allow_path_prefixes {
             c = c.allow_path_prefix(p.clone());
         }
-        let default_static = PathBuf::from("js");
-        match (&self.static_dir, self.no_static) {
-            (_, true) => {}
-            (Some(dir), false) => c = c.static_dir(dir.clone()),
-            (None, false) if default_static.is_dir() => c = c.static_dir(default_static),
+        match (&self.static_dir, self.demo) {
+            (Some(dir), _) => c = c.static_dir(dir.clone()),
+            (None, true) => c = c.static_dir("js"),
             (None, false) => {}
         }
         c
+    }
+
+    /// Says at startup what the options expose, so that an operator sees it in the log.
+    fn warn_exposure(&self) {
+        if self.token.is_none() && (self.trigger || self.demo) {
+            let routes = match (self.trigger, self.demo) {
+                (true, true) => {
+                    "POST /api/websocket/send, GET /api/websocket/clients and POST /api/chat/send"
+                }
+                (true, false) => "POST /api/websocket/send and GET /api/websocket/clients",
+                _ => "POST /api/chat/send",
+            };
+            tracing::warn!(
+                "no --token: anyone who can reach {} may call {routes} and push messages to \
+                 every connected socket; set --token (or bind to a private address) before \
+                 exposing the gateway",
+                self.listen
+            );
+        }
+        #[cfg(feature = "test-hooks")]
+        if self.test_hooks {
+            tracing::warn!(
+                "--test-hooks: fault injection is on (POST /api/test/heartbeat-replies can stop \
+                 heartbeat replies); for tests only, never in production"
+            );
+        }
     }
 }
 
@@ -311,6 +387,7 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    cli.warn_exposure();
     let mut builder = Gateway::builder().config(cli.config());
     match (&cli.node_id, &cli.transporter) {
         (Some(id), _) => builder = builder.broker(Broker::new(id.clone())),

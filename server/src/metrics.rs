@@ -15,11 +15,18 @@ pub(crate) struct Metrics {
     pub broadcasts: AtomicU64,
     pub refused_limit: AtomicU64,
     pub flooded: AtomicU64,
+    pub refused_path_length: AtomicU64,
+    pub refused_paths_full: AtomicU64,
+    pub refused_connections: AtomicU64,
+    pub replays_throttled: AtomicU64,
+    pub unsupported_media: AtomicU64,
+    pub body_timeouts: AtomicU64,
 }
 
 impl Metrics {
-    /// Renders the counters and the per-path socket gauge.
-    pub(crate) fn render(&self, clients: &HashMap<String, usize>) -> String {
+    /// Renders the counters and the per-path socket gauge: the `max_paths` paths with the most
+    /// sockets one by one, the others summed as `path="other"`.
+    pub(crate) fn render(&self, clients: &HashMap<String, usize>, max_paths: usize) -> String {
         let mut out = String::with_capacity(1024);
         let counters = [
             (
@@ -34,7 +41,7 @@ impl Metrics {
             ),
             (
                 "moleculer_ws_sockets_dropped_slow_total",
-                "Sockets closed because their outbound queue was full.",
+                "Sockets closed as slow consumers (1008): outbound queue or byte budget full, or a write blocked past the write timeout.",
                 &self.slow_dropped,
             ),
             (
@@ -59,17 +66,60 @@ impl Metrics {
             ),
             (
                 "moleculer_ws_sockets_closed_flood_total",
-                "Sockets closed with 1008 for too many inbound frames per second.",
+                "Sockets closed with 1008 for too many inbound frames per second or fragments per message.",
                 &self.flooded,
+            ),
+            (
+                "moleculer_ws_upgrades_refused_path_length_total",
+                "WebSocket upgrades refused (414): the path is longer than the limit.",
+                &self.refused_path_length,
+            ),
+            (
+                "moleculer_ws_upgrades_refused_paths_full_total",
+                "WebSocket upgrades refused (503): the gateway holds its most distinct paths.",
+                &self.refused_paths_full,
+            ),
+            (
+                "moleculer_ws_connections_refused_total",
+                "HTTP connections refused (503) by the connection limit.",
+                &self.refused_connections,
+            ),
+            (
+                "moleculer_ws_recovery_replays_throttled_total",
+                "Recovering upgrades refused (429) by the per-address replay limit.",
+                &self.replays_throttled,
+            ),
+            (
+                "moleculer_ws_requests_unsupported_media_type_total",
+                "REST requests refused (415): not application/json.",
+                &self.unsupported_media,
+            ),
+            (
+                "moleculer_ws_requests_body_timeout_total",
+                "REST requests whose body did not arrive in time (408).",
+                &self.body_timeouts,
             ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        let _ = writeln!(
+            out,
+            "# HELP moleculer_ws_paths Distinct paths with open WebSocket connections.\n\
+             # TYPE moleculer_ws_paths gauge\nmoleculer_ws_paths {}",
+            clients.len()
+        );
         out.push_str("# HELP moleculer_ws_sockets Open WebSocket connections per path.\n");
         out.push_str("# TYPE moleculer_ws_sockets gauge\n");
-        let mut paths: Vec<_> = clients.iter().collect();
+        let mut paths: Vec<(&String, &usize)> = clients.iter().collect();
+        let mut other = None;
+        if paths.len() > max_paths {
+            // The most sockets first (then by path, for a stable choice); the rest summed.
+            paths.select_nth_unstable_by(max_paths, |a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            other = Some(paths[max_paths..].iter().map(|(_, n)| **n).sum::<usize>());
+            paths.truncate(max_paths);
+        }
         paths.sort();
         for (path, n) in paths {
             let _ = writeln!(
@@ -77,6 +127,9 @@ impl Metrics {
                 "moleculer_ws_sockets{{path=\"{}\"}} {n}",
                 escape_label(path)
             );
+        }
+        if let Some(n) = other {
+            let _ = writeln!(out, "moleculer_ws_sockets{{path=\"other\"}} {n}");
         }
         out
     }
@@ -147,8 +200,28 @@ mod tests {
         let m = Metrics::default();
         m.delivered.fetch_add(3, Ordering::Relaxed);
         let clients = HashMap::from([("/ws/\"q\"".to_owned(), 2)]);
-        let text = m.render(&clients);
+        let text = m.render(&clients, 100);
         assert!(text.contains("moleculer_ws_frames_delivered_total 3\n"));
         assert!(text.contains("moleculer_ws_sockets{path=\"/ws/\\\"q\\\"\"} 2\n"));
+    }
+
+    #[test]
+    fn only_the_busiest_paths_get_their_own_series() {
+        let m = Metrics::default();
+        let clients: HashMap<String, usize> = (1..=1000).map(|i| (format!("/p{i}"), i)).collect();
+        let text = m.render(&clients, 2);
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("moleculer_ws_sockets{"))
+            .collect();
+        let other: usize = (1..=998).sum();
+        assert_eq!(
+            series,
+            [
+                "moleculer_ws_sockets{path=\"/p1000\"} 1000".to_owned(),
+                "moleculer_ws_sockets{path=\"/p999\"} 999".to_owned(),
+                format!("moleculer_ws_sockets{{path=\"other\"}} {other}"),
+            ]
+        );
     }
 }

@@ -17,9 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::Utf8Bytes;
-
-use crate::registry::{Registration, Registry};
+use crate::registry::{Registration, Registry, Utf8Bytes};
 use crate::sync::{read, write};
 
 /// What a client asked for in its upgrade request.
@@ -92,9 +90,20 @@ impl History {
     }
 }
 
+/// Why a recovering socket was not registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The gateway holds its most paths (histories or socket paths) already.
+    PathsFull,
+    /// The replay does not fit the address's replay budget now; try again after this long.
+    Throttled(Duration),
+}
+
 /// Every path's history, plus the totals reported at `/metrics`.
 pub(crate) struct Recovery {
     limits: Limits,
+    /// Most paths with a history.
+    max_paths: usize,
     paths: RwLock<HashMap<String, Arc<Mutex<History>>>>,
     any: AtomicBool,
     seed: u64,
@@ -112,12 +121,13 @@ fn lock(h: &Mutex<History>) -> MutexGuard<'_, History> {
 }
 
 impl Recovery {
-    pub(crate) fn new(limits: Limits) -> Recovery {
+    pub(crate) fn new(limits: Limits, max_paths: usize) -> Recovery {
         let seed = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
         Recovery {
             limits,
+            max_paths,
             paths: RwLock::default(),
             any: AtomicBool::new(false),
             seed,
@@ -187,17 +197,23 @@ impl Recovery {
     }
 
     /// Registers a recovering socket and returns the frames it must write before its queue:
-    /// the status frame, then the replay.
+    /// the status frame, then the replay. `admit` is asked with the replay's size in bytes
+    /// (when there is one) and may refuse it with the time to wait.
     pub(crate) fn register(
         &self,
         registry: &Registry,
         path: &str,
         queue: usize,
         request: &RecoverRequest,
-    ) -> (Registration, Vec<Utf8Bytes>) {
+        admit: impl FnOnce(usize) -> Result<(), Duration>,
+    ) -> Result<(Registration, Vec<Utf8Bytes>), Refused> {
+        let mut admit = Some(admit);
         loop {
             let history = {
                 let mut paths = write(&self.paths);
+                if !paths.contains_key(path) && paths.len() >= self.max_paths {
+                    return Err(Refused::PathsFull);
+                }
                 self.any.store(true, Ordering::Relaxed);
                 paths
                     .entry(path.to_owned())
@@ -237,6 +253,10 @@ impl Recovery {
                         .filter(|e| e.seq > s)
                         .map(|e| e.frame.clone())
                         .collect();
+                    let bytes = replay.iter().map(|f| f.len()).sum();
+                    if let Some(admit) = admit.take() {
+                        admit(bytes).map_err(Refused::Throttled)?;
+                    }
                     frames.push(Utf8Bytes::from(format!(
                         "#recovered:{epoch:016x}:{last}:{}",
                         replay.len()
@@ -253,9 +273,12 @@ impl Recovery {
                     frames.push(Utf8Bytes::from(format!("#reset:{epoch:016x}:{last}")));
                 }
             }
-            let reg = registry.register_recovering(path, queue, true);
+            // A history left unused by a refusal here is dropped by the next sweep.
+            let reg = registry
+                .register_recovering(path, queue, true)
+                .map_err(|_| Refused::PathsFull)?;
             h.sockets += 1;
-            return (reg, frames);
+            return Ok((reg, frames));
         }
     }
 
@@ -311,6 +334,43 @@ mod tests {
         }
     }
 
+    fn reg_ok(
+        rec: &Recovery,
+        reg: &Registry,
+        since: Option<(u64, u64)>,
+    ) -> (Registration, Vec<Utf8Bytes>) {
+        rec.register(reg, "/p", 16, &RecoverRequest { since }, |_| Ok(()))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_replay_over_budget_and_a_full_gateway_are_refused_and_register_nothing() {
+        let reg = Registry::default();
+        let rec = Recovery::new(limits(10), 1);
+        let m = Metrics::default();
+        let (_first, frames) = reg_ok(&rec, &reg, None);
+        let epoch = epoch_of(frames[0].as_str());
+        rec.deliver(&reg, "/p", &Utf8Bytes::from("1234"), usize::MAX, &m);
+        let wait = Duration::from_secs(3);
+        let mut asked = 0;
+        let since = RecoverRequest {
+            since: Some((epoch, 0)),
+        };
+        let refused = rec.register(&reg, "/p", 16, &since, |bytes| {
+            asked = bytes;
+            Err(wait)
+        });
+        assert_eq!(refused.err(), Some(Refused::Throttled(wait)));
+        assert_eq!(asked, format!("#{epoch:016x}:1:1234").len());
+        assert_eq!(
+            reg.count_clients().get("/p"),
+            Some(&1),
+            "nothing registered"
+        );
+        let other = rec.register(&reg, "/q", 16, &RecoverRequest { since: None }, |_| Ok(()));
+        assert_eq!(other.err(), Some(Refused::PathsFull));
+    }
+
     fn epoch_of(status: &str) -> u64 {
         let hex = status.split(':').nth(1).unwrap();
         u64::from_str_radix(hex, 16).unwrap()
@@ -338,12 +398,12 @@ mod tests {
     #[tokio::test]
     async fn replays_what_was_missed_and_resets_when_too_short() {
         let reg = Registry::default();
-        let rec = Recovery::new(limits(3));
+        let rec = Recovery::new(limits(3), usize::MAX);
         let m = Metrics::default();
-        let (mut first, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since: None });
+        let (mut first, frames) = reg_ok(&rec, &reg, None);
         assert!(frames[0].as_str().starts_with("#reset:"));
         let epoch = epoch_of(frames[0].as_str());
-        let mut plain = reg.register("/p", 16);
+        let mut plain = reg.register("/p", 16).unwrap();
         for i in 1..=4 {
             rec.deliver(&reg, "/p", &Utf8Bytes::from(i.to_string()), usize::MAX, &m);
         }
@@ -354,7 +414,7 @@ mod tests {
         );
         // Position 2: messages 3 and 4 are still held.
         let since = Some((epoch, 2));
-        let (_, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since });
+        let (_, frames) = reg_ok(&rec, &reg, since);
         let texts: Vec<&str> = frames.iter().map(|f| f.as_str()).collect();
         assert_eq!(
             texts,
@@ -366,12 +426,12 @@ mod tests {
         );
         // Position 0: message 1 fell out of the history (3 kept).
         let since = Some((epoch, 0));
-        let (_, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since });
+        let (_, frames) = reg_ok(&rec, &reg, since);
         assert_eq!(frames.len(), 1);
         assert!(frames[0].as_str().starts_with("#reset:"));
         // Another epoch: reset.
         let since = Some((epoch ^ 1, 4));
-        let (_, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since });
+        let (_, frames) = reg_ok(&rec, &reg, since);
         assert!(frames[0].as_str().starts_with("#reset:"));
         assert_eq!(rec.totals(), (1, 3, rec.totals().2));
     }
@@ -379,9 +439,9 @@ mod tests {
     #[test]
     fn paths_nobody_opted_into_have_no_history() {
         let reg = Registry::default();
-        let rec = Recovery::new(limits(3));
+        let rec = Recovery::new(limits(3), usize::MAX);
         let m = Metrics::default();
-        let _plain = reg.register("/p", 16);
+        let _plain = reg.register("/p", 16).unwrap();
         rec.deliver(&reg, "/p", &Utf8Bytes::from("1"), usize::MAX, &m);
         assert_eq!(rec.totals(), (0, 0, 0));
     }
@@ -389,11 +449,14 @@ mod tests {
     #[test]
     fn sweep_drops_unused_empty_histories_with_their_epoch() {
         let reg = Registry::default();
-        let rec = Recovery::new(Limits {
-            max_age: Duration::ZERO,
-            ..limits(3)
-        });
-        let (r, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since: None });
+        let rec = Recovery::new(
+            Limits {
+                max_age: Duration::ZERO,
+                ..limits(3)
+            },
+            usize::MAX,
+        );
+        let (r, frames) = reg_ok(&rec, &reg, None);
         let epoch = epoch_of(frames[0].as_str());
         rec.sweep();
         assert_eq!(rec.totals().0, 1, "kept while a socket uses it");
@@ -401,7 +464,7 @@ mod tests {
         rec.release("/p");
         rec.sweep();
         assert_eq!(rec.totals().0, 0);
-        let (_, frames) = rec.register(&reg, "/p", 16, &RecoverRequest { since: None });
+        let (_, frames) = reg_ok(&rec, &reg, None);
         assert_ne!(epoch_of(frames[0].as_str()), epoch);
     }
 }

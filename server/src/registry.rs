@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, Notify};
+
+pub(crate) use tungstenite::Utf8Bytes;
 
 use crate::metrics::Metrics;
 use crate::sync::{read, write};
@@ -17,6 +17,15 @@ pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code sent to every socket when the gateway restarts (SIGTERM): reconnect.
 pub const CLOSE_SERVICE_RESTART: u16 = 1012;
+
+/// Tells a socket to close as a slow consumer (1008), counting it once.
+pub(crate) fn slow_consumer(kill: &Kill, metrics: &Metrics, path: &str, why: &'static str) {
+    if kill.reason.get().is_none() {
+        metrics.slow_dropped.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(path, why, "closing slow consumer");
+    }
+    kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");
+}
 
 /// Asks one socket's task to close with a code; wakes it even when its queue is full.
 #[derive(Default)]
@@ -61,7 +70,6 @@ struct SocketHandle {
 #[derive(Default)]
 struct PathEntry {
     sockets: HashMap<u64, SocketHandle>,
-    empty_since: Option<Instant>,
 }
 
 /// What a new socket gets from the registry.
@@ -72,18 +80,49 @@ pub(crate) struct Registration {
     pub queued: Arc<AtomicUsize>,
 }
 
-/// Every open socket, keyed by path.
-#[derive(Default)]
+/// The registry holds [`Registry::max_paths`] paths already: a socket at a new path is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PathsFull;
+
+/// Most emptied paths remembered for the filter's `on_close` before the sweep is woken early.
+const EMPTIED_MAX: usize = 4096;
+
+/// Every open socket, keyed by path. A path is removed as soon as its last socket leaves, so
+/// the map holds only paths with sockets (at most `max_paths`).
 pub(crate) struct Registry {
     paths: RwLock<HashMap<String, PathEntry>>,
+    max_paths: usize,
+    /// Paths removed since the last sweep, for the filter's `on_close` (bounded: when full, the
+    /// sweep is woken at once).
+    emptied: Mutex<Vec<String>>,
+    pub(crate) sweep_now: Notify,
     next_id: AtomicU64,
     open: AtomicUsize,
     closing: AtomicBool,
     all_closed: Notify,
 }
 
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new(usize::MAX)
+    }
+}
+
 impl Registry {
-    pub(crate) fn register(&self, path: &str, queue: usize) -> Registration {
+    pub(crate) fn new(max_paths: usize) -> Self {
+        Self {
+            paths: RwLock::default(),
+            max_paths,
+            emptied: Mutex::default(),
+            sweep_now: Notify::new(),
+            next_id: AtomicU64::new(0),
+            open: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
+            all_closed: Notify::new(),
+        }
+    }
+
+    pub(crate) fn register(&self, path: &str, queue: usize) -> Result<Registration, PathsFull> {
         self.register_recovering(path, queue, false)
     }
 
@@ -93,15 +132,17 @@ impl Registry {
         path: &str,
         queue: usize,
         recover: bool,
-    ) -> Registration {
+    ) -> Result<Registration, PathsFull> {
         let (tx, rx) = mpsc::channel(queue);
         let kill = Arc::new(Kill::default());
         let queued = Arc::new(AtomicUsize::new(0));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut paths = write(&self.paths);
+            if !paths.contains_key(path) && paths.len() >= self.max_paths {
+                return Err(PathsFull);
+            }
             let entry = paths.entry(path.to_owned()).or_default();
-            entry.empty_since = None;
             entry.sockets.insert(
                 id,
                 SocketHandle {
@@ -116,26 +157,35 @@ impl Registry {
         if self.closing.load(Ordering::Acquire) {
             kill.close(CLOSE_GOING_AWAY, "server shutting down");
         }
-        Registration {
+        Ok(Registration {
             id,
             rx,
             kill,
             queued,
-        }
+        })
     }
 
-    /// Removes a socket at once (its task calls this on close, error or TCP loss).
+    /// Removes a socket at once (its task calls this on close, error or TCP loss), and its path
+    /// when it was the last socket there.
     pub(crate) fn deregister(&self, path: &str, id: u64) {
         let mut paths = write(&self.paths);
-        if let Some(entry) = paths.get_mut(path) {
-            if entry.sockets.remove(&id).is_some() {
-                if entry.sockets.is_empty() {
-                    entry.empty_since = Some(Instant::now());
-                }
-                if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    self.all_closed.notify_waiters();
-                }
+        let Some(entry) = paths.get_mut(path) else {
+            return;
+        };
+        if entry.sockets.remove(&id).is_none() {
+            return;
+        }
+        if entry.sockets.is_empty() {
+            paths.remove(path);
+            drop(paths);
+            let mut emptied = self.emptied.lock().unwrap_or_else(|e| e.into_inner());
+            emptied.push(path.to_owned());
+            if emptied.len() >= EMPTIED_MAX {
+                self.sweep_now.notify_one();
             }
+        }
+        if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.all_closed.notify_waiters();
         }
     }
 
@@ -162,7 +212,9 @@ impl Registry {
                 _ => text,
             };
             let len = text.len();
-            let backlog = socket.queued.load(Ordering::Relaxed);
+            // Counted before the send, so that the socket's task, which subtracts what it
+            // wrote, never takes the counter below zero (a wrap would read as a huge backlog).
+            let backlog = socket.queued.fetch_add(len, Ordering::Relaxed);
             let over_bytes = backlog > 0 && backlog.saturating_add(len) > max_bytes;
             let sent = if over_bytes {
                 Err(mpsc::error::TrySendError::Full(()))
@@ -173,18 +225,14 @@ impl Registry {
                 })
             };
             match sent {
-                Ok(()) => {
-                    socket.queued.fetch_add(len, Ordering::Relaxed);
-                    queued += 1;
-                }
+                Ok(()) => queued += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    if socket.kill.reason.get().is_none() {
-                        metrics.slow_dropped.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(path, "closing slow consumer: outbound queue full");
-                    }
-                    socket.kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");
+                    socket.queued.fetch_sub(len, Ordering::Relaxed);
+                    slow_consumer(&socket.kill, metrics, path, "outbound queue full");
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    socket.queued.fetch_sub(len, Ordering::Relaxed);
+                }
             }
         }
         queued
@@ -199,20 +247,15 @@ impl Registry {
             .collect()
     }
 
-    /// Removes the paths that have been empty for longer than `idle`; returns them.
-    pub(crate) fn sweep(&self, idle: Duration) -> Vec<String> {
-        let now = Instant::now();
-        let mut removed = Vec::new();
-        write(&self.paths).retain(|path, entry| {
-            let stale = entry.sockets.is_empty()
-                && entry
-                    .empty_since
-                    .is_some_and(|t| now.saturating_duration_since(t) > idle);
-            if stale {
-                removed.push(path.clone());
-            }
-            !stale
-        });
+    /// The paths removed (their last socket left) since the last call and not opened again
+    /// since, without repeats: what the sweep reports to the filter's `on_close`.
+    pub(crate) fn take_removed(&self) -> Vec<String> {
+        let mut removed =
+            std::mem::take(&mut *self.emptied.lock().unwrap_or_else(|e| e.into_inner()));
+        removed.sort_unstable();
+        removed.dedup();
+        let paths = read(&self.paths);
+        removed.retain(|p| !paths.contains_key(p));
         removed
     }
 
@@ -241,13 +284,14 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn full_queue_kills_only_that_socket() {
         let reg = Registry::default();
         let metrics = Metrics::default();
-        let mut fast = reg.register("/p", 1);
-        let slow = reg.register("/p", 1);
+        let mut fast = reg.register("/p", 1).unwrap();
+        let slow = reg.register("/p", 1).unwrap();
         let msg = Utf8Bytes::from("1");
         assert_eq!(reg.deliver("/p", &msg, None, usize::MAX, &metrics), 2);
         assert!(fast.rx.recv().await.is_some());
@@ -258,20 +302,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sweep_removes_only_paths_empty_for_longer_than_idle() {
+    async fn a_path_goes_with_its_last_socket_and_the_sweep_hears_of_it_once() {
+        let reg = Registry::new(2);
+        let a1 = reg.register("/a", 4).unwrap();
+        let a2 = reg.register("/a", 4).unwrap();
+        let _b = reg.register("/b", 4).unwrap();
+        assert_eq!(reg.register("/c", 4).err(), Some(PathsFull));
+        reg.deregister("/a", a1.id);
+        assert_eq!(reg.count_clients().len(), 2, "one socket is left at /a");
+        reg.deregister("/a", a2.id);
+        assert_eq!(reg.count_clients().len(), 1);
+        let c = reg.register("/c", 4).unwrap();
+        reg.deregister("/c", c.id);
+        let again = reg.register("/c", 4).unwrap();
+        assert_eq!(
+            reg.take_removed(),
+            vec!["/a".to_owned()],
+            "/c is open again"
+        );
+        assert!(reg.take_removed().is_empty());
+        reg.deregister("/c", again.id);
+        assert_eq!(reg.take_removed(), vec!["/c".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn the_byte_count_never_wraps_when_the_writer_is_fast() {
         let reg = Registry::default();
-        let a = reg.register("/a", 4);
-        let _b = reg.register("/b", 4);
-        reg.deregister("/a", a.id);
-        assert!(reg.sweep(Duration::from_secs(60)).is_empty());
-        assert_eq!(reg.sweep(Duration::ZERO), vec!["/a".to_owned()]);
-        assert_eq!(reg.count_clients().get("/b"), Some(&1));
+        let metrics = Metrics::default();
+        let mut r = reg.register("/p", 4).unwrap();
+        let msg = Utf8Bytes::from("12345");
+        for _ in 0..3 {
+            assert_eq!(reg.deliver("/p", &msg, None, 8, &metrics), 1);
+            // The socket's task writes it and subtracts its bytes.
+            let got = r.rx.recv().await.unwrap();
+            r.queued.fetch_sub(got.len(), Ordering::Relaxed);
+            assert_eq!(r.queued.load(Ordering::Relaxed), 0);
+        }
+        assert_eq!(r.kill.reason.get(), None);
     }
 
     #[tokio::test]
     async fn wait_all_closed_resolves_after_last_deregister() {
         let reg = Arc::new(Registry::default());
-        let s = reg.register("/a", 4);
+        let s = reg.register("/a", 4).unwrap();
         let waiter = tokio::spawn({
             let reg = reg.clone();
             async move { reg.wait_all_closed().await }

@@ -1,5 +1,7 @@
 //! REST side: routes that call actions, the params they pass, the responses they give.
 
+use std::time::Duration;
+
 use axum::body::{to_bytes, Body};
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::Response;
@@ -133,8 +135,41 @@ impl CompiledRoute {
     }
 }
 
+/// Why a request's body gave no params; each becomes a Moleculer error response.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// 415: not `application/json`.
+    UnsupportedMediaType(MoleculerError),
+    /// 408: the body did not arrive within the body timeout.
+    Timeout(MoleculerError),
+    /// 400 or 413: malformed or too large.
+    Invalid(MoleculerError),
+}
+
+impl BodyError {
+    pub(crate) fn into_error(self) -> MoleculerError {
+        match self {
+            Self::UnsupportedMediaType(e) | Self::Timeout(e) | Self::Invalid(e) => e,
+        }
+    }
+}
+
+/// Whether a `Content-Type` value is `application/json` (parameters such as `charset` allowed).
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// Builds the action params: path variables, then the query, then the JSON body. A name
 /// already set by the path wins over the query; path and query win over body fields.
+///
+/// A request whose method is not GET or HEAD, or that names a `Content-Type`, must be
+/// `application/json` (else 415): browsers send cross-site requests without asking the server
+/// first (no CORS preflight) only with form, text or no content types, so such requests
+/// cannot reach an action from another site's page. The body must arrive within `timeout`
+/// (else 408).
 ///
 /// A body that is not a JSON object becomes the params itself when the path and query give
 /// none; otherwise it is a 400.
@@ -142,7 +177,26 @@ pub(crate) async fn params(
     vars: Vec<(String, String)>,
     req: Request<Body>,
     max_body: usize,
-) -> Result<Value, MoleculerError> {
+    timeout: Duration,
+) -> Result<Value, BodyError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("(not text)").to_owned());
+    let needs_json = !matches!(*req.method(), Method::GET | Method::HEAD);
+    match &content_type {
+        Some(t) if is_json(t) => {}
+        None if !needs_json => {}
+        other => {
+            let named = other.as_deref().unwrap_or("none");
+            return Err(BodyError::UnsupportedMediaType(MoleculerError::new(
+                "UnsupportedMediaTypeError",
+                format!("The request must have 'Content-Type: application/json' (it has {named})."),
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+            )));
+        }
+    }
     let mut map = Map::new();
     for (k, v) in vars {
         map.insert(k, Value::String(v));
@@ -152,34 +206,34 @@ pub(crate) async fn params(
             map.entry(k).or_insert(v);
         }
     }
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let bytes = to_bytes(req.into_body(), max_body).await.map_err(|_| {
-        MoleculerError::new(
-            "PayloadTooLarge",
-            format!("The request body is larger than {max_body} bytes."),
-            413,
-            "PAYLOAD_TOO_LARGE",
-        )
-    })?;
+    let read = tokio::time::timeout(timeout, to_bytes(req.into_body(), max_body)).await;
+    let bytes = match read {
+        Err(_) => {
+            return Err(BodyError::Timeout(MoleculerError::new(
+                "RequestTimeoutError",
+                format!("The request body did not arrive within {timeout:?}."),
+                408,
+                "BODY_TIMEOUT",
+            )))
+        }
+        Ok(Err(_)) => {
+            return Err(BodyError::Invalid(MoleculerError::new(
+                "PayloadTooLarge",
+                format!("The request body is larger than {max_body} bytes."),
+                413,
+                "PAYLOAD_TOO_LARGE",
+            )))
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(map));
     }
-    if is_form {
-        for (k, v) in form_urlencoded::parse(&bytes) {
-            map.entry(k.into_owned())
-                .or_insert(Value::String(v.into_owned()));
-        }
-        return Ok(Value::Object(map));
-    }
     let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        MoleculerError::bad_request(
+        BodyError::Invalid(MoleculerError::bad_request(
             format!("The request body is not valid JSON: {e}"),
             "INVALID_REQUEST_BODY",
-        )
+        ))
     })?;
     match body {
         Value::Object(fields) => {
@@ -189,10 +243,10 @@ pub(crate) async fn params(
             Ok(Value::Object(map))
         }
         other if map.is_empty() => Ok(other),
-        _ => Err(MoleculerError::bad_request(
+        _ => Err(BodyError::Invalid(MoleculerError::bad_request(
             "The request body must be a JSON object when the path or query has parameters.",
             "INVALID_REQUEST_BODY",
-        )),
+        ))),
     }
 }
 
@@ -273,16 +327,81 @@ mod tests {
         assert!(Route::get("/a", "").compile().is_err());
     }
 
-    async fn p(vars: &[(&str, &str)], uri: &str, body: &str) -> Result<Value, MoleculerError> {
+    async fn request(
+        method: &str,
+        content_type: Option<&str>,
+        vars: &[(&str, &str)],
+        uri: &str,
+        body: &str,
+    ) -> Result<Value, MoleculerError> {
         let vars = vars
             .iter()
             .map(|(a, b)| ((*a).into(), (*b).into()))
             .collect();
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = content_type {
+            req = req.header(header::CONTENT_TYPE, t);
+        }
+        let req = req.body(Body::from(body.to_owned())).unwrap();
+        params(vars, req, 1024, Duration::from_secs(10))
+            .await
+            .map_err(BodyError::into_error)
+    }
+
+    async fn p(vars: &[(&str, &str)], uri: &str, body: &str) -> Result<Value, MoleculerError> {
+        request("POST", Some("application/json"), vars, uri, body).await
+    }
+
+    #[tokio::test]
+    async fn only_json_reaches_an_action_except_for_plain_gets() {
+        for (method, content_type) in [
+            ("POST", Some("text/plain")),
+            ("POST", Some("application/x-www-form-urlencoded")),
+            ("POST", Some("multipart/form-data; boundary=x")),
+            ("POST", None),
+            ("DELETE", None),
+            ("PUT", Some("application/jsonx")),
+            ("GET", Some("text/plain")),
+        ] {
+            let e = request(method, content_type, &[], "/x?a=1", r#"{"b":2}"#)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (e.code, e.kind.as_str()),
+                (415, "UNSUPPORTED_MEDIA_TYPE"),
+                "{method} {content_type:?}"
+            );
+        }
+        for content_type in ["application/json", "Application/JSON; charset=utf-8"] {
+            let v = request("POST", Some(content_type), &[], "/x?a=1", r#"{"b":2}"#).await;
+            assert_eq!(v.unwrap(), serde_json::json!({"a": "1", "b": 2}));
+        }
+        let v = request("GET", None, &[], "/x?a=1", "").await;
+        assert_eq!(v.unwrap(), serde_json::json!({"a": "1"}));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_in_time_is_408() {
+        let (tx, body) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+        let body = Body::from_stream(tokio_stream_from(body));
         let req = Request::builder()
-            .uri(uri)
-            .body(Body::from(body.to_owned()))
+            .method("POST")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
             .unwrap();
-        params(vars, req, 1024).await
+        let e = params(vec![], req, 1024, Duration::from_millis(50))
+            .await
+            .unwrap_err()
+            .into_error();
+        assert_eq!((e.code, e.kind.as_str()), (408, "BODY_TIMEOUT"));
+        drop(tx);
+    }
+
+    /// A stream of the channel's items (the body of a client that never finishes sending).
+    fn tokio_stream_from<T: Send + 'static>(
+        mut rx: tokio::sync::mpsc::Receiver<T>,
+    ) -> impl futures_util::Stream<Item = T> {
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
 
     #[tokio::test]

@@ -3,6 +3,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::connect_info::ConnectInfo;
@@ -13,10 +15,11 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::gateway::Shared;
 use crate::tls::Conn;
 
 /// Connection-level limits.
@@ -28,7 +31,13 @@ pub(crate) struct ConnLimits {
     pub max_header_size: usize,
     /// How long a graceful stop waits for open HTTP requests.
     pub drain: Duration,
+    /// Most connections served at once before they are upgraded (0: no limit).
+    pub max_connections: usize,
 }
+
+/// What a connection over the limit gets before it is closed.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+    Content-Length: 0\r\nConnection: close\r\n\r\n";
 
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -41,8 +50,14 @@ pub(crate) async fn accept_loop(
     limits: ConnLimits,
     tls: Option<TlsAcceptor>,
     mut stop: oneshot::Receiver<()>,
+    shared: Arc<Shared>,
 ) {
     let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(if limits.max_connections == 0 {
+        Semaphore::MAX_PERMITS
+    } else {
+        limits.max_connections
+    }));
     let mut backoff = BACKOFF_MIN;
     loop {
         let accepted = tokio::select! {
@@ -72,6 +87,16 @@ pub(crate) async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // Over the limit: a short answer if the socket takes it now, never a wait.
+            shared
+                .metrics
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%remote, "connection refused: too many open HTTP connections");
+            let _ = stream.try_write(REFUSED);
+            continue;
+        };
         let service = TowerToHyperService::new(per_connection(router.clone(), remote));
         let watcher = graceful.watcher();
         let tls = tls.clone();
@@ -104,6 +129,9 @@ pub(crate) async fn accept_loop(
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
             }
+            // Held until the connection is done with HTTP (closed or upgraded: a WebSocket
+            // counts under the socket limits from then on).
+            drop(permit);
         });
     }
     drop(listener);

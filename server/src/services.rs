@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::broker::{Broker, Context};
+use crate::config::GatewayConfig;
 use crate::error::MoleculerError;
 use crate::gateway::Shared;
 use crate::rest::Route;
@@ -13,14 +14,14 @@ use crate::rest::Route;
 /// The event every gateway listens to; params `{path, data}`.
 pub const SEND_EVENT: &str = "websocket.send";
 
-/// Registers the gateway's own listener and actions; returns their routes.
+/// Registers the gateway's own listener and actions; returns the routes the configuration
+/// asks for (the trigger, the sample chat, the test hooks), behind the token when one is set.
 pub(crate) fn register(
     broker: &Broker,
     shared: Weak<Shared>,
-    token: Option<&str>,
-    chat: bool,
-    test_hooks: bool,
+    config: &GatewayConfig,
 ) -> Vec<Route> {
+    let token = config.token.as_deref();
     let listener = shared.clone();
     broker.on_event(SEND_EVENT, "websocket", move |event| {
         if let Some(shared) = listener.upgrade() {
@@ -52,15 +53,23 @@ pub(crate) fn register(
         Some(t) => r.bearer_token(t),
         None => r,
     };
-    let mut routes = vec![
-        protect(Route::post("/api/websocket/send", "websocket.send")),
-        protect(Route::get("/api/websocket/clients", "websocket.clients")),
-    ];
-    if chat {
-        broker.add_action("chat.send", chat_send);
-        routes.push(Route::post("/api/chat/send", "chat.send"));
+    let mut routes = Vec::new();
+    if config.trigger {
+        routes.push(protect(Route::post(
+            "/api/websocket/send",
+            "websocket.send",
+        )));
+        routes.push(protect(Route::get(
+            "/api/websocket/clients",
+            "websocket.clients",
+        )));
     }
-    if test_hooks {
+    if config.sample_chat {
+        broker.add_action("chat.send", chat_send);
+        routes.push(protect(Route::post("/api/chat/send", "chat.send")));
+    }
+    #[cfg(feature = "test-hooks")]
+    if config.test_hooks {
         broker.add_action("test.heartbeatReplies", move |ctx: Context| {
             let on = ctx.params.get("on").and_then(Value::as_bool);
             let shared = shared.upgrade();

@@ -1,27 +1,26 @@
-//! WebSocket side: the upgrade (path, filter, limits) and one task per socket.
+//! One task per socket: the outbound queue and the inbound frames, until the socket ends.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::connect_info::ConnectInfo;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::FromRequestParts;
-use axum::http::{Request, StatusCode};
-use axum::response::{IntoResponse, Response};
-use futures_util::SinkExt;
-use percent_encoding::percent_decode_str;
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
 
-use crate::error::MoleculerError;
-use crate::filter::ConnectRequest;
+use crate::frames::Counted;
 use crate::gateway::Shared;
-use crate::registry::{Kill, Registration, CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER};
+use crate::registry::{slow_consumer, Kill, Registration, Utf8Bytes, CLOSE_GOING_AWAY};
 use crate::slots::Slot;
+
+/// An upgraded gateway socket.
+pub(crate) type Socket = WebSocketStream<Counted<TokioIo<hyper::upgrade::Upgraded>>>;
 
 /// How long a close frame may take to write, and how long we then wait for the peer's reply.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -31,148 +30,16 @@ const CLOSE_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INVALID_DATA: u16 = 1007;
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
-const CLOSE_POLICY: u16 = 1008;
-
-/// Whether a request asks for a WebSocket upgrade (on any path).
-pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
-    req.headers()
-        .get_all(axum::http::header::UPGRADE)
-        .iter()
-        .any(|v| {
-            v.to_str()
-                .is_ok_and(|s| s.eq_ignore_ascii_case("websocket"))
-        })
-}
-
-/// The registry key of a request path: percent-decoded, leading slash, no query.
-pub(crate) fn registry_path(raw_path: &str) -> Option<String> {
-    let decoded = percent_decode_str(raw_path).decode_utf8().ok()?;
-    Some(if decoded.starts_with('/') {
-        decoded.into_owned()
-    } else {
-        format!("/{decoded}")
-    })
-}
-
-/// Handles an upgrade request: checks the filter, then hands the socket to its task.
-pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response {
-    let (mut parts, _body) = req.into_parts();
-    let Some(path) = registry_path(parts.uri.path()) else {
-        let err = MoleculerError::bad_request("The path is not valid UTF-8.", "INVALID_PATH");
-        return shared.error_response(&err);
-    };
-    let connect = ConnectRequest {
-        path: path.clone(),
-        query: parts.uri.query().unwrap_or_default().to_owned(),
-        headers: parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
-        remote_addr: crate::forwarded::remote_addr(
-            &parts.headers,
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ci| ci.0),
-            shared.config.trust_proxy,
-        ),
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(u) => u,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let slot = match shared.slots.acquire(connect.remote_addr.map(|a| a.ip())) {
-        Ok(slot) => slot,
-        Err(refusal) => {
-            shared.metrics.refused_limit.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(path, remote = ?connect.remote_addr, ?refusal, "upgrade refused: socket limit");
-            let err = MoleculerError::new(
-                "ServiceUnavailableError",
-                "Too many WebSocket connections; try again later.",
-                503,
-                "SERVICE_UNAVAILABLE",
-            )
-            .retryable(true);
-            return shared.error_response(&err);
-        }
-    };
-    if let Some(filter) = &shared.filter {
-        if !filter.on_connect(&connect).await {
-            shared.metrics.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(path, remote = ?connect.remote_addr, "upgrade refused by the filter");
-            let err = MoleculerError::forbidden("The WebSocket connection was refused.");
-            let mut resp = shared.error_response(&err);
-            *resp.status_mut() = StatusCode::FORBIDDEN;
-            return resp;
-        }
-    }
-    // Register before the 101 goes out: a client that sees the upgrade succeed may trigger a
-    // broadcast at once, and it must reach this socket (queued until the task runs). If the
-    // upgrade fails, dropping the guard removes the registration again.
-    // A client that opted into message recovery (README "Message recovery") is registered
-    // with the history locked, and first gets its status frame and replay.
-    let recover = crate::recovery::RecoverRequest::from_query(&connect.query);
-    let (reg, replay) = match &recover {
-        Some(request) => shared.recovery.register(
-            &shared.registry,
-            &path,
-            shared.config.outbound_queue,
-            request,
-        ),
-        None => (
-            shared
-                .registry
-                .register(&path, shared.config.outbound_queue),
-            Vec::new(),
-        ),
-    };
-    let guard = Registered {
-        shared: shared.clone(),
-        path,
-        id: reg.id,
-        recover: recover.is_some(),
-    };
-    let limit = shared.config.max_message_size;
-    upgrade
-        .max_message_size(limit)
-        .max_frame_size(limit)
-        .read_buffer_size(shared.config.ws_read_buffer)
-        .write_buffer_size(shared.config.ws_write_buffer)
-        .on_upgrade(move |socket| run_socket(shared, socket, reg, replay, guard, slot))
-}
-
-/// Counts inbound frames in one-second windows.
-struct FrameRate {
-    max: u32,
-    window: tokio::time::Instant,
-    count: u32,
-}
-
-impl FrameRate {
-    /// Whether one more frame now stays within the limit (always, when the limit is 0).
-    fn allow(&mut self) -> bool {
-        if self.max == 0 {
-            return true;
-        }
-        let now = tokio::time::Instant::now();
-        if now.duration_since(self.window) >= Duration::from_secs(1) {
-            self.window = now;
-            self.count = 0;
-        }
-        self.count += 1;
-        self.count <= self.max
-    }
-}
+pub(crate) const CLOSE_POLICY: u16 = 1008;
 
 /// A socket's place in the registry; dropping it deregisters the socket at once (close, error,
 /// TCP loss, or an upgrade that never completed).
-struct Registered {
-    shared: Arc<Shared>,
-    path: String,
-    id: u64,
+pub(crate) struct Registered {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) path: String,
+    pub(crate) id: u64,
     /// Opted into message recovery: holds the path's history.
-    recover: bool,
+    pub(crate) recover: bool,
 }
 
 impl Drop for Registered {
@@ -186,9 +53,9 @@ impl Drop for Registered {
 
 /// One socket's life: pump the outbound queue and inbound frames until the socket ends.
 /// `guard` deregisters it and `_slot` frees its place under the connection limits at the end.
-async fn run_socket(
+pub(crate) async fn run_socket(
     shared: Arc<Shared>,
-    mut socket: WebSocket,
+    mut socket: Socket,
     reg: Registration,
     replay: Vec<Utf8Bytes>,
     guard: Registered,
@@ -196,20 +63,21 @@ async fn run_socket(
 ) {
     let path = guard.path.as_str();
     tracing::debug!(path, id = reg.id, "socket open");
-    if !send_replay(&mut socket, replay, &reg.kill, shared.config.write_timeout).await {
-        return;
-    }
     let mut rx = reg.rx;
     let kill = reg.kill;
     let queued = reg.queued;
     let write_timeout = shared.config.write_timeout;
+    let out = Outbound {
+        shared: &shared,
+        kill: &kill,
+        path,
+        write_timeout,
+    };
+    if !out.replay(&mut socket, replay).await {
+        return;
+    }
     let killed = kill.wait();
     tokio::pin!(killed);
-    let mut rate = FrameRate {
-        max: shared.config.max_frames_per_second,
-        window: tokio::time::Instant::now(),
-        count: 0,
-    };
     let idle_limit = shared.config.idle_timeout;
     let idle = tokio::time::sleep(idle_limit.unwrap_or(Duration::MAX / 4));
     tokio::pin!(idle);
@@ -226,33 +94,27 @@ async fn run_socket(
                 close_with(&mut socket, CLOSE_GOING_AWAY, "idle timeout").await;
                 break;
             }
-            inbound = socket.recv() => {
+            inbound = socket.next() => {
                 if matches!(inbound, Some(Ok(_))) {
                     if let Some(limit) = idle_limit {
                         idle.as_mut().reset(tokio::time::Instant::now() + limit);
-                    }
-                    if !rate.allow() {
-                        shared.metrics.flooded.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(path, "closing socket: too many frames per second");
-                        close_with(&mut socket, CLOSE_POLICY, "too many frames").await;
-                        break;
                     }
                 }
                 match inbound {
                 None => break,
                 Some(Ok(Message::Text(t))) if t.as_str().starts_with('!') => {
-                    if !reply_heartbeat(&shared, &mut socket, &kill, write_timeout).await {
+                    if !out.heartbeat(&mut socket).await {
                         break;
                     }
                 }
                 Some(Ok(Message::Binary(b))) if b.first() == Some(&b'!') => {
-                    if !reply_heartbeat(&shared, &mut socket, &kill, write_timeout).await {
+                    if !out.heartbeat(&mut socket).await {
                         break;
                     }
                 }
                 // Echo mode (protocol test suites only): data messages go back as they came.
                 Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) if shared.config.echo => {
-                    if !send_or_killed(&mut socket, msg, &kill, write_timeout).await {
+                    if !out.send(&mut socket, msg).await {
                         break;
                     }
                 }
@@ -275,12 +137,9 @@ async fn run_socket(
             },
             outbound = rx.recv() => match outbound {
                 Some(text) => {
-                    let batch = send_batch(&mut socket, &mut rx, text, &kill, killed.as_mut(), write_timeout).await;
-                    queued.fetch_sub(batch.bytes, Ordering::Relaxed);
-                    if !batch.sent {
+                    if !out.batch(&mut socket, &mut rx, text, &queued, killed.as_mut()).await {
                         break;
                     }
-                    shared.metrics.delivered.fetch_add(batch.messages, Ordering::Relaxed);
                 }
                 None => break,
             },
@@ -289,147 +148,153 @@ async fn run_socket(
     tracing::debug!(path, id = guard.id, "socket closed");
 }
 
-/// Writes the recovery status frame and replay (empty for other sockets) before anything that
-/// is queued; gives up like [`send_or_killed`].
-async fn send_replay(
-    socket: &mut WebSocket,
-    replay: Vec<Utf8Bytes>,
-    kill: &Kill,
-    write_timeout: Duration,
-) -> bool {
-    if replay.is_empty() {
-        return true;
-    }
-    let write = async {
-        for frame in replay {
-            socket.feed(Message::Text(frame)).await?;
-        }
-        socket.flush().await
-    };
-    let written = tokio::select! {
-        biased;
-        _ = kill.wait() => None,
-        w = tokio::time::timeout(write_timeout, write) => Some(w),
-    };
-    match written {
-        Some(Ok(r)) => r.is_ok(),
-        None => {
-            let (code, reason) = kill.reason();
-            close_with(socket, code, reason).await;
-            false
-        }
-        Some(Err(_)) => {
-            tracing::warn!("closing slow consumer: the replay blocked for {write_timeout:?}");
-            kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");
-            close_with(socket, CLOSE_SLOW_CONSUMER, "slow consumer").await;
-            false
-        }
-    }
-}
-
-async fn reply_heartbeat(
-    shared: &Shared,
-    socket: &mut WebSocket,
-    kill: &Kill,
-    write_timeout: Duration,
-) -> bool {
-    if !shared.heartbeat_replies.load(Ordering::Relaxed) {
-        return true;
-    }
-    shared.metrics.heartbeats.fetch_add(1, Ordering::Relaxed);
-    let bang = Message::Text(Utf8Bytes::from_static("!"));
-    send_or_killed(socket, bang, kill, write_timeout).await
-}
-
-/// Sends one message; gives up (false) on a write error, when the socket is told to close
-/// while the write waits, or when the write blocks longer than `write_timeout` (a client that
-/// stopped reading: a slow consumer). In the last two cases it sends the close frame itself.
-async fn send_or_killed(
-    socket: &mut WebSocket,
-    msg: Message,
-    kill: &Kill,
-    write_timeout: Duration,
-) -> bool {
-    tokio::select! {
-        biased;
-        _ = kill.wait() => {
-            let (code, reason) = kill.reason();
-            close_with(socket, code, reason).await;
-            false
-        }
-        sent = tokio::time::timeout(write_timeout, socket.send(msg)) => match sent {
-            Ok(r) => r.is_ok(),
-            Err(_) => {
-                tracing::warn!("closing slow consumer: a write blocked for {write_timeout:?}");
-                kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");
-                close_with(socket, CLOSE_SLOW_CONSUMER, "slow consumer").await;
-                false
-            }
-        },
-    }
-}
-
 /// Most queued messages written with one flush.
 const BATCH_MAX: u64 = 64;
 
-/// What [`send_batch`] took from the queue, and whether it was written.
-struct Batch {
-    messages: u64,
-    bytes: usize,
-    sent: bool,
+/// The writing side of one socket's task. Every write gives up the same way: on a write error,
+/// when the socket is told to close while the write waits (then it sends that close frame),
+/// or when the write blocks longer than the write timeout (a client that stopped reading: a
+/// slow consumer, closed with 1008 and counted).
+struct Outbound<'a> {
+    shared: &'a Shared,
+    kill: &'a Kill,
+    path: &'a str,
+    write_timeout: Duration,
 }
 
-/// Writes `first` and the messages already queued behind it (at most [`BATCH_MAX`]) with one
-/// flush: a socket that fell behind catches up with a few large writes instead of a system
-/// call per message. Gives up like [`send_or_killed`] (write error, kill, or the batch blocked
-/// longer than `write_timeout`); `killed` is the socket's pinned [`Kill::wait`], polled here
-/// instead of registering a new waiter per write.
-async fn send_batch(
-    socket: &mut WebSocket,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
-    first: Utf8Bytes,
-    kill: &Kill,
-    killed: Pin<&mut impl Future<Output = ()>>,
-    write_timeout: Duration,
-) -> Batch {
-    let mut batch = Batch {
-        messages: 1,
-        bytes: first.len(),
-        sent: false,
-    };
-    let write = async {
-        socket.feed(Message::Text(first)).await?;
-        while batch.messages < BATCH_MAX {
-            let Ok(next) = rx.try_recv() else { break };
-            batch.messages += 1;
-            batch.bytes += next.len();
-            socket.feed(Message::Text(next)).await?;
-        }
-        socket.flush().await
-    };
-    tokio::select! {
-        biased;
-        () = killed => {
-            let (code, reason) = kill.reason();
-            close_with(socket, code, reason).await;
-        }
-        written = tokio::time::timeout(write_timeout, write) => match written {
-            Ok(r) => batch.sent = r.is_ok(),
-            Err(_) => {
-                tracing::warn!("closing slow consumer: a write blocked for {write_timeout:?}");
-                kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");
-                close_with(socket, CLOSE_SLOW_CONSUMER, "slow consumer").await;
+impl Outbound<'_> {
+    /// Sends one message.
+    async fn send(&self, socket: &mut Socket, msg: Message) -> bool {
+        let killed = self.kill.wait();
+        tokio::pin!(killed);
+        // The write borrows the socket; the close after a kill or a timeout needs it again:
+        // the write's borrow ends before `settle`.
+        let sent = {
+            let write = socket.send(msg);
+            tokio::select! {
+                biased;
+                () = &mut killed => None,
+                w = tokio::time::timeout(self.write_timeout, write) => Some(w),
             }
-        },
+        };
+        self.settle(socket, sent).await
     }
-    batch
+
+    /// What a guarded write came to (`None`: the socket was told to close meanwhile); closes
+    /// the socket when it did not complete.
+    async fn settle(
+        &self,
+        socket: &mut Socket,
+        written: Option<Result<Result<(), tungstenite::Error>, tokio::time::error::Elapsed>>,
+    ) -> bool {
+        match written {
+            Some(Ok(r)) => r.is_ok(),
+            None => {
+                let (code, reason) = self.kill.reason();
+                close_with(socket, code, reason).await;
+                false
+            }
+            Some(Err(_)) => {
+                slow_consumer(
+                    self.kill,
+                    &self.shared.metrics,
+                    self.path,
+                    "a write blocked past the write timeout",
+                );
+                let (code, reason) = self.kill.reason();
+                close_with(socket, code, reason).await;
+                false
+            }
+        }
+    }
+
+    /// Answers a `!` heartbeat with `!` (unless the test hooks turned replies off).
+    async fn heartbeat(&self, socket: &mut Socket) -> bool {
+        #[cfg(feature = "test-hooks")]
+        if !self.shared.heartbeat_replies.load(Ordering::Relaxed) {
+            return true;
+        }
+        self.shared
+            .metrics
+            .heartbeats
+            .fetch_add(1, Ordering::Relaxed);
+        self.send(socket, Message::Text(Utf8Bytes::from_static("!")))
+            .await
+    }
+
+    /// Writes the recovery status frame and replay (empty for other sockets) before anything
+    /// that is queued.
+    async fn replay(&self, socket: &mut Socket, replay: Vec<Utf8Bytes>) -> bool {
+        if replay.is_empty() {
+            return true;
+        }
+        let killed = self.kill.wait();
+        tokio::pin!(killed);
+        let written = {
+            let write = async {
+                for frame in replay {
+                    socket.feed(Message::Text(frame)).await?;
+                }
+                socket.flush().await
+            };
+            tokio::select! {
+                biased;
+                () = &mut killed => None,
+                w = tokio::time::timeout(self.write_timeout, write) => Some(w),
+            }
+        };
+        self.settle(socket, written).await
+    }
+
+    /// Writes `first` and the messages already queued behind it (at most [`BATCH_MAX`]) with
+    /// one flush: a socket that fell behind catches up with a few large writes instead of a
+    /// system call per message. `killed` is the socket's pinned [`Kill::wait`], polled here
+    /// instead of registering a new waiter per write. The bytes taken from the queue are
+    /// subtracted from `queued`, written or not.
+    async fn batch(
+        &self,
+        socket: &mut Socket,
+        rx: &mut mpsc::Receiver<Utf8Bytes>,
+        first: Utf8Bytes,
+        queued: &AtomicUsize,
+        killed: Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
+        let mut messages = 1;
+        let mut bytes = first.len();
+        let written = {
+            let write = async {
+                socket.feed(Message::Text(first)).await?;
+                while messages < BATCH_MAX {
+                    let Ok(next) = rx.try_recv() else { break };
+                    messages += 1;
+                    bytes += next.len();
+                    socket.feed(Message::Text(next)).await?;
+                }
+                socket.flush().await
+            };
+            tokio::select! {
+                biased;
+                () = killed => None,
+                w = tokio::time::timeout(self.write_timeout, write) => Some(w),
+            }
+        };
+        queued.fetch_sub(bytes, Ordering::Relaxed);
+        let sent = self.settle(socket, written).await;
+        if sent {
+            self.shared
+                .metrics
+                .delivered
+                .fetch_add(messages, Ordering::Relaxed);
+        }
+        sent
+    }
 }
 
 /// Sends a close frame (bounded in time), then reads until the peer's reply or a timeout, so
 /// that the peer receives the frame before the TCP connection goes away.
-async fn close_with(socket: &mut WebSocket, code: u16, reason: &'static str) {
+async fn close_with(socket: &mut Socket, code: u16, reason: &'static str) {
     let frame = CloseFrame {
-        code,
+        code: CloseCode::from(code),
         reason: Utf8Bytes::from_static(reason),
     };
     let sent = tokio::time::timeout(
@@ -442,7 +307,7 @@ async fn close_with(socket: &mut WebSocket, code: u16, reason: &'static str) {
         return;
     }
     let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, async {
-        while let Some(r) = socket.recv().await {
+        while let Some(r) = socket.next().await {
             if r.is_err() {
                 break;
             }
@@ -452,19 +317,11 @@ async fn close_with(socket: &mut WebSocket, code: u16, reason: &'static str) {
 }
 
 /// The close code for an inbound fault; `None` for transport errors (nothing to tell the peer).
-fn close_code_for(err: &axum::Error) -> Option<(u16, &'static str)> {
-    use std::error::Error as _;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = err.source();
-    while let Some(e) = source {
-        if let Some(t) = e.downcast_ref::<tungstenite::Error>() {
-            return match t {
-                tungstenite::Error::Capacity(_) => Some((CLOSE_TOO_BIG, "message too big")),
-                tungstenite::Error::Utf8(_) => Some((CLOSE_INVALID_DATA, "invalid UTF-8")),
-                tungstenite::Error::Protocol(_) => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
-                _ => None,
-            };
-        }
-        source = e.source();
+fn close_code_for(err: &tungstenite::Error) -> Option<(u16, &'static str)> {
+    match err {
+        tungstenite::Error::Capacity(_) => Some((CLOSE_TOO_BIG, "message too big")),
+        tungstenite::Error::Utf8(_) => Some((CLOSE_INVALID_DATA, "invalid UTF-8")),
+        tungstenite::Error::Protocol(_) => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
+        _ => None,
     }
-    None
 }

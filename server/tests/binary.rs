@@ -18,32 +18,38 @@ fn help_documents_every_option_with_its_env_var() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for opt in [
+    let options = [
         "--listen",
         "--node-id",
         "--max-message-size",
         "--outbound-queue",
         "--sweep-period",
-        "--path-idle-timeout",
+        "--max-path-length",
+        "--max-paths",
         "--token",
+        "--trigger",
+        "--demo",
+        "--metrics-token",
+        "--metrics-max-paths",
         "--allow-origin",
         "--allow-path-prefix",
         "--static-dir",
-        "--no-static",
-        "--no-chat",
         "--max-body-size",
+        "--body-timeout",
+        "--max-connections",
         "--shutdown-timeout",
         "--max-sockets",
         "--max-sockets-per-address",
         "--handshake-timeout",
         "--max-header-size",
         "--max-frames-per-second",
+        "--max-fragments",
         "--outbound-queue-bytes",
         "--write-timeout",
         "--idle-timeout",
         "--request-timeout",
         "--cors-origin",
-        "--test-hooks",
+        "--trust-proxy",
         "--transporter",
         "--namespace",
         "--protocol-version",
@@ -54,10 +60,109 @@ fn help_documents_every_option_with_its_env_var() {
         "--recovery-history",
         "--recovery-max-age",
         "--recovery-history-bytes",
-    ] {
+        "--recovery-replay-rate",
+        "--tls-cert",
+        "--tls-key",
+    ];
+    for opt in options {
         assert!(help.contains(opt), "--help lacks {opt}:\n{help}");
     }
-    assert_eq!(help.matches("[env: MOLECULER_WS_").count(), 38, "{help}");
+    // The fault-injection flag exists only in builds with the `test-hooks` feature.
+    let hooks = cfg!(feature = "test-hooks");
+    assert_eq!(help.contains("--test-hooks"), hooks, "{help}");
+    assert_eq!(
+        help.matches("[env: MOLECULER_WS_").count(),
+        options.len() + usize::from(hooks),
+        "{help}"
+    );
+}
+
+/// The program started with its defaults: no REST route, no static files, no demo, an open
+/// `/metrics`; `--token` closes `/metrics`; `--trigger` without a token is logged as exposed.
+#[tokio::test]
+async fn program_defaults_expose_no_route_and_an_open_trigger_is_warned_about() {
+    let http = reqwest::Client::new();
+    let (mut child, base) = program(&[]);
+    for (method, path) in [
+        ("POST", "/api/websocket/send"),
+        ("GET", "/api/websocket/clients"),
+        ("POST", "/api/chat/send"),
+        ("POST", "/api/test/heartbeat-replies"),
+        ("GET", "/"),
+        ("GET", "/index.html"),
+        ("GET", "/websocket.js"),
+    ] {
+        let resp = http
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(r#"{"path":"ws/x","data":1,"text":"hi","on":false}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{method} {path}");
+    }
+    assert_eq!(
+        http.get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let log = stop(child);
+    assert!(!log.contains("no --token"), "{log}");
+
+    (child, _) = program(&["--trigger"]);
+    let log = stop(child);
+    assert!(
+        log.contains("WARN")
+            && log.contains("no --token")
+            && log.contains("POST /api/websocket/send"),
+        "{log}"
+    );
+
+    let (child, base) = program(&["--trigger", "--token", "s3cret"]);
+    let metrics = format!("{base}/metrics");
+    assert_eq!(http.get(&metrics).send().await.unwrap().status(), 401);
+    let resp = http
+        .get(&metrics)
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = http
+        .post(format!("{base}/api/websocket/send"))
+        .json(&serde_json::json!({"path": "ws/x", "data": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let log = stop(child);
+    assert!(!log.contains("no --token"), "{log}");
+}
+
+/// Starts the program with `args` on a free port; returns it and its base URL.
+fn program(args: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = program_base(&mut child);
+    (child, base)
+}
+
+/// Stops the program with SIGINT; returns its log (stderr).
+fn stop(child: std::process::Child) -> String {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -82,7 +187,7 @@ async fn program_closes_sockets_with_1001_on_sigint() {
 
 async fn serve_then_signal(signal: &str, code: u16) {
     let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--no-static"])
+        .args(["--listen", "127.0.0.1:0", "--trigger"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -124,7 +229,7 @@ async fn serve_then_signal(signal: &str, code: u16) {
 
 #[tokio::test]
 async fn accept_loop_survives_fd_exhaustion_and_a_control_socket_keeps_working() {
-    let script = format!("ulimit -n 64 && exec {BIN} --listen 127.0.0.1:0 --no-static");
+    let script = format!("ulimit -n 64 && exec {BIN} --listen 127.0.0.1:0 --trigger");
     let mut child = Command::new("sh")
         .args(["-c", &script])
         .env("RUST_LOG", "warn")

@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use moleculer_ws_server::{
-    Broker, Cluster, ClusterError, ClusterHandle, Gateway, MoleculerError, Route, RunningGateway,
+    Broker, Cluster, ClusterError, ClusterHandle, Gateway, GatewayConfig, MoleculerError, Route,
+    RunningGateway,
 };
 use serde_json::{json, Value};
 use support::servers::{moleculer_node_dir, NatsServer, NodeBroker, RedisServer};
@@ -18,7 +19,9 @@ const HEARTBEAT: Duration = Duration::from_millis(200);
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(2000);
 
 async fn gateway(node: &str, routes: Vec<Route>) -> RunningGateway {
-    let mut builder = Gateway::builder().broker(Broker::new(node));
+    let mut builder = Gateway::builder()
+        .config(GatewayConfig::default().trigger(true))
+        .broker(Broker::new(node));
     for r in routes {
         builder = builder.route(r);
     }
@@ -331,7 +334,7 @@ async fn program_joins_with_transporter_and_leaves_with_disconnect_on_sigterm() 
         .args([
             "--listen",
             "127.0.0.1:0",
-            "--no-static",
+            "--trigger",
             "--node-id",
             "gw-bin",
         ])

@@ -270,13 +270,19 @@ async fn rest_request_timeout_is_504_and_deep_json_is_400() {
         Ok(json!(1))
     });
     let c = reqwest::Client::new();
-    let resp = c.post(http_url(&gw, "/api/slow")).send().await.unwrap();
+    let resp = c
+        .post(http_url(&gw, "/api/slow"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 504);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["type"], "REQUEST_TIMEOUT");
     let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
     let resp = c
         .post(http_url(&gw, "/api/slow"))
+        .header("content-type", "application/json")
         .body(deep)
         .send()
         .await

@@ -35,6 +35,7 @@ async fn params_merge_path_query_body_and_result_is_compact_json_no_cache() {
     let gw = echo_gateway().await;
     let resp = reqwest::Client::new()
         .post(http_url(&gw, "/api/echo/7?q=1&id=ignored"))
+        .header("content-type", "application/json")
         .body(r#"{"id": 99, "q": "body", "b": [1, 2]}"#)
         .send()
         .await
@@ -54,7 +55,12 @@ async fn wildcard_route_takes_any_method_and_rest() {
     let gw = echo_gateway().await;
     let c = reqwest::Client::new();
     for path in ["/api/any", "/api/any/a/b/c"] {
-        let resp = c.delete(http_url(&gw, path)).send().await.unwrap();
+        let resp = c
+            .delete(http_url(&gw, path))
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
     }
 }
@@ -84,9 +90,14 @@ async fn action_error_status_is_its_code_with_moleculer_body() {
     assert_eq!(body["type"], "SERVICE_NOT_FOUND");
 }
 
+/// A gateway with the sample chat and the trigger routes (off by default).
+async fn with_builtin_routes(config: GatewayConfig) -> moleculer_ws_server::RunningGateway {
+    start(Gateway::builder().config(config.sample_chat(true).trigger(true))).await
+}
+
 #[tokio::test]
 async fn validation_error_is_422() {
-    let gw = start_default().await;
+    let gw = with_builtin_routes(GatewayConfig::default()).await;
     let resp = reqwest::Client::new()
         .post(http_url(&gw, "/api/chat/send"))
         .json(&json!({"user": "ann"}))
@@ -106,6 +117,7 @@ async fn malformed_json_is_400_with_error_body() {
     let gw = echo_gateway().await;
     let resp = reqwest::Client::new()
         .post(http_url(&gw, "/api/echo/1"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -131,6 +143,7 @@ async fn oversized_body_is_413() {
         .add_action("test.echo", |ctx| async move { Ok(ctx.params) });
     let resp = reqwest::Client::new()
         .post(http_url(&gw, "/api/echo"))
+        .header("content-type", "application/json")
         .body(format!("{{\"a\":\"{}\"}}", "x".repeat(200)))
         .send()
         .await
@@ -157,7 +170,7 @@ async fn unknown_route_is_404_json_for_json_clients() {
 
 #[tokio::test]
 async fn trigger_route_broadcasts_and_counts_clients() {
-    let gw = start_default().await;
+    let gw = with_builtin_routes(GatewayConfig::default()).await;
     let mut ws = connect(&gw, "/ws/trigger").await;
     let c = reqwest::Client::new();
     let resp = c
@@ -186,7 +199,7 @@ async fn trigger_route_broadcasts_and_counts_clients() {
 
 #[tokio::test]
 async fn trigger_route_needs_the_bearer_token_when_configured() {
-    let gw = start(Gateway::builder().config(GatewayConfig::default().token("tok"))).await;
+    let gw = with_builtin_routes(GatewayConfig::default().token("tok")).await;
     let mut ws = connect(&gw, "/ws/t?token=tok").await;
     let c = reqwest::Client::new();
     let url = http_url(&gw, "/api/websocket/send");
@@ -212,11 +225,158 @@ async fn trigger_route_needs_the_bearer_token_when_configured() {
         .unwrap();
     assert_eq!(resp.status(), 204);
     assert_eq!(next_text(&mut ws).await, "\"secured\"");
+    // The chat is behind the token too, and the scheme name is case-insensitive.
+    let chat = http_url(&gw, "/api/chat/send");
+    let msg = json!({"user": "eve", "text": "<img src=x onerror=alert(1)>"});
+    let resp = c.post(&chat).json(&msg).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let resp = c
+        .post(&chat)
+        .header("authorization", "bearer tok")
+        .json(&msg)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn defaults_register_no_trigger_and_no_chat_route() {
+    let gw = start_default().await;
+    let c = reqwest::Client::new();
+    for path in ["/api/websocket/send", "/api/chat/send"] {
+        let resp = c
+            .post(http_url(&gw, path))
+            .json(&json!({"path": "ws/chat", "data": 1, "text": "hi"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+    let resp = reqwest::get(http_url(&gw, "/api/websocket/clients"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    // Services of the broker still push and count through the actions.
+    assert_eq!(
+        gw.broker().call("websocket.clients", json!({})).await,
+        Ok(json!({}))
+    );
+}
+
+/// What a page on another site can send without a CORS preflight: a form (urlencoded,
+/// multipart or text/plain) or a body-less `fetch(..., {mode: "no-cors"})`. None reaches an
+/// action: 415, and the socket receives nothing of it.
+#[tokio::test]
+async fn cross_site_simple_requests_are_415_and_reach_no_action() {
+    let gw = with_builtin_routes(GatewayConfig::default()).await;
+    let mut ws = connect(&gw, "/ws/x").await;
+    let c = reqwest::Client::new();
+    let url = http_url(&gw, "/api/websocket/send?path=ws/x&data=query");
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=b"),
+        None,
+    ] {
+        let mut req = c.post(&url).body(r#"{"path":"ws/x","data":"body"}"#);
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 415, "{content_type:?}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["type"], "UNSUPPORTED_MEDIA_TYPE");
+    }
+    let resp = c
+        .post(http_url(&gw, "/api/websocket/send"))
+        .json(&json!({"path": "ws/x", "data": "json"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        next_text(&mut ws).await,
+        "\"json\"",
+        "only the JSON request arrived"
+    );
+    let text = metrics_text(&gw).await;
+    assert!(
+        text.contains("moleculer_ws_requests_unsupported_media_type_total 4\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_or_their_own_token() {
+    let gw = start(Gateway::builder().config(GatewayConfig::default().token("tok"))).await;
+    let c = reqwest::Client::new();
+    let url = http_url(&gw, "/metrics");
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 401);
+    let resp = c.get(&url).bearer_auth("tok").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let gw = start(
+        Gateway::builder().config(
+            GatewayConfig::default()
+                .token("tok")
+                .metrics_token("scrape"),
+        ),
+    )
+    .await;
+    let url = http_url(&gw, "/metrics");
+    assert_eq!(
+        c.get(&url)
+            .bearer_auth("tok")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let resp = c.get(&url).bearer_auth("scrape").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+/// Static files never leave their directory, however the path is spelled.
+#[tokio::test]
+async fn static_files_do_not_escape_their_directory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let root = std::env::temp_dir().join(format!("mws-traversal-{}", std::process::id()));
+    let public = root.join("public");
+    std::fs::create_dir_all(&public).unwrap();
+    std::fs::write(public.join("index.html"), "public page").unwrap();
+    std::fs::write(root.join("secret.txt"), "SECRET").unwrap();
+    let gw = start(Gateway::builder().config(GatewayConfig::default().static_dir(&public))).await;
+    for target in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "/%2e%2e%2fsecret.txt",
+        "/..\\secret.txt",
+        "/public/../../secret.txt",
+        "//..//secret.txt",
+    ] {
+        let mut s = tokio::net::TcpStream::connect(gw.local_addr())
+            .await
+            .unwrap();
+        let req = format!("GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        within(s.read_to_string(&mut answer)).await.unwrap();
+        assert!(!answer.contains("SECRET"), "{target}: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 404") || answer.starts_with("HTTP/1.1 400"),
+            "{target}: {answer}"
+        );
+    }
+    let resp = reqwest::get(http_url(&gw, "/index.html")).await.unwrap();
+    assert_eq!(resp.text().await.unwrap(), "public page");
+    std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[tokio::test]
 async fn chat_service_broadcasts_typed_message_to_ws_chat() {
-    let gw = start_default().await;
+    let gw = with_builtin_routes(GatewayConfig::default()).await;
     let mut ws = connect(&gw, "/ws/chat").await;
     let resp = reqwest::Client::new()
         .post(http_url(&gw, "/api/chat/send"))

@@ -351,18 +351,25 @@ impl WebSocketFilter for SweepSpy {
 }
 
 #[tokio::test]
-async fn sweep_reports_empty_idle_paths_to_on_close() {
+async fn a_path_goes_with_its_last_socket_and_the_sweep_reports_it_to_on_close() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let config = GatewayConfig::default()
-        .sweep_period(Duration::from_millis(50))
-        .path_idle_timeout(Duration::from_millis(100));
+    let config = GatewayConfig::default().sweep_period(Duration::from_millis(50));
     let gw = start(Gateway::builder().config(config).filter(SweepSpy(tx))).await;
     let mut keep = connect(&gw, "/ws/keep").await;
     let mut gone = connect(&gw, "/ws/gone").await;
     gone.close(None).await.unwrap();
     let _ = next(&mut gone).await;
-    let removed = within(rx.recv()).await.unwrap();
+    let removed = loop {
+        let paths = within(rx.recv()).await.unwrap();
+        if !paths.is_empty() {
+            break paths;
+        }
+    };
     assert_eq!(removed, vec!["/ws/gone".to_owned()]);
+    assert_eq!(
+        gw.count_clients().into_keys().collect::<Vec<_>>(),
+        ["/ws/keep"]
+    );
     send_text(&mut keep, "!").await;
     assert_eq!(next_text(&mut keep).await, "!");
     assert_eq!(count(&gw, "/ws/keep"), 1);

@@ -75,17 +75,10 @@ async fn slowloris_connections_are_closed_after_the_handshake_timeout() {
     slow.write_all(b"GET /ws/x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n")
         .await
         .unwrap();
-    let started = Instant::now();
-    let mut buf = [0u8; 512];
-    let n = within(slow.read(&mut buf)).await.unwrap_or(0);
-    // Closed (possibly after a 408), not left hanging.
-    let rest = within(slow.read(&mut buf)).await.unwrap_or(0);
-    assert!(n == 0 || rest == 0, "connection still open");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    // A head that did not arrive in time: hyper closes the connection without an answer.
+    let mut answer = Vec::new();
+    within(slow.read_to_end(&mut answer)).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&answer), "");
     healthy(&mut control).await;
 }
 
@@ -100,9 +93,9 @@ async fn oversized_request_heads_are_refused() {
     );
     let _ = s.write_all(big.as_bytes()).await;
     let mut buf = vec![0u8; 1024];
-    let n = within(s.read(&mut buf)).await.unwrap_or(0);
+    let n = within(s.read(&mut buf)).await.unwrap();
     let head = String::from_utf8_lossy(&buf[..n]);
-    assert!(n == 0 || head.starts_with("HTTP/1.1 431"), "{head}");
+    assert!(head.starts_with("HTTP/1.1 431 "), "{head:?}");
     healthy(&mut control).await;
 }
 
@@ -146,11 +139,9 @@ async fn idle_sockets_close_after_the_idle_timeout_when_enabled() {
         }
     };
     assert_eq!(code, 1001);
+    // Not before the timeout (an upper bound would break on a loaded machine).
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
     healthy(&mut busy).await;
     // Off by default: covered by every other test, whose sockets never send `!` for long.
 }
@@ -173,6 +164,12 @@ async fn a_client_that_stops_reading_is_dropped_within_the_write_timeout() {
         }
     }
     eventually("stalled socket dropped", || count(&gw, "/ws/stall") == 1).await;
+    // Dropped by the write timeout (the queues are unbounded here), and counted as such.
+    let m = metrics_text(&gw).await;
+    assert!(
+        m.contains("moleculer_ws_sockets_dropped_slow_total 1\n"),
+        "{m}"
+    );
     drop(stalled);
 }
 
@@ -265,6 +262,7 @@ async fn invalid_utf8_closes_1007_and_protocol_errors_close_1002() {
 async fn rest_request_timeout_is_504_and_deep_json_is_400() {
     let config = GatewayConfig::default().request_timeout(Duration::from_millis(200));
     let gw = start(with(config).route(Route::post("/api/slow", "test.slow"))).await;
+    let mut control = connect(&gw, "/ws/control").await;
     gw.broker().add_action("test.slow", |_ctx| async move {
         tokio::time::sleep(Duration::from_secs(5)).await;
         Ok(json!(1))
@@ -290,6 +288,7 @@ async fn rest_request_timeout_is_504_and_deep_json_is_400() {
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["type"], "INVALID_REQUEST_BODY");
+    healthy(&mut control).await;
 }
 
 #[tokio::test]
@@ -303,6 +302,7 @@ async fn cors_is_off_by_default_and_answers_preflights_when_configured() {
             .send()
     };
     let off = start_default().await;
+    let mut control = connect(&off, "/ws/control").await;
     let resp = preflight(&off).await.unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
     let on = start(with(
@@ -339,6 +339,7 @@ async fn cors_is_off_by_default_and_answers_preflights_when_configured() {
         posted.headers()["access-control-allow-origin"],
         "https://app.example"
     );
+    healthy(&mut control).await;
 }
 
 #[test]

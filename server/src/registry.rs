@@ -325,20 +325,51 @@ mod tests {
         assert_eq!(reg.take_removed(), vec!["/c".to_owned()]);
     }
 
-    #[tokio::test]
-    async fn the_byte_count_never_wraps_when_the_writer_is_fast() {
-        let reg = Registry::default();
-        let metrics = Metrics::default();
-        let mut r = reg.register("/p", 4).unwrap();
-        let msg = Utf8Bytes::from("12345");
-        for _ in 0..3 {
-            assert_eq!(reg.deliver("/p", &msg, None, 8, &metrics), 1);
-            // The socket's task writes it and subtracts its bytes.
-            let got = r.rx.recv().await.unwrap();
-            r.queued.fetch_sub(got.len(), Ordering::Relaxed);
-            assert_eq!(r.queued.load(Ordering::Relaxed), 0);
+    /// The socket's task subtracts what it wrote as soon as it has it. When that came between
+    /// the queueing and the count, the count wrapped below zero for a moment, and a broadcast
+    /// from another thread that read it then saw a huge backlog and killed a healthy socket.
+    /// Raced here: two broadcasting threads and a writer that takes each message at once.
+    #[test]
+    fn the_byte_count_never_wraps_when_the_writer_is_fast() {
+        let reg = Arc::new(Registry::default());
+        let metrics = Arc::new(Metrics::default());
+        let Registration {
+            mut rx,
+            id,
+            kill,
+            queued,
+        } = reg.register("/p", 1 << 20).unwrap();
+        let writer = std::thread::spawn(move || loop {
+            match rx.try_recv() {
+                Ok(text) => {
+                    queued.fetch_sub(text.len(), Ordering::Relaxed);
+                }
+                Err(mpsc::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        });
+        let broadcasters: Vec<_> = (0..2)
+            .map(|_| {
+                let (reg, metrics, kill) = (reg.clone(), metrics.clone(), kill.clone());
+                std::thread::spawn(move || {
+                    let msg = Utf8Bytes::from("12345678");
+                    for _ in 0..200_000 {
+                        // A budget no honest backlog reaches here; only a wrapped count does.
+                        reg.deliver("/p", &msg, None, usize::MAX / 2, &metrics);
+                        if kill.reason.get().is_some() {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for b in broadcasters {
+            b.join().unwrap();
         }
-        assert_eq!(r.kill.reason.get(), None);
+        reg.deregister("/p", id);
+        writer.join().unwrap();
+        assert_eq!(kill.reason.get(), None, "a healthy socket was killed");
+        assert_eq!(metrics.slow_dropped.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

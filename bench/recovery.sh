@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 ulimit -n 20000
 mkdir -p bench/results/recovery
 for mode in off on; do
-  ./target/release/moleculer-ws-server --listen 127.0.0.1:0 --no-static --no-chat > /tmp/gw-$mode.out 2>/dev/null &
+  ./target/release/moleculer-ws-server --listen 127.0.0.1:0 --trigger > /tmp/gw-$mode.out 2>/dev/null &
   pid=$!
   for i in $(seq 50); do grep -q 'gateway on' /tmp/gw-$mode.out && break; sleep 0.1; done
   addr=$(head -1 /tmp/gw-$mode.out | sed 's|.*http://||; s|/$||')

@@ -78,7 +78,7 @@ start_server() {
   case "$1" in
     ours)
       RUST_LOG=error "$target/release/moleculer-ws-server" --listen 127.0.0.1:0 \
-        --no-static --no-chat > "$log" 2>&1 &
+        --trigger > "$log" 2>&1 &
       server_pid=$!; line=$(first_line "$log")
       local addr=${line#*http://}; addr=${addr%/}
       ws_base=ws://$addr; trigger_url=http://$addr/api/websocket/send ;;

@@ -138,7 +138,9 @@
 
   // REST calls to the gateway: get/options/head(url, query?) and post/put/patch/delete(url,
   // body?) resolve to the parsed JSON (null for 204); a gateway error rejects with an Error
-  // carrying status, name, code, type and data from the Moleculer error body.
+  // carrying status, name, code, type and data from the Moleculer error body. Every request
+  // but GET and HEAD says Content-Type: application/json, also without a body: the gateway
+  // answers 415 to any other.
   function MoleculerHttpClient(options) {
     options = options || {};
     var headers = options.headers || {};
@@ -158,10 +160,8 @@
       var h = { "Accept": "application/json" };
       Object.keys(headers).forEach(function (k) { h[k] = headers[k]; });
       var init = { method: method, headers: h };
-      if (body !== undefined) {
-        h["Content-Type"] = "application/json";
-        init.body = JSON.stringify(body);
-      }
+      if (method !== "GET" && method !== "HEAD") { h["Content-Type"] = "application/json"; }
+      if (body !== undefined) { init.body = JSON.stringify(body); }
       return fetch(resolveUrl(url, query), init).then(function (resp) {
         return resp.text().then(function (text) {
           var data = null;

@@ -35,5 +35,14 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "Chromium not found at ${CHROMIUM:-/usr/bin/chromium}: install it (apt-get install chromium) or set CHROMIUM" >&2
   exit 1
 fi
-cargo build -p moleculer-ws-server -p moleculer-ws-conformance
+# A default build has no fault injection: --test-hooks must be absent from its --help (one
+# package, no features: nothing in the command can unify the feature in).
+help=$(cargo run -q -p moleculer-ws-server -- --help)
+grep -q -- --trigger <<<"$help" || { echo "moleculer-ws-server --help lists no --trigger" >&2; exit 1; }
+if grep -q -- --test-hooks <<<"$help"; then
+  echo "--test-hooks must not be in a default build of moleculer-ws-server" >&2
+  exit 1
+fi
+# The browser tests switch heartbeat replies off: the gateway binary with the feature test-hooks.
+cargo build -p moleculer-ws-server --features moleculer-ws-server/test-hooks -p moleculer-ws-conformance
 (cd js && npm ci --no-audit --no-fund --silent && npm test)

@@ -1,7 +1,7 @@
 //! A chat listener: prints every message pushed to `ws/chat` and posts one over REST.
 //!
 //! ```text
-//! cargo run -p moleculer-ws-server                       # a gateway on 127.0.0.1:3000
+//! cargo run -p moleculer-ws-server -- --demo             # a gateway with the chat on 127.0.0.1:3000
 //! cargo run -p moleculer-ws-client --example chat -- http://127.0.0.1:3000/ ann "hello"
 //! ```
 

@@ -19,7 +19,8 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), moleculer_ws_client::Error> {
-//! # let gateway = moleculer_ws_server::Gateway::builder().build().unwrap()
+//! # let config = moleculer_ws_server::GatewayConfig::default().sample_chat(true);
+//! # let gateway = moleculer_ws_server::Gateway::builder().config(config).build().unwrap()
 //! #     .bind("127.0.0.1:0").await.unwrap();
 //! # let base = format!("http://{}/", gateway.local_addr());
 //! // `base` is the gateway's address, e.g. "http://127.0.0.1:3000/".

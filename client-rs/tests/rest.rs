@@ -166,3 +166,52 @@ async fn every_method_and_typed_action_errors() {
         .unwrap_err();
     assert!(matches!(err, Error::Request(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn requests_without_a_body_are_json_unless_get_or_head() {
+    use moleculer_ws_server::{Gateway, Route};
+    let mut builder = Gateway::builder();
+    for method in ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "GET"] {
+        builder = builder.route(Route::new(method, "/api/echo/:id", "echo.params"));
+    }
+    let gateway = builder.build().unwrap();
+    gateway
+        .broker()
+        .add_action("echo.params", |ctx| async move { Ok(ctx.params) });
+    let gw = gateway.bind("127.0.0.1:0").await.unwrap();
+    let c = client(&gw);
+
+    // The gateway refuses (415) a request that is not GET or HEAD unless it is JSON, also
+    // without a body: the client says application/json on every such request.
+    for method in [
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+    ] {
+        let r = c
+            .request(method, "/api/echo/1")
+            .query(&[("q", "a")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status(), r.json()),
+            (200, &json!({"id": "1", "q": "a"})),
+            "{method:?}"
+        );
+    }
+    // A GET says no Content-Type and passes.
+    let r = c.request(Method::Get, "/api/echo/2").send().await.unwrap();
+    assert_eq!((r.status(), r.json()), (200, &json!({"id": "2"})));
+    // A per-request Content-Type replaces it: the gateway then refuses the call.
+    let r = c
+        .request(Method::Post, "/api/echo/3")
+        .header("Content-Type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415, "{r:?}");
+    assert_eq!(r.error().unwrap().kind, "UNSUPPORTED_MEDIA_TYPE");
+}

@@ -33,7 +33,7 @@ async function start(bin, args) {
 const [blaster, bline] = await start(path.join(target, "release", "blaster"), []);
 const blast = bline.replace(/^blaster on /, "");
 const [gateway, gline] = await start(path.join(target, "release", "moleculer-ws-server"),
-  ["--listen", "127.0.0.1:0", "--static-dir", jsDir, "--no-chat"]);
+  ["--listen", "127.0.0.1:0", "--static-dir", jsDir]);
 const base = /on (http:\/\/[^/]+)\//.exec(gline)[1];
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",

@@ -103,7 +103,7 @@ async fn main() {
         .args([
             "--listen",
             "127.0.0.1:0",
-            "--no-static",
+            "--trigger",
             "--outbound-queue",
             "64",
         ])

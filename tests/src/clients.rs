@@ -15,8 +15,9 @@ use tokio::time::Instant;
 use crate::proxy::{Fault, FaultProxy};
 use crate::report::{CaseResult, Outcome};
 
-/// The gateway the clients talk to; it needs the trigger, the client count route and the
-/// heartbeat fault hook of the reference gateway (`--test-hooks`).
+/// The gateway the clients talk to; it needs the trigger, the client count route
+/// (`--trigger`) and the heartbeat fault hook of the reference gateway (`--test-hooks`, in a
+/// build with the cargo feature `test-hooks`).
 #[derive(Debug, Clone)]
 pub struct ClientTarget {
     /// The gateway's address.

@@ -41,7 +41,7 @@ enum Command {
         json: bool,
     },
     /// Drive our Rust client through the fault proxy against a reference gateway started with
-    /// --test-hooks.
+    /// --trigger --test-hooks (built with the cargo feature test-hooks).
     Clients {
         /// The gateway's address, e.g. 127.0.0.1:3000.
         #[arg(long)]

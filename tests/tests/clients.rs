@@ -7,6 +7,7 @@ use moleculer_ws_server::{Gateway, GatewayConfig};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_passes_http_through() {
     let gw = Gateway::builder()
+        .config(GatewayConfig::default().trigger(true))
         .build()
         .unwrap()
         .bind("127.0.0.1:0")
@@ -25,7 +26,7 @@ async fn proxy_passes_http_through() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_fault_matrix_passes() {
     let gw = Gateway::builder()
-        .config(GatewayConfig::default().test_hooks(true))
+        .config(GatewayConfig::default().trigger(true).test_hooks(true))
         .build()
         .unwrap()
         .bind("127.0.0.1:0")

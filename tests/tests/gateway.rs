@@ -10,6 +10,7 @@ const EXPECTED: &str = include_str!("../expected/gateway.json");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_gateway_matches_the_committed_expectations() {
     let gw = Gateway::builder()
+        .config(GatewayConfig::default().trigger(true))
         .build()
         .unwrap()
         .bind("127.0.0.1:0")
@@ -36,7 +37,7 @@ async fn our_gateway_matches_the_committed_expectations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_protected_gateway_passes_with_the_token_and_fails_without() {
-    let config = GatewayConfig::default().token("t0k");
+    let config = GatewayConfig::default().trigger(true).token("t0k");
     let gw = Gateway::builder()
         .config(config)
         .build()

@@ -3,11 +3,12 @@
 
 use std::process::Command;
 
-use moleculer_ws_server::Gateway;
+use moleculer_ws_server::{Gateway, GatewayConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_websockets_client_interoperates() {
     let gw = Gateway::builder()
+        .config(GatewayConfig::default().trigger(true))
         .build()
         .unwrap()
         .bind("127.0.0.1:0")

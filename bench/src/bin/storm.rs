@@ -92,7 +92,7 @@ impl WebSocketHandler for Handler {
 fn start_gateway(server: &PathBuf, listen: &str) -> (Child, String) {
     let (child, base) = spawn_announced(
         Command::new(server)
-            .args(["--listen", listen, "--no-static", "--no-chat"])
+            .args(["--listen", listen])
             .env("RUST_LOG", "error"),
         "moleculer-ws gateway on ",
     );

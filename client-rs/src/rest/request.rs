@@ -44,10 +44,21 @@ impl Method {
             Method::Options => reqwest::Method::OPTIONS,
         }
     }
+
+    /// Whether a request of this method says `Content-Type: application/json` even without a
+    /// body: gateways refuse (415) any request that is not a GET or HEAD and is not JSON, so
+    /// that a page of another site cannot reach an action without a CORS preflight.
+    fn needs_content_type(self) -> bool {
+        !matches!(self, Method::Get | Method::Head)
+    }
 }
 
 /// A REST request being built; send it with [`send`](Self::send). Never panics: the first
 /// invalid part is returned by `send`.
+///
+/// Every request says `Accept: application/json`, and `Content-Type: application/json` when
+/// it has a body or its method is not GET or HEAD (the gateway answers 415 otherwise);
+/// [`header`](Self::header) replaces either.
 #[derive(Debug)]
 #[must_use]
 pub struct RequestBuilder {
@@ -128,6 +139,9 @@ impl RequestBuilder {
         let url = self.url?;
         let mut headers = self.client.defaults.headers_now();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if self.body.is_some() || self.method.needs_content_type() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
@@ -137,9 +151,7 @@ impl RequestBuilder {
             .request(self.method.to_reqwest(), url)
             .headers(headers);
         if let Some(body) = self.body {
-            req = req
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .body(body);
+            req = req.body(body);
         }
         if let Some(t) = self.timeout {
             req = req.timeout(t);

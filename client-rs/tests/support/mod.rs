@@ -14,10 +14,16 @@ use moleculer_ws_server::{Gateway, GatewayConfig, RunningGateway};
 /// Generous upper bound for anything that should happen "soon".
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A gateway with `config`, on a free port (or `addr` for a restart).
+/// A gateway with `config`, on a free port (or `addr` for a restart), with the routes the
+/// tests call: the trigger routes (`/api/websocket/send`, `/api/websocket/clients`) and the
+/// sample chat (`/api/chat/send`), both off by default.
 pub async fn gateway_at(config: GatewayConfig, addr: &str) -> RunningGateway {
+    let config = config
+        .trigger(true)
+        .sample_chat(true)
+        .shutdown_timeout(Duration::from_secs(2));
     Gateway::builder()
-        .config(config.shutdown_timeout(Duration::from_secs(2)))
+        .config(config)
         .build()
         .expect("gateway config")
         .bind(addr)

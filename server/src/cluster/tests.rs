@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::packets::Version;
-use super::transit::{ClusterTransport, Outbound, Timing, Transit};
+use super::transit::{ClusterTransport, Limits, Outbound, Timing, Transit};
 use crate::broker::{Broker, Transport};
 
 struct Harness {
@@ -32,6 +32,7 @@ fn harness(version: Version) -> Harness {
         version,
         "",
         timing,
+        Limits::default(),
         tx,
     ));
     Harness {
@@ -265,6 +266,7 @@ async fn ping_is_answered_with_pong_and_namespace_prefixes_topics() {
         Version::V4,
         "dev",
         timing,
+        Limits::default(),
         tx,
     );
     let ping = json!({"ver": "4", "sender": "p", "time": 5, "id": "x"}).to_string();
@@ -283,4 +285,50 @@ async fn ping_is_answered_with_pong_and_namespace_prefixes_topics() {
         }
         Outbound::Flush(_) => panic!("unexpected flush"),
     }
+}
+
+/// The value of a sample in the transit's metrics.
+fn metric(transit: &Transit, sample: &str) -> u64 {
+    let mut text = String::new();
+    transit.render_metrics(&mut text);
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {sample} in\n{text}"))
+}
+
+#[tokio::test]
+async fn bad_senders_are_answered_nothing_and_counted() {
+    let mut h = harness(Version::V4);
+    for sender in ["x.>", "a b", "a..b", &"n".repeat(200)] {
+        h.feed("MOL.DISCOVER", json!({"ver": "4", "sender": sender}));
+        h.feed("MOL.PING", json!({"ver": "4", "sender": sender, "time": 1}));
+        h.join(sender, json!([]));
+    }
+    assert!(h.sent().is_empty());
+    assert!(h.transit.watch_nodes().borrow().is_empty());
+    assert_eq!(
+        metric(
+            &h.transit,
+            "moleculer_ws_cluster_packets_dropped_total{reason=\"bad_sender\"}"
+        ),
+        12
+    );
+}
+
+#[tokio::test]
+async fn oversized_messages_are_counted_and_transport_metrics_reach_the_broker() {
+    let h = harness(Version::V4);
+    h.transit.on_link(super::transporter::LinkEvent::TooLarge {
+        topic: "MOL.INFO".into(),
+        size: 2 << 20,
+    });
+    h.broker
+        .set_transport(Arc::new(ClusterTransport(h.transit.clone())));
+    let mut text = String::new();
+    h.broker.render_transport_metrics(&mut text);
+    assert!(
+        text.contains("moleculer_ws_cluster_packets_dropped_total{reason=\"too_large\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE moleculer_ws_cluster_nodes gauge\n"));
 }

@@ -122,4 +122,8 @@ impl Transport for ClusterTransport {
     ) -> BoxFuture<'a, Option<ActionResult>> {
         Box::pin(self.0.call(action, params))
     }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.0.render_metrics(out);
+    }
 }

@@ -252,6 +252,99 @@ async fn redis_bad_senders_get_no_reply_and_are_counted() {
     bad_senders_get_no_reply(redis()).await;
 }
 
+/// Patterns that make a backtracking glob take exponential time on a long name.
+const PATHOLOGICAL: [&str; 3] = [
+    "a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+    "**.**.**.**.**.**.**.**.**.**.**.**.**.**.**.b",
+    "?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*b",
+];
+
+/// Broadcasts `event` from the gateway's broker on a thread of its own and waits for it
+/// without the runtime (a broadcast that hangs may hold up the runtime's workers too): a
+/// broadcast that never ends fails the test instead of blocking it; fails after [`WAIT`].
+async fn broadcast_completes(broker: &Broker, event: String) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let broker = broker.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(broker.broadcast(&event, json!({"path": "/ws/none", "data": 1})));
+        let _ = done.send(());
+    });
+    tokio::task::block_in_place(|| finished.recv_timeout(WAIT))
+        .expect("the broadcast did not complete");
+}
+
+/// INFO announcing pathological patterns; broadcasts of long names complete, and a name that
+/// matches still reaches the rogue.
+async fn pathological_patterns_do_not_stall_broadcasts(server: Server) {
+    let (gw, cluster) = gateway_in(&server, |b| b).await;
+    let mut rogue = Rogue::connect(&server.url()).await;
+    let events: serde_json::Map<String, Value> = PATHOLOGICAL
+        .iter()
+        .map(|p| (p.to_string(), json!({"name": p})))
+        .collect();
+    let services = json!([{"name": "evil", "events": events}]);
+    rogue
+        .send(
+            "MOL.INFO",
+            ROGUE,
+            json!({"services": services, "instanceID": "i1"}),
+        )
+        .await;
+    within(cluster.wait_for_nodes(|ids| ids.iter().any(|n| n == ROGUE))).await;
+
+    broadcast_completes(gw.broker(), "a".repeat(3000)).await;
+    broadcast_completes(gw.broker(), format!("{}c", "a.".repeat(1500))).await;
+    let matching = format!("{}b", "a".repeat(3000));
+    broadcast_completes(gw.broker(), matching.clone()).await;
+    let event = rogue.next_on(&format!("MOL.EVENT.{ROGUE}")).await;
+    assert_eq!(event["event"], json!(matching));
+    rogue.control(&gw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_pathological_patterns_do_not_stall_broadcasts() {
+    pathological_patterns_do_not_stall_broadcasts(nats()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_pathological_patterns_do_not_stall_broadcasts() {
+    pathological_patterns_do_not_stall_broadcasts(redis()).await;
+}
+
+/// 2,000 INFO packets with distinct node IDs: the table stops at its cap (default 1024), the
+/// rest are counted.
+async fn node_flood_stays_at_the_cap(server: Server) {
+    let (gw, cluster) = gateway_in(&server, |b| b).await;
+    let mut rogue = Rogue::connect(&server.url()).await;
+    let services = json!([{"name": "flood", "events": {"flood.*": {"name": "flood.*"}}}]);
+    for i in 0..2000 {
+        let info = json!({"services": services, "instanceID": format!("i{i}")});
+        rogue.send("MOL.INFO", &format!("flood-{i}"), info).await;
+    }
+    eventually("976 INFO refused", || {
+        metric(&cluster, &dropped("node_limit")) == 2000 - 1024
+    })
+    .await;
+    assert_eq!(cluster.nodes().len(), 1024);
+    assert_eq!(metric(&cluster, "moleculer_ws_cluster_nodes"), 1024);
+    broadcast_completes(gw.broker(), "flood.x".into()).await;
+    rogue.control(&gw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_node_flood_stays_at_the_cap() {
+    node_flood_stays_at_the_cap(nats()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_node_flood_stays_at_the_cap() {
+    node_flood_stays_at_the_cap(redis()).await;
+}
+
 /// With `max_packet_size(16 KiB)`, a 20 KB `websocket.send` is dropped (not delivered) and
 /// counted; the next, small one is delivered.
 async fn oversized_packet_is_dropped(server: Server) {

@@ -25,6 +25,7 @@
 mod local;
 mod nodes;
 mod packets;
+mod pattern;
 mod transit;
 mod transporter;
 
@@ -190,6 +191,15 @@ impl ClusterBuilder {
     /// held in memory whole, and Redis accepts messages of up to 512 MB.
     pub fn max_packet_size(mut self, bytes: usize) -> Self {
         self.limits.max_packet_size = bytes;
+        self
+    }
+
+    /// How many other nodes are remembered at most (default 1024). The INFO of a new node
+    /// beyond this is dropped (logged, counted with `reason="node_limit"`); the node is taken in
+    /// once a known node leaves or goes silent. This bounds the memory and the routing work a
+    /// flood of made-up node IDs can cause; set it above the size of your cluster.
+    pub fn max_nodes(mut self, nodes: usize) -> Self {
+        self.limits.max_nodes = nodes;
         self
     }
 

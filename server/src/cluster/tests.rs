@@ -296,6 +296,31 @@ fn metric(transit: &Transit, sample: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {sample} in\n{text}"))
 }
 
+fn harness_with(limits: Limits) -> Harness {
+    let broker = Broker::new("me");
+    let (tx, out) = mpsc::channel(64);
+    let timing = Timing {
+        heartbeat_interval: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(5),
+    };
+    let transit = Arc::new(Transit::new(
+        broker.downgrade(),
+        "me".into(),
+        Version::V4,
+        "",
+        timing,
+        limits,
+        tx,
+    ));
+    Harness {
+        ver: "4",
+        broker,
+        transit,
+        out,
+    }
+}
+
 #[tokio::test]
 async fn bad_senders_are_answered_nothing_and_counted() {
     let mut h = harness(Version::V4);
@@ -313,6 +338,32 @@ async fn bad_senders_are_answered_nothing_and_counted() {
         ),
         12
     );
+}
+
+#[tokio::test]
+async fn a_full_node_table_refuses_new_nodes_and_does_not_ask_them_for_info() {
+    let mut h = harness_with(Limits {
+        max_nodes: 2,
+        ..Limits::default()
+    });
+    for node in ["a", "b", "c"] {
+        h.join(node, json!([]));
+    }
+    assert_eq!(*h.transit.watch_nodes().borrow(), ["a", "b"]);
+    h.feed("MOL.HEARTBEAT", json!({"ver": "4", "sender": "d"}));
+    assert!(h.sent().is_empty(), "no DISCOVER while full");
+    let refused = "moleculer_ws_cluster_packets_dropped_total{reason=\"node_limit\"}";
+    assert_eq!(metric(&h.transit, refused), 1);
+    assert_eq!(metric(&h.transit, "moleculer_ws_cluster_nodes"), 2);
+    h.feed("MOL.DISCONNECT", json!({"ver": "4", "sender": "a"}));
+    h.feed("MOL.HEARTBEAT", json!({"ver": "4", "sender": "d"}));
+    assert_eq!(
+        h.sent()[0].0,
+        "MOL.DISCOVER.d",
+        "room again: ask d for INFO"
+    );
+    h.join("d", json!([]));
+    assert_eq!(*h.transit.watch_nodes().borrow(), ["b", "d"]);
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ impl Transit {
         if self.stopped.load(Ordering::SeqCst) {
             return None;
         }
-        let node = lock(&self.nodes).pick_for_action(action)?;
+        let node = self.view().pick_for_action(&self.turns, action)?;
         let id = self.new_id();
         let (reply, answer) = oneshot::channel();
         lock(&self.pending).insert(
@@ -91,7 +91,7 @@ pub(crate) struct ClusterTransport(pub(crate) Arc<Transit>);
 impl Transport for ClusterTransport {
     fn broadcast<'a>(&'a self, event: &'a str, params: &'a Value) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let targets = lock(&self.0.nodes).broadcast_targets(event);
+            let targets = self.0.view().broadcast_targets(event);
             for (node, groups) in targets {
                 self.0.send_event(&node, event, params, &groups, true);
             }
@@ -105,7 +105,10 @@ impl Transport for ClusterTransport {
         skip_groups: &'a [String],
     ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
-            let targets = lock(&self.0.nodes).balanced_targets(event, skip_groups);
+            let targets = self
+                .0
+                .view()
+                .balanced_targets(&self.0.turns, event, skip_groups);
             let mut reached = Vec::new();
             for (node, groups) in targets {
                 self.0.send_event(&node, event, params, &groups, false);

@@ -9,8 +9,8 @@ use super::stats::{preview, Reason};
 use super::{lock, Outbound, Transit, MAX_WARNED_VERSIONS};
 use crate::broker::Event;
 use crate::cluster::local;
-use crate::cluster::nodes::InfoChange;
-use crate::cluster::packets::{self, BadHeader, Incoming, Kind, RequestPacket};
+use crate::cluster::nodes::{InfoChange, NodeServices};
+use crate::cluster::packets::{self, BadHeader, Incoming, InfoPacket, Kind, RequestPacket};
 use crate::error::MoleculerError;
 
 impl Transit {
@@ -104,21 +104,15 @@ impl Transit {
     fn dispatch(&self, sender: &str, body: Incoming, now: Instant) {
         match body {
             Incoming::Discover => self.send_info(Some(sender)),
-            Incoming::Info(info) => {
-                let change = lock(&self.nodes).apply_info(sender, &info, now);
-                match change {
-                    InfoChange::Joined => tracing::info!(node = sender, "cluster: node joined"),
-                    InfoChange::Restarted => {
-                        tracing::info!(node = sender, "cluster: node restarted");
-                        self.fail_pending_of(sender, "the node restarted");
-                    }
-                    InfoChange::Updated => tracing::debug!(node = sender, "cluster: node updated"),
-                }
-                self.publish_node_ids();
-            }
+            Incoming::Info(info) => self.node_info(sender, info, now),
             Incoming::Heartbeat => {
-                if !lock(&self.nodes).seen(sender, now) {
-                    // A node we do not know (it joined while we were away): ask for its INFO.
+                let ask = {
+                    let mut nodes = lock(&self.nodes);
+                    !nodes.seen(sender, now) && !nodes.refuses(sender)
+                };
+                if ask {
+                    // A node we do not know (it joined while we were away, or was refused
+                    // while the table was full): ask for its INFO.
                     self.send(
                         self.topics.to_node(Kind::Discover, sender),
                         self.writer.bare(),
@@ -126,7 +120,7 @@ impl Transit {
                 }
             }
             Incoming::Disconnect => {
-                if lock(&self.nodes).remove(sender) {
+                if self.change_nodes(|nodes| nodes.remove(sender)) {
                     tracing::info!(node = sender, "cluster: node left");
                     self.node_left(sender);
                 }
@@ -166,6 +160,43 @@ impl Transit {
             Incoming::Pong => tracing::debug!(sender, "cluster: pong"),
         }
         lock(&self.nodes).seen(sender, now);
+    }
+
+    /// INFO: the node's services are read and their patterns compiled outside the table's
+    /// lock; a new node is refused when the table is full.
+    fn node_info(&self, sender: &str, info: InfoPacket, now: Instant) {
+        if lock(&self.nodes).refuses(sender) {
+            let why = format!(
+                "INFO of {sender}: the node table is full (max_nodes {})",
+                self.limits.max_nodes
+            );
+            return self.drop_packet(Reason::NodeLimit, now, "INFO", &why);
+        }
+        let (services, dropped) = NodeServices::read(sender, &info.services);
+        if dropped > 0 {
+            let stats = &self.stats;
+            if stats.count(&stats.names_dropped, dropped, now) {
+                tracing::warn!(
+                    node = sender,
+                    dropped,
+                    "cluster: the node announces more actions, events or groups than kept \
+                     (or names longer than 256 bytes); the extra ones are ignored"
+                );
+            }
+        }
+        let change = self.change_nodes(|nodes| nodes.apply_info(info.instance_id, services, now));
+        match change {
+            InfoChange::Joined => tracing::info!(node = sender, "cluster: node joined"),
+            InfoChange::Restarted => {
+                tracing::info!(node = sender, "cluster: node restarted");
+                self.fail_pending_of(sender, "the node restarted");
+            }
+            InfoChange::Updated => tracing::debug!(node = sender, "cluster: node updated"),
+            InfoChange::Refused => {
+                let why = format!("INFO of {sender}: the node table is full");
+                self.drop_packet(Reason::NodeLimit, now, "INFO", &why);
+            }
+        }
     }
 
     /// Runs a local action for a REQ and sends the RES (in a task: actions may take long).

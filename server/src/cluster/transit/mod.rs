@@ -7,14 +7,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::local;
-use super::nodes::NodeRegistry;
+use super::nodes::{NodeRegistry, NodeView, RoundRobin};
 use super::packets::{Kind, Topics, Version, Writer};
 use super::transporter::LinkEvent;
 
@@ -23,6 +23,7 @@ mod inbound;
 mod stats;
 
 use crate::broker::{ActionResult, WeakBroker};
+use crate::sync::{read, write};
 use calls::rejected;
 pub(crate) use calls::ClusterTransport;
 use stats::{Reason, Stats};
@@ -47,12 +48,14 @@ pub(crate) struct Timing {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_packet_size: usize,
+    pub(crate) max_nodes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_packet_size: 1024 * 1024,
+            max_nodes: 1024,
         }
     }
 }
@@ -60,8 +63,8 @@ impl Default for Limits {
 impl Limits {
     /// The first setting out of range, worded for `ClusterError::Config`.
     pub(crate) fn check(&self) -> Result<(), String> {
-        if self.max_packet_size == 0 {
-            return Err("max_packet_size must be at least 1".into());
+        if self.max_packet_size == 0 || self.max_nodes == 0 {
+            return Err("max_packet_size and max_nodes must be at least 1".into());
         }
         Ok(())
     }
@@ -87,7 +90,11 @@ pub(crate) struct Transit {
     limits: Limits,
     stats: Arc<Stats>,
     out: mpsc::Sender<Outbound>,
+    /// The node table; taken by incoming packets only, never by broadcasts and calls.
     nodes: Mutex<NodeRegistry>,
+    /// What broadcasts and calls route on: the node table at its last change.
+    view: RwLock<Arc<NodeView>>,
+    turns: RoundRobin,
     node_ids: watch::Sender<Vec<String>>,
     pending: Mutex<HashMap<String, Pending>>,
     info_seq: AtomicU64,
@@ -126,7 +133,9 @@ impl Transit {
             limits,
             stats: Arc::new(Stats::new(Instant::now())),
             out,
-            nodes: Mutex::default(),
+            nodes: Mutex::new(NodeRegistry::new(limits.max_nodes)),
+            view: RwLock::default(),
+            turns: RoundRobin::default(),
             node_ids: watch::Sender::new(Vec::new()),
             pending: Mutex::default(),
             info_seq: AtomicU64::new(1),
@@ -155,8 +164,7 @@ impl Transit {
 
     /// Appends the transit's counters (Prometheus text format).
     pub(crate) fn render_metrics(&self, out: &mut String) {
-        let nodes = lock(&self.nodes).ids().len();
-        self.stats.render(nodes, out);
+        self.stats.render(self.view().len(), out);
     }
 
     fn send(&self, topic: String, payload: Vec<u8>) {
@@ -212,7 +220,8 @@ impl Transit {
             self.topics.broadcast(Kind::Heartbeat),
             self.writer.with_fields(beat),
         );
-        let gone = lock(&self.nodes).expire(now, self.timing.heartbeat_timeout);
+        let timeout = self.timing.heartbeat_timeout;
+        let gone = self.change_nodes(|nodes| nodes.expire(now, timeout));
         for node in gone {
             tracing::warn!(node, "cluster: no heartbeat from node, dropped");
             self.node_left(&node);
@@ -255,16 +264,27 @@ impl Transit {
 
     fn node_left(&self, node: &str) {
         self.fail_pending_of(node, "the node left the cluster");
-        self.publish_node_ids();
     }
 
-    fn publish_node_ids(&self) {
-        let ids = lock(&self.nodes).ids();
+    /// The routing view: the node table at its last change, taken without waiting on it.
+    pub(crate) fn view(&self) -> Arc<NodeView> {
+        read(&self.view).clone()
+    }
+
+    /// Changes the node table with `change`, then publishes the new view and IDs. Both are
+    /// published under the table's lock, so a later change can never be overwritten by an
+    /// earlier one; the view's lock is only held to swap an `Arc`.
+    fn change_nodes<T>(&self, change: impl FnOnce(&mut NodeRegistry) -> T) -> T {
+        let mut nodes = lock(&self.nodes);
+        let result = change(&mut nodes);
+        *write(&self.view) = Arc::new(nodes.view());
+        let ids = nodes.ids();
         self.node_ids.send_if_modified(|current| {
             let changed = *current != ids;
             *current = ids;
             changed
         });
+        result
     }
 
     fn fail_pending_of(&self, node: &str, why: &str) {
@@ -287,7 +307,7 @@ impl Transit {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::broker::Broker;
+    use crate::broker::{Broker, Transport};
     use serde_json::json;
 
     fn transit(broker: &Broker) -> Arc<Transit> {
@@ -319,5 +339,39 @@ mod tests {
         assert_eq!(lock(&t.warned_versions).len(), MAX_WARNED_VERSIONS);
         let counted = t.stats.dropped_count(Reason::Version);
         assert_eq!(counted, (MAX_WARNED_VERSIONS + 50) as u64);
+    }
+
+    /// The node table's lock is held by someone else (an INFO being applied): broadcasts,
+    /// emits and calls route on the view and do not wait for it.
+    #[test]
+    fn routing_never_waits_on_the_node_table() {
+        let broker = Broker::new("me");
+        let t = transit(&broker);
+        let info = json!({"ver": "4", "sender": "a", "instanceID": "1",
+            "services": [{"name": "s", "events": {"ev.*": {}}, "actions": {"s.do": {}}}]});
+        t.handle("MOL.INFO", info.to_string().as_bytes(), Instant::now());
+        let held = lock(&t.nodes);
+        let (done, finished) = std::sync::mpsc::channel();
+        let routing = t.clone();
+        std::thread::spawn(move || {
+            let transport = ClusterTransport(routing);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            rt.block_on(transport.broadcast("ev.x", &json!(1)));
+            let reached = rt.block_on(transport.emit("ev.x", &json!(1), &[]));
+            let node = transport
+                .0
+                .view()
+                .pick_for_action(&transport.0.turns, "s.do");
+            let _ = done.send((reached, node));
+        });
+        let (reached, node) = finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        drop(held);
+        assert_eq!(
+            (reached, node),
+            (vec!["s".to_owned()], Some("a".to_owned()))
+        );
     }
 }

@@ -6,7 +6,9 @@
 
 mod support;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use moleculer_ws_server::{
@@ -15,7 +17,7 @@ use moleculer_ws_server::{
 use serde_json::{json, Value};
 use support::servers::{NatsServer, RedisServer};
 use support::*;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// The gateway's node ID and the rogue's own (valid) one.
 const GW: &str = "gw";
@@ -343,6 +345,131 @@ async fn nats_node_flood_stays_at_the_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_node_flood_stays_at_the_cap() {
     node_flood_stays_at_the_cap(redis()).await;
+}
+
+/// 20 calls of a slow action with `max_concurrent_requests(4)`: 4 run (never more at once),
+/// 16 are answered at once with 429 `QUEUE_FULL`; released, the 4 answer.
+async fn request_flood_runs_at_most_the_limit(server: Server) {
+    let (gw, cluster) = gateway_in(&server, |b| b.max_concurrent_requests(4)).await;
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    {
+        let (running, most, gate) = (running.clone(), most.clone(), gate.clone());
+        gw.broker().add_action("slow.work", move |_| {
+            let (running, most, gate) = (running.clone(), most.clone(), gate.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let _pass = gate.acquire().await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(json!("done"))
+            }
+        });
+    }
+    let mut rogue = Rogue::connect(&server.url()).await;
+    for i in 0..20 {
+        let req = json!({"id": format!("r{i}"), "action": "slow.work", "params": {},
+                         "meta": {}, "timeout": 0, "level": 1});
+        rogue.send("MOL.REQ.gw", ROGUE, req).await;
+    }
+    let res_topic = format!("MOL.RES.{ROGUE}");
+    for _ in 0..16 {
+        let res = rogue.next_on(&res_topic).await;
+        assert_eq!(res["success"], false, "{res}");
+        assert_eq!(
+            (res["error"]["code"].as_u64(), res["error"]["type"].as_str()),
+            (Some(429), Some("QUEUE_FULL")),
+            "{res}"
+        );
+    }
+    assert_eq!(
+        metric(&cluster, "moleculer_ws_cluster_requests_rejected_total"),
+        16
+    );
+    eventually("4 running", || running.load(Ordering::SeqCst) == 4).await;
+    gate.add_permits(20);
+    for _ in 0..4 {
+        let res = rogue.next_on(&res_topic).await;
+        assert_eq!(
+            (res["success"].as_bool(), &res["data"]),
+            (Some(true), &json!("done"))
+        );
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 4, "at most 4 at once");
+    rogue.control(&gw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_request_flood_runs_at_most_the_limit() {
+    request_flood_runs_at_most_the_limit(nats()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_request_flood_runs_at_most_the_limit() {
+    request_flood_runs_at_most_the_limit(redis()).await;
+}
+
+/// Tells when dropped: the action's future was dropped (or ran to its end, which never
+/// happens here).
+struct DropGuard(Option<oneshot::Sender<()>>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A call with `timeout: 200` of an action that never ends: a 504 `REQUEST_TIMEOUT` comes back
+/// and the action's future is dropped.
+async fn request_timeout_answers_504(server: Server) {
+    let (gw, cluster) = gateway_in(&server, |b| b).await;
+    let (dropped_tx, action_dropped) = oneshot::channel();
+    let dropped_tx = std::sync::Mutex::new(Some(dropped_tx));
+    gw.broker().add_action("never.ends", move |_| {
+        let guard = DropGuard(dropped_tx.lock().unwrap().take());
+        async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+            Ok(Value::Null)
+        }
+    });
+    let mut rogue = Rogue::connect(&server.url()).await;
+    let started = Instant::now();
+    let req = json!({"id": "t1", "action": "never.ends", "params": {}, "meta": {},
+                     "timeout": 200, "level": 1});
+    rogue.send("MOL.REQ.gw", ROGUE, req).await;
+    let res = rogue.next_on(&format!("MOL.RES.{ROGUE}")).await;
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(
+        (res["id"].as_str(), res["success"].as_bool()),
+        (Some("t1"), Some(false))
+    );
+    assert_eq!(
+        (res["error"]["code"].as_u64(), res["error"]["type"].as_str()),
+        (Some(504), Some("REQUEST_TIMEOUT")),
+        "{res}"
+    );
+    within(action_dropped)
+        .await
+        .expect("the action's future was dropped");
+    assert_eq!(
+        metric(&cluster, "moleculer_ws_cluster_requests_timed_out_total"),
+        1
+    );
+    rogue.control(&gw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_request_timeout_answers_504_and_drops_the_action() {
+    request_timeout_answers_504(nats()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_request_timeout_answers_504_and_drops_the_action() {
+    request_timeout_answers_504(redis()).await;
 }
 
 /// With `max_packet_size(16 KiB)`, a 20 KB `websocket.send` is dropped (not delivered) and

@@ -203,6 +203,16 @@ impl ClusterBuilder {
         self
     }
 
+    /// How many calls from other nodes run at once at most (default 256). A call beyond this
+    /// is answered at once with moleculer's 429 `QueueIsFullError` (`QUEUE_FULL`, retryable),
+    /// as moleculer's bulkhead does, and counted in
+    /// `moleculer_ws_cluster_requests_rejected_total`. Higher lets more slow actions run in
+    /// parallel, at the cost of memory and CPU a flood of calls can take.
+    pub fn max_concurrent_requests(mut self, requests: usize) -> Self {
+        self.limits.max_concurrent_requests = requests;
+        self
+    }
+
     fn check(&self) -> Result<(String, Duration), ClusterError> {
         let url = match &self.transporter {
             Some(u) if !u.trim().is_empty() => u.trim().to_owned(),

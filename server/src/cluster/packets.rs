@@ -213,6 +213,21 @@ pub(crate) struct RequestPacket {
     pub(crate) action: String,
     #[serde(default)]
     pub(crate) params: Value,
+    /// The caller's timeout in milliseconds; 0, missing or not a number: none given.
+    #[serde(default)]
+    pub(crate) timeout: Value,
+}
+
+impl RequestPacket {
+    /// How long the action may run: the caller's timeout, at most `limit` (also when the
+    /// caller gave none).
+    pub(crate) fn time_limit(&self, limit: std::time::Duration) -> std::time::Duration {
+        match self.timeout.as_f64() {
+            Some(ms) if ms > 0.0 => std::time::Duration::try_from_secs_f64(ms / 1000.0)
+                .map_or(limit, |caller| caller.min(limit)),
+            _ => limit,
+        }
+    }
 }
 
 /// RES: the answer to one of this node's calls.
@@ -449,6 +464,8 @@ impl Writer {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
+    use std::time::Duration;
 
     #[test]
     fn node_ids_of_moleculer_pass_subject_syntax_and_long_ones_do_not() {
@@ -486,5 +503,29 @@ mod tests {
             read_header(br#"{"ver":4,"sender":"n-1"}"#).unwrap().0.ver,
             "4"
         );
+    }
+
+    #[test]
+    fn request_time_limit_is_the_callers_timeout_within_the_configured_one() {
+        let limit = Duration::from_secs(10);
+        let req = |timeout: Value| {
+            let packet = json!({"id": "1", "action": "a", "timeout": timeout});
+            serde_json::from_value::<RequestPacket>(packet).unwrap()
+        };
+        assert_eq!(
+            req(json!(200)).time_limit(limit),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            req(json!(2.5)).time_limit(limit),
+            Duration::from_micros(2500)
+        );
+        for none in [json!(0), json!(-5), json!(null), json!("200"), json!(1e300)] {
+            assert_eq!(req(none.clone()).time_limit(limit), limit, "{none}");
+        }
+        assert_eq!(req(json!(60_000)).time_limit(limit), limit);
+        let missing: RequestPacket =
+            serde_json::from_value(json!({"id": "1", "action": "a"})).unwrap();
+        assert_eq!(missing.time_limit(limit), limit);
     }
 }

@@ -367,6 +367,56 @@ async fn a_full_node_table_refuses_new_nodes_and_does_not_ask_them_for_info() {
 }
 
 #[tokio::test]
+async fn requests_past_the_limit_get_queue_full_at_once_and_slow_ones_a_504() {
+    let mut h = harness_with(Limits {
+        max_concurrent_requests: 1,
+        ..Limits::default()
+    });
+    h.broker
+        .add_action("slow.never", |_| std::future::pending());
+    let req = |id: &str, timeout: u64| {
+        json!({"ver": "4", "sender": "caller", "id": id, "action": "slow.never",
+               "params": {}, "timeout": timeout})
+    };
+    h.feed("MOL.REQ.me", req("r1", 30));
+    h.feed("MOL.REQ.me", req("r2", 0));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (topic, res) = &sent[0];
+    assert_eq!(
+        (topic.as_str(), res["id"].as_str()),
+        ("MOL.RES.caller", Some("r2"))
+    );
+    assert_eq!(
+        (res["error"]["code"].as_u64(), res["error"]["type"].as_str()),
+        (Some(429), Some("QUEUE_FULL"))
+    );
+    assert_eq!(res["error"]["retryable"], true);
+    let res = loop {
+        let item = tokio::time::timeout(Duration::from_secs(10), h.out.recv()).await;
+        if let Some(Outbound::Packet { payload, .. }) = item.unwrap() {
+            break serde_json::from_slice::<Value>(&payload).unwrap();
+        }
+    };
+    assert_eq!(res["id"], "r1");
+    assert_eq!(
+        (res["error"]["code"].as_u64(), res["error"]["type"].as_str()),
+        (Some(504), Some("REQUEST_TIMEOUT"))
+    );
+    assert_eq!(
+        metric(&h.transit, "moleculer_ws_cluster_requests_rejected_total"),
+        1
+    );
+    assert_eq!(
+        metric(&h.transit, "moleculer_ws_cluster_requests_timed_out_total"),
+        1
+    );
+    // The timed-out call gave its place back.
+    h.feed("MOL.REQ.me", req("r3", 30));
+    assert!(h.sent().is_empty(), "r3 runs");
+}
+
+#[tokio::test]
 async fn oversized_messages_are_counted_and_transport_metrics_reach_the_broker() {
     let h = harness(Version::V4);
     h.transit.on_link(super::transporter::LinkEvent::TooLarge {

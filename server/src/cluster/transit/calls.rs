@@ -62,7 +62,7 @@ impl Transit {
 }
 
 /// 504 `RequestTimeoutError` / `REQUEST_TIMEOUT`, as moleculer words it.
-fn request_timeout(action: &str, node: &str) -> MoleculerError {
+pub(super) fn request_timeout(action: &str, node: &str) -> MoleculerError {
     MoleculerError::new(
         "RequestTimeoutError",
         format!("Request is timed out when call '{action}' action on '{node}' node."),
@@ -70,6 +70,18 @@ fn request_timeout(action: &str, node: &str) -> MoleculerError {
         "REQUEST_TIMEOUT",
     )
     .with_data(json!({"action": action, "nodeID": node}))
+    .retryable(true)
+}
+
+/// 429 `QueueIsFullError` / `QUEUE_FULL`: moleculer's bulkhead answer when too many calls run.
+pub(super) fn queue_full(action: &str, node: &str, limit: usize) -> MoleculerError {
+    MoleculerError::new(
+        "QueueIsFullError",
+        format!("Queue is full. Request '{action}' action on '{node}' node is rejected."),
+        429,
+        "QUEUE_FULL",
+    )
+    .with_data(json!({"action": action, "nodeID": node, "limit": limit}))
     .retryable(true)
 }
 

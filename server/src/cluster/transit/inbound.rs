@@ -1,10 +1,12 @@
-//! Incoming packets: every one is checked (sender, version, fields) before it is used; bad
-//! ones are counted and dropped with a rate-limited log line.
+//! Incoming packets: every one is checked (sender, version, fields) before it is used, bad
+//! ones are counted and dropped with a rate-limited log line, and the calls of other nodes run
+//! under a concurrency limit and a time limit.
 
 use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use super::calls::{queue_full, request_timeout};
 use super::stats::{preview, Reason};
 use super::{lock, Outbound, Transit, MAX_WARNED_VERSIONS};
 use crate::broker::Event;
@@ -137,7 +139,7 @@ impl Transit {
                 let ran = broker.deliver_to_groups(&event, ev.groups.as_deref(), !ev.broadcast);
                 tracing::trace!(event = %event.name, sender, ran, "cluster: event delivered");
             }
-            Incoming::Request(req) => self.answer(sender, req),
+            Incoming::Request(req) => self.answer(sender, req, now),
             Incoming::Response(res) => {
                 let Some(pending) = lock(&self.pending).remove(&res.id) else {
                     tracing::debug!(id = %preview(&res.id), sender, "cluster: response to no pending call");
@@ -199,19 +201,53 @@ impl Transit {
         }
     }
 
-    /// Runs a local action for a REQ and sends the RES (in a task: actions may take long).
-    fn answer(&self, sender: &str, req: RequestPacket) {
+    /// Runs a local action for a REQ and sends the RES, in a task (actions may take long):
+    /// at most `max_concurrent_requests` at once (beyond, a 429 `QUEUE_FULL` RES at once), and
+    /// for at most the call's timeout, bounded by `request_timeout` (then the action's future
+    /// is dropped and a 504 `REQUEST_TIMEOUT` RES is sent).
+    fn answer(&self, sender: &str, req: RequestPacket, now: Instant) {
         let Some(broker) = self.broker.upgrade() else {
             return;
         };
         let topic = self.topics.to_node(Kind::Response, sender);
+        let Ok(permit) = self.requests.clone().try_acquire_owned() else {
+            let limit = self.limits.max_concurrent_requests;
+            let stats = &self.stats;
+            if stats.count(&stats.requests_rejected, 1, now) {
+                tracing::warn!(
+                    limit,
+                    sender,
+                    "cluster: calls from other nodes refused with QUEUE_FULL: \
+                     max_concurrent_requests are running (see \
+                     moleculer_ws_cluster_requests_rejected_total)"
+                );
+            }
+            let refused = Err(queue_full(&req.action, &self.node_id, limit));
+            self.send(topic, self.writer.response(&req.id, &refused));
+            return;
+        };
+        let time_limit = req.time_limit(self.timing.request_timeout);
         let writer = self.writer.clone();
         let out = self.out.clone();
+        let stats = self.stats.clone();
         tokio::spawn(async move {
-            let result = broker
-                .call_local(&req.action, req.params)
-                .await
-                .unwrap_or_else(|| Err(MoleculerError::service_not_found(&req.action)));
+            let call = broker.call_local(&req.action, req.params);
+            let result = match tokio::time::timeout(time_limit, call).await {
+                Ok(Some(result)) => result,
+                Ok(None) => Err(MoleculerError::service_not_found(&req.action)),
+                Err(_) => {
+                    if stats.count(&stats.requests_timed_out, 1, Instant::now()) {
+                        tracing::warn!(
+                            action = %preview(&req.action),
+                            ?time_limit,
+                            "cluster: a call from another node timed out; its action was stopped"
+                        );
+                    }
+                    Err(request_timeout(&req.action, broker.node_id()))
+                }
+            };
+            // The action is over (or its future dropped): its place is free again.
+            drop(permit);
             let payload = writer.response(&req.id, &result);
             if out.try_send(Outbound::Packet { topic, payload }).is_err() {
                 tracing::warn!(action = %preview(&req.action), "cluster: response dropped (queue full or stopped)");

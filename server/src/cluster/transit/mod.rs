@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::local;
 use super::nodes::{NodeRegistry, NodeView, RoundRobin};
@@ -49,6 +49,7 @@ pub(crate) struct Timing {
 pub(crate) struct Limits {
     pub(crate) max_packet_size: usize,
     pub(crate) max_nodes: usize,
+    pub(crate) max_concurrent_requests: usize,
 }
 
 impl Default for Limits {
@@ -56,6 +57,7 @@ impl Default for Limits {
         Self {
             max_packet_size: 1024 * 1024,
             max_nodes: 1024,
+            max_concurrent_requests: 256,
         }
     }
 }
@@ -63,8 +65,16 @@ impl Default for Limits {
 impl Limits {
     /// The first setting out of range, worded for `ClusterError::Config`.
     pub(crate) fn check(&self) -> Result<(), String> {
-        if self.max_packet_size == 0 || self.max_nodes == 0 {
-            return Err("max_packet_size and max_nodes must be at least 1".into());
+        if self.max_packet_size == 0 || self.max_nodes == 0 || self.max_concurrent_requests == 0 {
+            return Err(
+                "max_packet_size, max_nodes and max_concurrent_requests must be at least 1".into(),
+            );
+        }
+        if self.max_concurrent_requests > Semaphore::MAX_PERMITS {
+            return Err(format!(
+                "max_concurrent_requests must be at most {}",
+                Semaphore::MAX_PERMITS
+            ));
         }
         Ok(())
     }
@@ -96,6 +106,8 @@ pub(crate) struct Transit {
     view: RwLock<Arc<NodeView>>,
     turns: RoundRobin,
     node_ids: watch::Sender<Vec<String>>,
+    /// Permits for the calls of other nodes running at once.
+    requests: Arc<Semaphore>,
     pending: Mutex<HashMap<String, Pending>>,
     info_seq: AtomicU64,
     next_id: AtomicU64,
@@ -137,6 +149,7 @@ impl Transit {
             view: RwLock::default(),
             turns: RoundRobin::default(),
             node_ids: watch::Sender::new(Vec::new()),
+            requests: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             pending: Mutex::default(),
             info_seq: AtomicU64::new(1),
             next_id: AtomicU64::new(0),

@@ -68,6 +68,10 @@ pub trait Transport: Send + Sync + 'static {
         action: &'a str,
         params: &'a Value,
     ) -> BoxFuture<'a, Option<ActionResult>>;
+    /// Appends the transport's own metrics, in the Prometheus text format (`# HELP`/`# TYPE`
+    /// lines and samples, each line ending with `\n`), to `out`; the gateway's `/metrics` shows
+    /// them after its own. The default appends nothing.
+    fn render_metrics(&self, _out: &mut String) {}
 }
 
 struct Listener {
@@ -335,6 +339,18 @@ impl Broker {
             reached.push(group);
         }
         reached
+    }
+
+    /// Appends the metrics of the transport, when one is plugged in (see
+    /// [`Transport::render_metrics`]).
+    #[allow(
+        dead_code,
+        reason = "the gateway's /metrics calls it; wired in with the metrics endpoint"
+    )]
+    pub(crate) fn render_transport_metrics(&self, out: &mut String) {
+        if let Some(transport) = self.transport() {
+            transport.render_metrics(out);
+        }
     }
 
     fn transport(&self) -> Option<Arc<dyn Transport>> {

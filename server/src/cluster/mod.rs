@@ -25,6 +25,7 @@
 mod local;
 mod nodes;
 mod packets;
+mod pattern;
 mod transit;
 mod transporter;
 
@@ -38,7 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use self::packets::Version;
-use self::transit::{ClusterTransport, Outbound, Timing, Transit};
+use self::transit::{ClusterTransport, Limits, Outbound, Timing, Transit};
 use self::transporter::{Connected, Link, LinkOptions};
 use crate::broker::Broker;
 
@@ -99,6 +100,7 @@ pub struct ClusterBuilder {
     request_timeout: Duration,
     connect_timeout: Duration,
     max_reconnect_delay: Duration,
+    limits: Limits,
     error: Option<ClusterError>,
 }
 
@@ -113,6 +115,7 @@ impl Default for ClusterBuilder {
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             max_reconnect_delay: Duration::from_secs(5),
+            limits: Limits::default(),
             error: None,
         }
     }
@@ -181,6 +184,35 @@ impl ClusterBuilder {
         self
     }
 
+    /// The largest incoming packet accepted, in bytes (default 1 MiB, the default `max_payload`
+    /// of nats-server). Bigger packets are dropped before they are parsed, with a log line and
+    /// the counter `moleculer_ws_cluster_packets_dropped_total{reason="too_large"}`. Raise it
+    /// only if your nodes announce very many services or send big events or calls: a packet is
+    /// held in memory whole, and Redis accepts messages of up to 512 MB.
+    pub fn max_packet_size(mut self, bytes: usize) -> Self {
+        self.limits.max_packet_size = bytes;
+        self
+    }
+
+    /// How many other nodes are remembered at most (default 1024). The INFO of a new node
+    /// beyond this is dropped (logged, counted with `reason="node_limit"`); the node is taken in
+    /// once a known node leaves or goes silent. This bounds the memory and the routing work a
+    /// flood of made-up node IDs can cause; set it above the size of your cluster.
+    pub fn max_nodes(mut self, nodes: usize) -> Self {
+        self.limits.max_nodes = nodes;
+        self
+    }
+
+    /// How many calls from other nodes run at once at most (default 256). A call beyond this
+    /// is answered at once with moleculer's 429 `QueueIsFullError` (`QUEUE_FULL`, retryable),
+    /// as moleculer's bulkhead does, and counted in
+    /// `moleculer_ws_cluster_requests_rejected_total`. Higher lets more slow actions run in
+    /// parallel, at the cost of memory and CPU a flood of calls can take.
+    pub fn max_concurrent_requests(mut self, requests: usize) -> Self {
+        self.limits.max_concurrent_requests = requests;
+        self
+    }
+
     fn check(&self) -> Result<(String, Duration), ClusterError> {
         let url = match &self.transporter {
             Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
@@ -203,6 +235,7 @@ impl ClusterBuilder {
         zero("the request timeout", self.request_timeout)?;
         zero("the connect timeout", self.connect_timeout)?;
         zero("the max reconnect delay", self.max_reconnect_delay)?;
+        self.limits.check().map_err(ClusterError::Config)?;
         let timeout = self
             .heartbeat_timeout
             .unwrap_or(self.heartbeat_interval.saturating_mul(3));
@@ -229,6 +262,14 @@ impl ClusterBuilder {
             return Err(e);
         }
         let (url, heartbeat_timeout) = self.check()?;
+        if !packets::valid_node_id(broker.node_id()) {
+            return Err(ClusterError::Config(format!(
+                "node ID {:?}: use 1 to {} ASCII letters, digits, '-', '_' and '.' (no empty \
+                 part between dots); other nodes refuse other IDs",
+                broker.node_id(),
+                packets::MAX_NODE_ID_LEN
+            )));
+        }
         let timing = Timing {
             heartbeat_interval: self.heartbeat_interval,
             heartbeat_timeout,
@@ -241,6 +282,7 @@ impl ClusterBuilder {
             self.version,
             &self.namespace,
             timing,
+            self.limits,
             out_tx,
         ));
         let (in_tx, in_rx) = mpsc::channel(INBOUND_QUEUE);
@@ -248,6 +290,7 @@ impl ClusterBuilder {
             client_name: format!("moleculer-ws {}", broker.node_id()),
             connect_timeout: self.connect_timeout,
             max_reconnect_delay: self.max_reconnect_delay,
+            max_packet_size: self.limits.max_packet_size,
         };
         let subscriptions = transit.topics().subscriptions(broker.node_id());
         let Connected { link, mut tasks } =
@@ -342,6 +385,14 @@ impl ClusterHandle {
     /// The other nodes currently known (announced by INFO, not yet gone), sorted.
     pub fn nodes(&self) -> Vec<String> {
         self.transit.watch_nodes().borrow().clone()
+    }
+
+    /// The cluster's counters in the Prometheus text format: packets dropped by reason, calls
+    /// refused or timed out, the number of known nodes. The gateway's `/metrics` includes them.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        self.transit.render_metrics(&mut out);
+        out
     }
 
     /// Waits until `condition` holds for the known nodes (checked now and after each change).

@@ -1,21 +1,162 @@
 //! The registry of remote nodes: what each announced (actions, event listeners and their
-//! groups), when it was last heard of, and the round-robin choice among nodes.
+//! groups), when it was last heard of; the immutable views that routing reads; and the
+//! round-robin choice among nodes.
+//!
+//! Everything here comes from other nodes, so everything is bounded: the number of nodes (the
+//! cluster's `max_nodes`), the actions, events, patterns and groups per node and the length of
+//! each name (the `MAX_*` constants), and the round-robin state (a fixed table of counters).
+//! Event patterns are compiled once, when INFO arrives ([`EventPattern`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::packets::InfoPacket;
+use super::pattern::EventPattern;
 
-/// One remote node as its last INFO described it.
+/// The longest action, event (or pattern) and group name kept, in bytes.
+pub(crate) const MAX_NAME_LEN: usize = 256;
+/// The most actions kept per node.
+pub(crate) const MAX_ACTIONS: usize = 1024;
+/// The most event names and patterns kept per node.
+pub(crate) const MAX_EVENTS: usize = 1024;
+/// The most event patterns (names with `*` or `?`) kept per node, and their total length in
+/// bytes: each is tried against every event this node sends (in time linear in its length),
+/// so together they bound the matching work a node can cause per event.
+pub(crate) const MAX_PATTERNS: usize = 64;
+pub(crate) const MAX_PATTERN_BYTES: usize = 2048;
+/// The most listener groups kept per node (every group a node listens with goes into the EVENT
+/// packets sent to it, so this also bounds their size).
+pub(crate) const MAX_GROUPS: usize = 64;
+/// Round-robin counters: one per action or event group, shared when the keys hash alike.
+const ROUND_ROBIN_SLOTS: usize = 1024;
+
+/// What one remote node offers, as its last INFO announced it (within the caps). Never changed
+/// once made: the registry and the views share it.
+#[derive(Debug)]
+pub(crate) struct NodeServices {
+    id: String,
+    actions: BTreeSet<String>,
+    /// Event names without wildcards -> listener groups.
+    events: BTreeMap<String, BTreeSet<String>>,
+    /// Event patterns (`user.*`), compiled, with their listener groups.
+    patterns: Vec<(EventPattern, BTreeSet<String>)>,
+}
+
+impl NodeServices {
+    /// Reads the actions and event listeners out of INFO's `services`, skipping what is
+    /// malformed, the actions other nodes may not call (`visibility` private or protected) and
+    /// what exceeds the caps. Returns the services and how many names were left out.
+    pub(crate) fn read(id: &str, services: &[Value]) -> (Self, u64) {
+        let mut dropped = 0u64;
+        let mut actions = BTreeSet::new();
+        let mut events: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        // Patterns kept so far and their length; every group name kept so far.
+        let (mut patterns, mut pattern_bytes) = (0usize, 0usize);
+        let mut all_groups: BTreeSet<String> = BTreeSet::new();
+        let name_of = |key: &str, item: &Value| {
+            item.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or(key)
+                .to_owned()
+        };
+        for service in services {
+            let Some(service_name) = service.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(map) = service.get("actions").and_then(Value::as_object) {
+                for (key, action) in map {
+                    let visibility = action.get("visibility").and_then(Value::as_str);
+                    if matches!(visibility, Some("private" | "protected")) {
+                        continue;
+                    }
+                    let name = name_of(key, action);
+                    if name.len() > MAX_NAME_LEN
+                        || (actions.len() >= MAX_ACTIONS && !actions.contains(&name))
+                    {
+                        dropped += 1;
+                        continue;
+                    }
+                    actions.insert(name);
+                }
+            }
+            if let Some(map) = service.get("events").and_then(Value::as_object) {
+                for (key, event) in map {
+                    let name = name_of(key, event);
+                    let group = event
+                        .get("group")
+                        .and_then(Value::as_str)
+                        .unwrap_or(service_name);
+                    let is_pattern = name.contains(['*', '?']);
+                    let new_event_fits = events.len() < MAX_EVENTS
+                        && (!is_pattern
+                            || (patterns < MAX_PATTERNS
+                                && pattern_bytes + name.len() <= MAX_PATTERN_BYTES));
+                    let fits = name.len() <= MAX_NAME_LEN
+                        && group.len() <= MAX_NAME_LEN
+                        && (events.contains_key(&name) || new_event_fits)
+                        && (all_groups.contains(group) || all_groups.len() < MAX_GROUPS);
+                    if !fits {
+                        dropped += 1;
+                        continue;
+                    }
+                    all_groups.insert(group.to_owned());
+                    let groups = events.entry(name).or_insert_with_key(|name| {
+                        if is_pattern {
+                            patterns += 1;
+                            pattern_bytes += name.len();
+                        }
+                        BTreeSet::new()
+                    });
+                    groups.insert(group.to_owned());
+                }
+            }
+        }
+        let mut node = Self {
+            id: id.to_owned(),
+            actions,
+            events: BTreeMap::new(),
+            patterns: Vec::new(),
+        };
+        for (name, groups) in events {
+            match EventPattern::compile(&name) {
+                Some(pattern) => node.patterns.push((pattern, groups)),
+                None => {
+                    node.events.insert(name, groups);
+                }
+            }
+        }
+        (node, dropped)
+    }
+
+    /// The groups of this node listening to `event` (sorted).
+    fn groups_for(&self, event: &str) -> BTreeSet<&str> {
+        let mut groups: BTreeSet<&str> = self
+            .events
+            .get(event)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        for (pattern, of_pattern) in &self.patterns {
+            if pattern.matches(event) {
+                groups.extend(of_pattern.iter().map(String::as_str));
+            }
+        }
+        groups
+    }
+}
+
+/// One remote node in the registry.
 #[derive(Debug)]
 struct RemoteNode {
     instance_id: Option<String>,
-    actions: BTreeSet<String>,
-    /// Event name (or moleculer pattern like `user.*`) -> listener groups.
-    events: BTreeMap<String, BTreeSet<String>>,
     last_seen: Instant,
+    services: Arc<NodeServices>,
 }
 
 /// What an INFO packet changed.
@@ -27,33 +168,56 @@ pub(crate) enum InfoChange {
     Restarted,
     /// A known node's services, refreshed.
     Updated,
+    /// A node not known before, and the table is full: not taken in.
+    Refused,
 }
 
-/// Remote nodes by ID (sorted, so choices are deterministic).
-#[derive(Debug, Default)]
+/// Remote nodes by ID (sorted, so choices are deterministic), at most `max_nodes` of them.
+///
+/// A new node past the cap is refused rather than evicting the least recently seen one:
+/// eviction would let a flood of made-up IDs push the real nodes out, one by one, however long
+/// they have been serving, while refusal keeps every node that was there first. A refused real
+/// node is not lost for good: its next HEARTBEAT, once a place is free (a node left or went
+/// silent), makes this node ask for its INFO again.
+#[derive(Debug)]
 pub(crate) struct NodeRegistry {
     nodes: BTreeMap<String, RemoteNode>,
-    turns: HashMap<String, usize>,
+    max_nodes: usize,
 }
 
 impl NodeRegistry {
-    /// Records the services `info` announces for `sender`.
+    pub(crate) fn new(max_nodes: usize) -> Self {
+        Self {
+            nodes: BTreeMap::new(),
+            max_nodes,
+        }
+    }
+
+    /// Whether the INFO of `sender` would be refused (a new node, and the table is full).
+    pub(crate) fn refuses(&self, sender: &str) -> bool {
+        self.nodes.len() >= self.max_nodes && !self.nodes.contains_key(sender)
+    }
+
+    /// Records the services a node announced (read by [`NodeServices::read`]).
     pub(crate) fn apply_info(
         &mut self,
-        sender: &str,
-        info: &InfoPacket,
+        instance_id: Option<String>,
+        services: NodeServices,
         now: Instant,
     ) -> InfoChange {
-        let (actions, events) = read_services(&info.services);
+        if self.refuses(&services.id) {
+            return InfoChange::Refused;
+        }
         let node = RemoteNode {
-            instance_id: info.instance_id.clone(),
-            actions,
-            events,
+            instance_id,
             last_seen: now,
+            services: Arc::new(services),
         };
-        match self.nodes.insert(sender.to_owned(), node) {
+        let id = node.services.id.clone();
+        let instance_id = node.instance_id.clone();
+        match self.nodes.insert(id, node) {
             None => InfoChange::Joined,
-            Some(old) if old.instance_id != info.instance_id => InfoChange::Restarted,
+            Some(old) if old.instance_id != instance_id => InfoChange::Restarted,
             Some(_) => InfoChange::Updated,
         }
     }
@@ -93,138 +257,132 @@ impl NodeRegistry {
         self.nodes.keys().cloned().collect()
     }
 
+    /// A copy of the table for routing: one `Arc` per node, no names copied.
+    pub(crate) fn view(&self) -> NodeView {
+        NodeView {
+            nodes: self.nodes.values().map(|n| n.services.clone()).collect(),
+        }
+    }
+}
+
+/// The nodes' services at one moment, for routing: taken with an `Arc` clone, then read
+/// (and its patterns matched) without any lock, so a broadcast never waits on the registry.
+#[derive(Debug, Default)]
+pub(crate) struct NodeView {
+    /// Sorted by node ID.
+    nodes: Vec<Arc<NodeServices>>,
+}
+
+impl NodeView {
+    /// How many nodes.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// The next node (round robin) that offers `action`.
-    pub(crate) fn pick_for_action(&mut self, action: &str) -> Option<String> {
-        let offering: Vec<&String> = self
+    pub(crate) fn pick_for_action(&self, turns: &RoundRobin, action: &str) -> Option<String> {
+        let offering: Vec<&str> = self
             .nodes
             .iter()
-            .filter(|(_, n)| n.actions.contains(action))
-            .map(|(id, _)| id)
+            .filter(|n| n.actions.contains(action))
+            .map(|n| n.id.as_str())
             .collect();
-        let turn = self.turns.entry(format!("action:{action}")).or_default();
-        let chosen = offering
-            .get(*turn % offering.len().max(1))
-            .map(|s| (*s).clone());
-        *turn = turn.wrapping_add(1);
-        chosen
+        if offering.is_empty() {
+            return None;
+        }
+        let turn = turns.next(("action", action));
+        offering.get(turn % offering.len()).map(|s| (*s).to_owned())
     }
 
     /// For a broadcast: every node listening to `event`, with its groups.
     pub(crate) fn broadcast_targets(&self, event: &str) -> Vec<(String, Vec<String>)> {
         self.nodes
             .iter()
-            .filter_map(|(id, n)| {
+            .filter_map(|n| {
                 let groups = n.groups_for(event);
-                (!groups.is_empty()).then(|| (id.clone(), groups.into_iter().collect()))
+                (!groups.is_empty()).then(|| {
+                    (
+                        n.id.clone(),
+                        groups.into_iter().map(str::to_owned).collect(),
+                    )
+                })
             })
             .collect()
     }
 
     /// For an emit: one node per group (round robin) except `skip_groups`, grouped by node.
     pub(crate) fn balanced_targets(
-        &mut self,
+        &self,
+        turns: &RoundRobin,
         event: &str,
         skip_groups: &[String],
     ) -> Vec<(String, Vec<String>)> {
-        let mut candidates: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (id, n) in &self.nodes {
+        let mut candidates: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for n in &self.nodes {
             for group in n.groups_for(event) {
-                if !skip_groups.contains(&group) {
-                    candidates.entry(group).or_default().push(id.clone());
+                if !skip_groups.iter().any(|g| g == group) {
+                    candidates.entry(group).or_default().push(&n.id);
                 }
             }
         }
-        let mut by_node: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut by_node: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (group, nodes) in candidates {
-            let turn = self
-                .turns
-                .entry(format!("event:{event}:{group}"))
-                .or_default();
-            if let Some(node) = nodes.get(*turn % nodes.len().max(1)) {
-                by_node.entry(node.clone()).or_default().push(group);
+            let turn = turns.next(("event", event, group));
+            if let Some(node) = nodes.get(turn % nodes.len().max(1)) {
+                by_node.entry(node).or_default().push(group.to_owned());
             }
-            *turn = turn.wrapping_add(1);
         }
-        by_node.into_iter().collect()
-    }
-}
-
-impl RemoteNode {
-    fn groups_for(&self, event: &str) -> BTreeSet<String> {
-        self.events
-            .iter()
-            .filter(|(pattern, _)| event_matches(event, pattern))
-            .flat_map(|(_, groups)| groups.iter().cloned())
+        by_node
+            .into_iter()
+            .map(|(node, groups)| (node.to_owned(), groups))
             .collect()
     }
 }
 
-type Services = (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>);
-
-/// Reads the actions and event listeners out of INFO's `services`, skipping what is malformed
-/// and the actions other nodes may not call (`visibility` private or protected).
-fn read_services(services: &[Value]) -> Services {
-    let mut actions = BTreeSet::new();
-    let mut events: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for service in services {
-        let Some(service_name) = service.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        if let Some(map) = service.get("actions").and_then(Value::as_object) {
-            for (key, action) in map {
-                let visibility = action.get("visibility").and_then(Value::as_str);
-                if matches!(visibility, Some("private" | "protected")) {
-                    continue;
-                }
-                let name = action.get("name").and_then(Value::as_str).unwrap_or(key);
-                actions.insert(name.to_owned());
-            }
-        }
-        if let Some(map) = service.get("events").and_then(Value::as_object) {
-            for (key, event) in map {
-                let name = event.get("name").and_then(Value::as_str).unwrap_or(key);
-                let group = event
-                    .get("group")
-                    .and_then(Value::as_str)
-                    .unwrap_or(service_name);
-                events
-                    .entry(name.to_owned())
-                    .or_default()
-                    .insert(group.to_owned());
-            }
-        }
-    }
-    (actions, events)
+/// Round-robin turns per action and per event group, in a fixed table of counters (the keys
+/// are names other nodes chose, so a map of them would grow without bound). Keys that hash to
+/// the same counter share it: each still rotates, only less evenly.
+#[derive(Debug)]
+pub(crate) struct RoundRobin {
+    slots: Box<[AtomicUsize]>,
+    hasher: RandomState,
 }
 
-/// Moleculer's event name matching: `*` is any text within a segment, `**` any text, `?` one
-/// character; anything else must be equal.
-pub(crate) fn event_matches(name: &str, pattern: &str) -> bool {
-    if !pattern.contains(['*', '?']) {
-        return name == pattern;
-    }
-    fn go(n: &[u8], p: &[u8]) -> bool {
-        match p {
-            [] => n.is_empty(),
-            [b'*', b'*', rest @ ..] => (0..=n.len()).any(|i| go(&n[i..], rest)),
-            [b'*', rest @ ..] => {
-                let segment = n.iter().position(|&c| c == b'.').unwrap_or(n.len());
-                (0..=segment).any(|i| go(&n[i..], rest))
-            }
-            [b'?', rest @ ..] => !n.is_empty() && go(&n[1..], rest),
-            [c, rest @ ..] => n.first() == Some(c) && go(&n[1..], rest),
+impl Default for RoundRobin {
+    fn default() -> Self {
+        Self {
+            slots: (0..ROUND_ROBIN_SLOTS)
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
+            hasher: RandomState::new(),
         }
     }
-    go(name.as_bytes(), pattern.as_bytes())
+}
+
+impl RoundRobin {
+    /// The turn of `key` (0, 1, 2, ... for a key alone in its counter).
+    pub(crate) fn next(&self, key: impl Hash) -> usize {
+        let hash = self.hasher.hash_one(key);
+        // The remainder is below ROUND_ROBIN_SLOTS, so it fits a usize.
+        let slot = (hash % ROUND_ROBIN_SLOTS as u64) as usize;
+        self.slots[slot].fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::cluster::packets::InfoPacket;
     use serde_json::json;
 
     fn info(services: Value, instance: &str) -> InfoPacket {
         serde_json::from_value(json!({"services": services, "instanceID": instance})).unwrap()
+    }
+
+    fn apply(reg: &mut NodeRegistry, id: &str, info: &InfoPacket, now: Instant) -> InfoChange {
+        let (services, _) = NodeServices::read(id, &info.services);
+        reg.apply_info(info.instance_id.clone(), services, now)
     }
 
     fn gateway_services() -> Value {
@@ -237,36 +395,44 @@ mod tests {
 
     #[test]
     fn info_registers_actions_and_groups_skipping_private_and_malformed() {
-        let mut reg = NodeRegistry::default();
+        let mut reg = NodeRegistry::new(10);
+        let turns = RoundRobin::default();
         let now = Instant::now();
+        let svc = gateway_services();
         assert_eq!(
-            reg.apply_info("a", &info(gateway_services(), "i1"), now),
+            apply(&mut reg, "a", &info(svc.clone(), "i1"), now),
             InfoChange::Joined
         );
         assert_eq!(
-            reg.apply_info("a", &info(gateway_services(), "i1"), now),
+            apply(&mut reg, "a", &info(svc.clone(), "i1"), now),
             InfoChange::Updated
         );
         assert_eq!(
-            reg.apply_info("a", &info(gateway_services(), "i2"), now),
+            apply(&mut reg, "a", &info(svc, "i2"), now),
             InfoChange::Restarted
         );
-        assert_eq!(reg.pick_for_action("websocket.send"), Some("a".to_owned()));
-        assert_eq!(reg.pick_for_action("websocket.secret"), None);
+        let view = reg.view();
         assert_eq!(
-            reg.broadcast_targets("websocket.send"),
+            view.pick_for_action(&turns, "websocket.send"),
+            Some("a".to_owned())
+        );
+        assert_eq!(view.pick_for_action(&turns, "websocket.secret"), None);
+        assert_eq!(
+            view.broadcast_targets("websocket.send"),
             vec![("a".to_owned(), vec!["websocket".to_owned()])]
         );
     }
 
     #[test]
     fn actions_round_robin_and_nodes_expire() {
-        let mut reg = NodeRegistry::default();
+        let mut reg = NodeRegistry::new(10);
+        let turns = RoundRobin::default();
         let t0 = Instant::now();
-        reg.apply_info("a", &info(gateway_services(), "1"), t0);
-        reg.apply_info("b", &info(gateway_services(), "2"), t0);
+        apply(&mut reg, "a", &info(gateway_services(), "1"), t0);
+        apply(&mut reg, "b", &info(gateway_services(), "2"), t0);
+        let view = reg.view();
         let picks: Vec<_> = (0..4)
-            .filter_map(|_| reg.pick_for_action("websocket.send"))
+            .filter_map(|_| view.pick_for_action(&turns, "websocket.send"))
             .collect();
         assert_eq!(picks, ["a", "b", "a", "b"]);
         assert!(reg.seen("b", t0 + Duration::from_secs(20)));
@@ -276,34 +442,114 @@ mod tests {
             ["a"]
         );
         assert_eq!(reg.ids(), ["b"]);
+        assert_eq!(view.len(), 2, "a view is a snapshot: it keeps what it saw");
+        assert_eq!(reg.view().len(), 1);
     }
 
     #[test]
     fn emit_reaches_one_node_per_group_except_skipped() {
-        let mut reg = NodeRegistry::default();
+        let mut reg = NodeRegistry::new(10);
+        let turns = RoundRobin::default();
         let t0 = Instant::now();
         let svc = |group: &str| json!([{"name": group, "events": {"order.*": {"name": "order.*", "group": group}}}]);
-        reg.apply_info("a", &info(svc("mail"), "1"), t0);
-        reg.apply_info("b", &info(svc("mail"), "2"), t0);
-        reg.apply_info("c", &info(svc("stock"), "3"), t0);
-        let first = reg.balanced_targets("order.created", &[]);
+        apply(&mut reg, "a", &info(svc("mail"), "1"), t0);
+        apply(&mut reg, "b", &info(svc("mail"), "2"), t0);
+        apply(&mut reg, "c", &info(svc("stock"), "3"), t0);
+        let view = reg.view();
+        let first = view.balanced_targets(&turns, "order.created", &[]);
         assert_eq!(first.len(), 2);
-        let second = reg.balanced_targets("order.created", &["stock".to_owned()]);
+        let second = view.balanced_targets(&turns, "order.created", &["stock".to_owned()]);
         assert_eq!(second.len(), 1);
         assert_ne!(
             first[0].0, second[0].0,
             "the mail group alternates between a and b"
         );
-        assert!(reg.balanced_targets("user.created", &[]).is_empty());
+        assert!(view
+            .balanced_targets(&turns, "user.created", &[])
+            .is_empty());
     }
 
     #[test]
-    fn moleculer_wildcards() {
-        assert!(event_matches("websocket.send", "websocket.send"));
-        assert!(event_matches("websocket.send", "websocket.*"));
-        assert!(!event_matches("a.b.c", "a.*"));
-        assert!(event_matches("a.b.c", "a.**"));
-        assert!(event_matches("a.bc", "a.?c"));
-        assert!(!event_matches("websocket.send", "websocket.sen"));
+    fn a_full_table_refuses_new_nodes_but_refreshes_known_ones() {
+        let mut reg = NodeRegistry::new(2);
+        let t0 = Instant::now();
+        apply(&mut reg, "a", &info(json!([]), "1"), t0);
+        apply(&mut reg, "b", &info(json!([]), "1"), t0);
+        assert!(reg.refuses("c"));
+        assert_eq!(
+            apply(&mut reg, "c", &info(json!([]), "1"), t0),
+            InfoChange::Refused
+        );
+        assert_eq!(
+            apply(&mut reg, "b", &info(json!([]), "2"), t0),
+            InfoChange::Restarted
+        );
+        assert_eq!(reg.ids(), ["a", "b"]);
+        assert!(reg.remove("a"));
+        assert_eq!(
+            apply(&mut reg, "c", &info(json!([]), "1"), t0),
+            InfoChange::Joined
+        );
+    }
+
+    #[test]
+    fn names_beyond_the_caps_are_left_out_and_counted() {
+        let actions: serde_json::Map<String, Value> = (0..MAX_ACTIONS + 10)
+            .map(|i| (format!("s.a{i}"), json!({})))
+            .collect();
+        let mut events: serde_json::Map<String, Value> = (0..MAX_PATTERNS + 5)
+            .map(|i| (format!("p{i}.*"), json!({})))
+            .collect();
+        events.insert("x".repeat(MAX_NAME_LEN + 1), json!({}));
+        events.insert("ok".into(), json!({"group": "g".repeat(MAX_NAME_LEN + 1)}));
+        // Group `s` and 66 more: 63 of them fit.
+        let mut services = vec![json!({"name": "s", "actions": actions, "events": events})];
+        for g in 0..MAX_GROUPS + 2 {
+            services.push(json!({"name": format!("g{g}"), "events": {"ev": {}}}));
+        }
+        let (node, dropped) = NodeServices::read("n", &services);
+        assert_eq!(node.actions.len(), MAX_ACTIONS);
+        assert_eq!(node.patterns.len(), MAX_PATTERNS);
+        assert_eq!(node.events["ev"].len(), MAX_GROUPS - 1);
+        assert!(!node.events.contains_key("ok"));
+        assert_eq!(dropped, 10 + 5 + 1 + 1 + 3);
+
+        let many: serde_json::Map<String, Value> = (0..MAX_EVENTS + 7)
+            .map(|i| (format!("e{i}"), json!({})))
+            .collect();
+        let (node, dropped) = NodeServices::read("n", &[json!({"name": "s", "events": many})]);
+        assert_eq!((node.events.len(), dropped), (MAX_EVENTS, 7));
+
+        // 20 patterns of 200 bytes: 10 fit in MAX_PATTERN_BYTES.
+        let long: serde_json::Map<String, Value> = (0..20)
+            .map(|i| (format!("{i:02}{}*", "a".repeat(197)), json!({})))
+            .collect();
+        let (node, dropped) = NodeServices::read("n", &[json!({"name": "s", "events": long})]);
+        assert_eq!(
+            (node.patterns.len(), dropped),
+            (MAX_PATTERN_BYTES / 200, 10)
+        );
+    }
+
+    #[test]
+    fn round_robin_rotates_per_key_in_a_fixed_table() {
+        let turns = RoundRobin::default();
+        for i in 0..10_000 {
+            turns.next(("event", format!("made-up-{i}"), "g"));
+        }
+        assert_eq!(turns.slots.len(), ROUND_ROBIN_SLOTS);
+        let fresh = RoundRobin::default();
+        let picks: Vec<usize> = (0..3).map(|_| fresh.next(("action", "a"))).collect();
+        assert_eq!(picks, [0, 1, 2]);
+    }
+
+    #[test]
+    fn patterns_and_plain_names_route_alike() {
+        let mut reg = NodeRegistry::new(10);
+        let svc = json!([{"name": "svc", "events": {"user.*": {}, "user.created": {"group": "audit"}, "**": {"group": "all"}}}]);
+        apply(&mut reg, "a", &info(svc, "1"), Instant::now());
+        let targets = reg.view().broadcast_targets("user.created");
+        assert_eq!(targets[0].1, ["all", "audit", "svc"]);
+        assert_eq!(reg.view().broadcast_targets("user.x.y")[0].1, ["all"]);
     }
 }

@@ -133,6 +133,27 @@ impl Topics {
     }
 }
 
+/// The longest node ID accepted, in bytes.
+pub(crate) const MAX_NODE_ID_LEN: usize = 128;
+
+/// Whether `id` may be a node ID: 1 to [`MAX_NODE_ID_LEN`] bytes of ASCII letters, digits,
+/// `-`, `_` and `.`, with no empty dot-separated part.
+///
+/// A sender's ID becomes the last part of the topics this node answers it on
+/// (`MOL.RES.<sender>`), so it must never carry what NATS reads as syntax: whitespace ends the
+/// subject (and the rest is taken as more of the protocol line), `*` and `>` are wildcards.
+/// Moleculer's IDs are `<hostname>-<pid>` or chosen names (`node-1`, `gw_rust`); a host name
+/// may be dotted (`web1.example.com-42`), so `.` is allowed: in NATS it only makes the subject
+/// longer (`MOL.RES.web1.example.com-42`, which that node subscribes to exactly), never reaches
+/// another node's subject, and empty parts (`a..b`, a leading or trailing dot) are refused.
+pub(crate) fn valid_node_id(id: &str) -> bool {
+    (1..=MAX_NODE_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && id.split('.').all(|part| !part.is_empty())
+}
+
 /// Who sent a packet, in which version: what is checked before anything else.
 #[derive(Debug)]
 pub(crate) struct Header {
@@ -140,8 +161,25 @@ pub(crate) struct Header {
     pub(crate) sender: String,
 }
 
+/// Why [`read_header`] refused a packet.
+#[derive(Debug)]
+pub(crate) enum BadHeader {
+    /// Not a JSON object with `ver` and `sender`.
+    Malformed(String),
+    /// `sender` is not a valid node ID ([`valid_node_id`]); the ID is kept for the log.
+    Sender(String),
+}
+
 /// Reads `ver` and `sender` of a packet; the JSON object is returned for [`read_body`].
-pub(crate) fn read_header(bytes: &[u8]) -> Result<(Header, Value), String> {
+pub(crate) fn read_header(bytes: &[u8]) -> Result<(Header, Value), BadHeader> {
+    let (header, value) = read_fields(bytes).map_err(BadHeader::Malformed)?;
+    if !valid_node_id(&header.sender) {
+        return Err(BadHeader::Sender(header.sender));
+    }
+    Ok((header, value))
+}
+
+fn read_fields(bytes: &[u8]) -> Result<(Header, Value), String> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
     let obj = value.as_object().ok_or("the packet is not a JSON object")?;
     let ver = match obj.get("ver") {
@@ -175,6 +213,21 @@ pub(crate) struct RequestPacket {
     pub(crate) action: String,
     #[serde(default)]
     pub(crate) params: Value,
+    /// The caller's timeout in milliseconds; 0, missing or not a number: none given.
+    #[serde(default)]
+    pub(crate) timeout: Value,
+}
+
+impl RequestPacket {
+    /// How long the action may run: the caller's timeout, at most `limit` (also when the
+    /// caller gave none).
+    pub(crate) fn time_limit(&self, limit: std::time::Duration) -> std::time::Duration {
+        match self.timeout.as_f64() {
+            Some(ms) if ms > 0.0 => std::time::Duration::try_from_secs_f64(ms / 1000.0)
+                .map_or(limit, |caller| caller.min(limit)),
+            _ => limit,
+        }
+    }
 }
 
 /// RES: the answer to one of this node's calls.
@@ -404,5 +457,75 @@ impl Writer {
             headers: self.version.headers(),
             stream: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    #[test]
+    fn node_ids_of_moleculer_pass_subject_syntax_and_long_ones_do_not() {
+        for ok in ["gw-rust", "node-js", "web1.example.com-4242", "gw_1", "A9"] {
+            assert!(valid_node_id(ok), "{ok}");
+        }
+        let long = "a".repeat(MAX_NODE_ID_LEN + 1);
+        for bad in [
+            "",
+            "x.>",
+            "x.*",
+            ">",
+            "a b",
+            "a\tb",
+            "a\r\nPUB x 0",
+            ".a",
+            "a.",
+            "a..b",
+            "é",
+            "a/b",
+            &long,
+        ] {
+            assert!(!valid_node_id(bad), "{bad:?}");
+        }
+        assert!(valid_node_id(&long[1..]));
+    }
+
+    #[test]
+    fn header_refuses_bad_senders_apart_from_malformed_packets() {
+        let bad = read_header(br#"{"ver":"4","sender":"x.>"}"#).unwrap_err();
+        assert!(matches!(bad, BadHeader::Sender(s) if s == "x.>"));
+        let bad = read_header(br#"{"ver":"4","sender":7}"#).unwrap_err();
+        assert!(matches!(bad, BadHeader::Malformed(_)));
+        assert_eq!(
+            read_header(br#"{"ver":4,"sender":"n-1"}"#).unwrap().0.ver,
+            "4"
+        );
+    }
+
+    #[test]
+    fn request_time_limit_is_the_callers_timeout_within_the_configured_one() {
+        let limit = Duration::from_secs(10);
+        let req = |timeout: Value| {
+            let packet = json!({"id": "1", "action": "a", "timeout": timeout});
+            serde_json::from_value::<RequestPacket>(packet).unwrap()
+        };
+        assert_eq!(
+            req(json!(200)).time_limit(limit),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            req(json!(2.5)).time_limit(limit),
+            Duration::from_micros(2500)
+        );
+        for none in [json!(0), json!(-5), json!(null), json!("200"), json!(1e300)] {
+            assert_eq!(req(none.clone()).time_limit(limit), limit, "{none}");
+        }
+        assert_eq!(req(json!(60_000)).time_limit(limit), limit);
+        let missing: RequestPacket =
+            serde_json::from_value(json!({"id": "1", "action": "a"})).unwrap();
+        assert_eq!(missing.time_limit(limit), limit);
     }
 }

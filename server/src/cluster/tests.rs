@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::packets::Version;
-use super::transit::{ClusterTransport, Outbound, Timing, Transit};
+use super::transit::{ClusterTransport, Limits, Outbound, Timing, Transit};
 use crate::broker::{Broker, Transport};
 
 struct Harness {
@@ -32,6 +32,7 @@ fn harness(version: Version) -> Harness {
         version,
         "",
         timing,
+        Limits::default(),
         tx,
     ));
     Harness {
@@ -265,6 +266,7 @@ async fn ping_is_answered_with_pong_and_namespace_prefixes_topics() {
         Version::V4,
         "dev",
         timing,
+        Limits::default(),
         tx,
     );
     let ping = json!({"ver": "4", "sender": "p", "time": 5, "id": "x"}).to_string();
@@ -283,4 +285,151 @@ async fn ping_is_answered_with_pong_and_namespace_prefixes_topics() {
         }
         Outbound::Flush(_) => panic!("unexpected flush"),
     }
+}
+
+/// The value of a sample in the transit's metrics.
+fn metric(transit: &Transit, sample: &str) -> u64 {
+    let mut text = String::new();
+    transit.render_metrics(&mut text);
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {sample} in\n{text}"))
+}
+
+fn harness_with(limits: Limits) -> Harness {
+    let broker = Broker::new("me");
+    let (tx, out) = mpsc::channel(64);
+    let timing = Timing {
+        heartbeat_interval: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(5),
+    };
+    let transit = Arc::new(Transit::new(
+        broker.downgrade(),
+        "me".into(),
+        Version::V4,
+        "",
+        timing,
+        limits,
+        tx,
+    ));
+    Harness {
+        ver: "4",
+        broker,
+        transit,
+        out,
+    }
+}
+
+#[tokio::test]
+async fn bad_senders_are_answered_nothing_and_counted() {
+    let mut h = harness(Version::V4);
+    for sender in ["x.>", "a b", "a..b", &"n".repeat(200)] {
+        h.feed("MOL.DISCOVER", json!({"ver": "4", "sender": sender}));
+        h.feed("MOL.PING", json!({"ver": "4", "sender": sender, "time": 1}));
+        h.join(sender, json!([]));
+    }
+    assert!(h.sent().is_empty());
+    assert!(h.transit.watch_nodes().borrow().is_empty());
+    assert_eq!(
+        metric(
+            &h.transit,
+            "moleculer_ws_cluster_packets_dropped_total{reason=\"bad_sender\"}"
+        ),
+        12
+    );
+}
+
+#[tokio::test]
+async fn a_full_node_table_refuses_new_nodes_and_does_not_ask_them_for_info() {
+    let mut h = harness_with(Limits {
+        max_nodes: 2,
+        ..Limits::default()
+    });
+    for node in ["a", "b", "c"] {
+        h.join(node, json!([]));
+    }
+    assert_eq!(*h.transit.watch_nodes().borrow(), ["a", "b"]);
+    h.feed("MOL.HEARTBEAT", json!({"ver": "4", "sender": "d"}));
+    assert!(h.sent().is_empty(), "no DISCOVER while full");
+    let refused = "moleculer_ws_cluster_packets_dropped_total{reason=\"node_limit\"}";
+    assert_eq!(metric(&h.transit, refused), 1);
+    assert_eq!(metric(&h.transit, "moleculer_ws_cluster_nodes"), 2);
+    h.feed("MOL.DISCONNECT", json!({"ver": "4", "sender": "a"}));
+    h.feed("MOL.HEARTBEAT", json!({"ver": "4", "sender": "d"}));
+    assert_eq!(
+        h.sent()[0].0,
+        "MOL.DISCOVER.d",
+        "room again: ask d for INFO"
+    );
+    h.join("d", json!([]));
+    assert_eq!(*h.transit.watch_nodes().borrow(), ["b", "d"]);
+}
+
+#[tokio::test]
+async fn requests_past_the_limit_get_queue_full_at_once_and_slow_ones_a_504() {
+    let mut h = harness_with(Limits {
+        max_concurrent_requests: 1,
+        ..Limits::default()
+    });
+    h.broker
+        .add_action("slow.never", |_| std::future::pending());
+    let req = |id: &str, timeout: u64| {
+        json!({"ver": "4", "sender": "caller", "id": id, "action": "slow.never",
+               "params": {}, "timeout": timeout})
+    };
+    h.feed("MOL.REQ.me", req("r1", 30));
+    h.feed("MOL.REQ.me", req("r2", 0));
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (topic, res) = &sent[0];
+    assert_eq!(
+        (topic.as_str(), res["id"].as_str()),
+        ("MOL.RES.caller", Some("r2"))
+    );
+    assert_eq!(
+        (res["error"]["code"].as_u64(), res["error"]["type"].as_str()),
+        (Some(429), Some("QUEUE_FULL"))
+    );
+    assert_eq!(res["error"]["retryable"], true);
+    let res = loop {
+        let item = tokio::time::timeout(Duration::from_secs(10), h.out.recv()).await;
+        if let Some(Outbound::Packet { payload, .. }) = item.unwrap() {
+            break serde_json::from_slice::<Value>(&payload).unwrap();
+        }
+    };
+    assert_eq!(res["id"], "r1");
+    assert_eq!(
+        (res["error"]["code"].as_u64(), res["error"]["type"].as_str()),
+        (Some(504), Some("REQUEST_TIMEOUT"))
+    );
+    assert_eq!(
+        metric(&h.transit, "moleculer_ws_cluster_requests_rejected_total"),
+        1
+    );
+    assert_eq!(
+        metric(&h.transit, "moleculer_ws_cluster_requests_timed_out_total"),
+        1
+    );
+    // The timed-out call gave its place back.
+    h.feed("MOL.REQ.me", req("r3", 30));
+    assert!(h.sent().is_empty(), "r3 runs");
+}
+
+#[tokio::test]
+async fn oversized_messages_are_counted_and_transport_metrics_reach_the_broker() {
+    let h = harness(Version::V4);
+    h.transit.on_link(super::transporter::LinkEvent::TooLarge {
+        topic: "MOL.INFO".into(),
+        size: 2 << 20,
+    });
+    h.broker
+        .set_transport(Arc::new(ClusterTransport(h.transit.clone())));
+    let mut text = String::new();
+    h.broker.render_transport_metrics(&mut text);
+    assert!(
+        text.contains("moleculer_ws_cluster_packets_dropped_total{reason=\"too_large\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE moleculer_ws_cluster_nodes gauge\n"));
 }

@@ -18,7 +18,7 @@ impl Transit {
         if self.stopped.load(Ordering::SeqCst) {
             return None;
         }
-        let node = lock(&self.nodes).pick_for_action(action)?;
+        let node = self.view().pick_for_action(&self.turns, action)?;
         let id = self.new_id();
         let (reply, answer) = oneshot::channel();
         lock(&self.pending).insert(
@@ -62,7 +62,7 @@ impl Transit {
 }
 
 /// 504 `RequestTimeoutError` / `REQUEST_TIMEOUT`, as moleculer words it.
-fn request_timeout(action: &str, node: &str) -> MoleculerError {
+pub(super) fn request_timeout(action: &str, node: &str) -> MoleculerError {
     MoleculerError::new(
         "RequestTimeoutError",
         format!("Request is timed out when call '{action}' action on '{node}' node."),
@@ -70,6 +70,18 @@ fn request_timeout(action: &str, node: &str) -> MoleculerError {
         "REQUEST_TIMEOUT",
     )
     .with_data(json!({"action": action, "nodeID": node}))
+    .retryable(true)
+}
+
+/// 429 `QueueIsFullError` / `QUEUE_FULL`: moleculer's bulkhead answer when too many calls run.
+pub(super) fn queue_full(action: &str, node: &str, limit: usize) -> MoleculerError {
+    MoleculerError::new(
+        "QueueIsFullError",
+        format!("Queue is full. Request '{action}' action on '{node}' node is rejected."),
+        429,
+        "QUEUE_FULL",
+    )
+    .with_data(json!({"action": action, "nodeID": node, "limit": limit}))
     .retryable(true)
 }
 
@@ -91,7 +103,7 @@ pub(crate) struct ClusterTransport(pub(crate) Arc<Transit>);
 impl Transport for ClusterTransport {
     fn broadcast<'a>(&'a self, event: &'a str, params: &'a Value) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let targets = lock(&self.0.nodes).broadcast_targets(event);
+            let targets = self.0.view().broadcast_targets(event);
             for (node, groups) in targets {
                 self.0.send_event(&node, event, params, &groups, true);
             }
@@ -105,7 +117,10 @@ impl Transport for ClusterTransport {
         skip_groups: &'a [String],
     ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
-            let targets = lock(&self.0.nodes).balanced_targets(event, skip_groups);
+            let targets = self
+                .0
+                .view()
+                .balanced_targets(&self.0.turns, event, skip_groups);
             let mut reached = Vec::new();
             for (node, groups) in targets {
                 self.0.send_event(&node, event, params, &groups, false);
@@ -121,5 +136,9 @@ impl Transport for ClusterTransport {
         params: &'a Value,
     ) -> BoxFuture<'a, Option<ActionResult>> {
         Box::pin(self.0.call(action, params))
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        self.0.render_metrics(out);
     }
 }

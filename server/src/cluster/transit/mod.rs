@@ -7,23 +7,26 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot, watch};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::local;
-use super::nodes::{InfoChange, NodeRegistry};
-use super::packets::{self, Incoming, Kind, Topics, Version, Writer};
+use super::nodes::{NodeRegistry, NodeView, RoundRobin};
+use super::packets::{Kind, Topics, Version, Writer};
 use super::transporter::LinkEvent;
 
 mod calls;
+mod inbound;
+mod stats;
 
-use crate::broker::{ActionResult, Event, WeakBroker};
-use crate::error::MoleculerError;
+use crate::broker::{ActionResult, WeakBroker};
+use crate::sync::{read, write};
 use calls::rejected;
 pub(crate) use calls::ClusterTransport;
+use stats::{Reason, Stats};
 
 /// A packet for the writer task, or a flush mark.
 #[derive(Debug)]
@@ -40,6 +43,47 @@ pub(crate) struct Timing {
     pub(crate) request_timeout: Duration,
 }
 
+/// Bounds on what other nodes can make this node hold or do (see the `ClusterBuilder` setters
+/// of the same names).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_packet_size: usize,
+    pub(crate) max_nodes: usize,
+    pub(crate) max_concurrent_requests: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_packet_size: 1024 * 1024,
+            max_nodes: 1024,
+            max_concurrent_requests: 256,
+        }
+    }
+}
+
+impl Limits {
+    /// The first setting out of range, worded for `ClusterError::Config`.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.max_packet_size == 0 || self.max_nodes == 0 || self.max_concurrent_requests == 0 {
+            return Err(
+                "max_packet_size, max_nodes and max_concurrent_requests must be at least 1".into(),
+            );
+        }
+        if self.max_concurrent_requests > Semaphore::MAX_PERMITS {
+            return Err(format!(
+                "max_concurrent_requests must be at most {}",
+                Semaphore::MAX_PERMITS
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How many (node, version) pairs of version mismatch are remembered (each is warned about
+/// once); beyond, mismatches are warned about at most once per `stats::WARN_EVERY`.
+const MAX_WARNED_VERSIONS: usize = 256;
+
 struct Pending {
     node: String,
     reply: oneshot::Sender<ActionResult>,
@@ -53,12 +97,21 @@ pub(crate) struct Transit {
     topics: Topics,
     writer: Writer,
     pub(crate) timing: Timing,
+    limits: Limits,
+    stats: Arc<Stats>,
     out: mpsc::Sender<Outbound>,
+    /// The node table; taken by incoming packets only, never by broadcasts and calls.
     nodes: Mutex<NodeRegistry>,
+    /// What broadcasts and calls route on: the node table at its last change.
+    view: RwLock<Arc<NodeView>>,
+    turns: RoundRobin,
     node_ids: watch::Sender<Vec<String>>,
+    /// Permits for the calls of other nodes running at once.
+    requests: Arc<Semaphore>,
     pending: Mutex<HashMap<String, Pending>>,
     info_seq: AtomicU64,
     next_id: AtomicU64,
+    /// (sender, version) pairs already warned about, at most [`MAX_WARNED_VERSIONS`].
     warned_versions: Mutex<HashSet<(String, String)>>,
     stopped: AtomicBool,
     queue_full: AtomicBool,
@@ -75,6 +128,7 @@ impl Transit {
         version: Version,
         namespace: &str,
         timing: Timing,
+        limits: Limits,
         out: mpsc::Sender<Outbound>,
     ) -> Self {
         Self {
@@ -88,9 +142,14 @@ impl Transit {
             },
             node_id,
             timing,
+            limits,
+            stats: Arc::new(Stats::new(Instant::now())),
             out,
-            nodes: Mutex::default(),
+            nodes: Mutex::new(NodeRegistry::new(limits.max_nodes)),
+            view: RwLock::default(),
+            turns: RoundRobin::default(),
             node_ids: watch::Sender::new(Vec::new()),
+            requests: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             pending: Mutex::default(),
             info_seq: AtomicU64::new(1),
             next_id: AtomicU64::new(0),
@@ -114,6 +173,11 @@ impl Transit {
 
     pub(crate) fn watch_nodes(&self) -> watch::Receiver<Vec<String>> {
         self.node_ids.subscribe()
+    }
+
+    /// Appends the transit's counters (Prometheus text format).
+    pub(crate) fn render_metrics(&self, out: &mut String) {
+        self.stats.render(self.view().len(), out);
     }
 
     fn send(&self, topic: String, payload: Vec<u8>) {
@@ -169,7 +233,8 @@ impl Transit {
             self.topics.broadcast(Kind::Heartbeat),
             self.writer.with_fields(beat),
         );
-        let gone = lock(&self.nodes).expire(now, self.timing.heartbeat_timeout);
+        let timeout = self.timing.heartbeat_timeout;
+        let gone = self.change_nodes(|nodes| nodes.expire(now, timeout));
         for node in gone {
             tracing::warn!(node, "cluster: no heartbeat from node, dropped");
             self.node_left(&node);
@@ -200,157 +265,39 @@ impl Transit {
                 "cluster: transporter connection lost; local delivery continues, reconnecting"
             ),
             LinkEvent::Message { topic, payload } => self.handle(&topic, &payload, Instant::now()),
-        }
-    }
-
-    /// Handles one incoming packet; bad packets are logged and dropped.
-    pub(crate) fn handle(&self, topic: &str, payload: &[u8], now: Instant) {
-        let Some(kind) = self.topics.kind_of(topic) else {
-            tracing::debug!(topic, "cluster: message on a foreign topic dropped");
-            return;
-        };
-        let (header, value) = match packets::read_header(payload) {
-            Ok(h) => h,
-            Err(why) => {
-                tracing::warn!(topic, %why, "cluster: bad packet dropped");
-                return;
-            }
-        };
-        if header.ver != self.version.as_str() {
-            self.version_mismatch(&header.sender, &header.ver);
-            return;
-        }
-        if header.sender == self.node_id {
-            if kind == Kind::Info
-                && value.get("instanceID").and_then(Value::as_str) != Some(&self.instance_id)
-            {
-                tracing::error!(node = %self.node_id, "cluster: another node uses this node ID; give every node a unique --node-id");
-            }
-            return;
-        }
-        let body = match packets::read_body(kind, value) {
-            Ok(b) => b,
-            Err(why) => {
-                tracing::warn!(topic, sender = %header.sender, %why, "cluster: bad packet dropped");
-                return;
-            }
-        };
-        self.dispatch(&header.sender, body, now);
-    }
-
-    fn version_mismatch(&self, sender: &str, ver: &str) {
-        if lock(&self.warned_versions).insert((sender.to_owned(), ver.to_owned())) {
-            tracing::warn!(
-                sender,
-                their_version = ver,
-                our_version = self.version.as_str(),
-                "cluster: dropping the packets of node '{sender}': it speaks Moleculer protocol \
-                 version {ver}, this node speaks {} (set --protocol-version to match: 4 for \
-                 moleculer 0.14 and moleculer-java, 5 for moleculer 0.15)",
-                self.version.as_str()
-            );
-        }
-    }
-
-    fn dispatch(&self, sender: &str, body: Incoming, now: Instant) {
-        match body {
-            Incoming::Discover => self.send_info(Some(sender)),
-            Incoming::Info(info) => {
-                let change = lock(&self.nodes).apply_info(sender, &info, now);
-                match change {
-                    InfoChange::Joined => tracing::info!(node = sender, "cluster: node joined"),
-                    InfoChange::Restarted => {
-                        tracing::info!(node = sender, "cluster: node restarted");
-                        self.fail_pending_of(sender, "the node restarted");
-                    }
-                    InfoChange::Updated => tracing::debug!(node = sender, "cluster: node updated"),
-                }
-                self.publish_node_ids();
-            }
-            Incoming::Heartbeat => {
-                if !lock(&self.nodes).seen(sender, now) {
-                    // A node we do not know (it joined while we were away): ask for its INFO.
-                    self.send(
-                        self.topics.to_node(Kind::Discover, sender),
-                        self.writer.bare(),
-                    );
-                }
-            }
-            Incoming::Disconnect => {
-                if lock(&self.nodes).remove(sender) {
-                    tracing::info!(node = sender, "cluster: node left");
-                    self.node_left(sender);
-                }
-            }
-            Incoming::Event(ev) => {
-                let Some(broker) = self.broker.upgrade() else {
-                    return;
-                };
-                let event = Event {
-                    name: ev.event,
-                    params: ev.data,
-                    sender: Some(sender.to_owned()),
-                };
-                let ran = broker.deliver_to_groups(&event, ev.groups.as_deref(), !ev.broadcast);
-                tracing::trace!(event = %event.name, sender, ran, "cluster: event delivered");
-            }
-            Incoming::Request(req) => self.answer(sender, req),
-            Incoming::Response(res) => {
-                let Some(pending) = lock(&self.pending).remove(&res.id) else {
-                    tracing::debug!(id = %res.id, sender, "cluster: response to no pending call");
-                    return;
-                };
-                let result = if res.success {
-                    Ok(res.data)
-                } else {
-                    Err(packets::error_from_response(res.error.as_ref()))
-                };
-                let _ = pending.reply.send(result);
-            }
-            Incoming::Ping(ping) => {
-                let pong = json!({"time": ping.time, "id": ping.id, "arrived": local::now_ms()});
-                self.send(
-                    self.topics.to_node(Kind::Pong, sender),
-                    self.writer.with_fields(pong),
+            LinkEvent::TooLarge { topic, size } => {
+                let why = format!(
+                    "{size} bytes, more than max_packet_size ({})",
+                    self.limits.max_packet_size
                 );
+                self.drop_packet(Reason::TooLarge, Instant::now(), &topic, &why);
             }
-            Incoming::Pong => tracing::debug!(sender, "cluster: pong"),
         }
-        lock(&self.nodes).seen(sender, now);
-    }
-
-    /// Runs a local action for a REQ and sends the RES (in a task: actions may take long).
-    fn answer(&self, sender: &str, req: packets::RequestPacket) {
-        let Some(broker) = self.broker.upgrade() else {
-            return;
-        };
-        let topic = self.topics.to_node(Kind::Response, sender);
-        let writer = self.writer.clone();
-        let out = self.out.clone();
-        tokio::spawn(async move {
-            let result = broker
-                .call_local(&req.action, req.params)
-                .await
-                .unwrap_or_else(|| Err(MoleculerError::service_not_found(&req.action)));
-            let payload = writer.response(&req.id, &result);
-            if out.try_send(Outbound::Packet { topic, payload }).is_err() {
-                tracing::warn!(action = %req.action, "cluster: response dropped (queue full or stopped)");
-            }
-        });
     }
 
     fn node_left(&self, node: &str) {
         self.fail_pending_of(node, "the node left the cluster");
-        self.publish_node_ids();
     }
 
-    fn publish_node_ids(&self) {
-        let ids = lock(&self.nodes).ids();
+    /// The routing view: the node table at its last change, taken without waiting on it.
+    pub(crate) fn view(&self) -> Arc<NodeView> {
+        read(&self.view).clone()
+    }
+
+    /// Changes the node table with `change`, then publishes the new view and IDs. Both are
+    /// published under the table's lock, so a later change can never be overwritten by an
+    /// earlier one; the view's lock is only held to swap an `Arc`.
+    fn change_nodes<T>(&self, change: impl FnOnce(&mut NodeRegistry) -> T) -> T {
+        let mut nodes = lock(&self.nodes);
+        let result = change(&mut nodes);
+        *write(&self.view) = Arc::new(nodes.view());
+        let ids = nodes.ids();
         self.node_ids.send_if_modified(|current| {
             let changed = *current != ids;
             *current = ids;
             changed
         });
+        result
     }
 
     fn fail_pending_of(&self, node: &str, why: &str) {
@@ -366,5 +313,78 @@ impl Transit {
         for p in failed {
             let _ = p.reply.send(Err(rejected(node, why)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::broker::{Broker, Transport};
+    use serde_json::json;
+
+    fn transit(broker: &Broker) -> Arc<Transit> {
+        let (tx, _) = mpsc::channel(8);
+        let timing = Timing {
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(1),
+        };
+        Arc::new(Transit::new(
+            broker.downgrade(),
+            "me".into(),
+            Version::V4,
+            "",
+            timing,
+            Limits::default(),
+            tx,
+        ))
+    }
+
+    #[test]
+    fn version_warnings_are_remembered_up_to_the_cap_and_all_counted() {
+        let broker = Broker::new("me");
+        let t = transit(&broker);
+        for i in 0..MAX_WARNED_VERSIONS + 50 {
+            let packet = json!({"ver": "3", "sender": format!("old-{i}")}).to_string();
+            t.handle("MOL.DISCOVER", packet.as_bytes(), Instant::now());
+        }
+        assert_eq!(lock(&t.warned_versions).len(), MAX_WARNED_VERSIONS);
+        let counted = t.stats.dropped_count(Reason::Version);
+        assert_eq!(counted, (MAX_WARNED_VERSIONS + 50) as u64);
+    }
+
+    /// The node table's lock is held by someone else (an INFO being applied): broadcasts,
+    /// emits and calls route on the view and do not wait for it.
+    #[test]
+    fn routing_never_waits_on_the_node_table() {
+        let broker = Broker::new("me");
+        let t = transit(&broker);
+        let info = json!({"ver": "4", "sender": "a", "instanceID": "1",
+            "services": [{"name": "s", "events": {"ev.*": {}}, "actions": {"s.do": {}}}]});
+        t.handle("MOL.INFO", info.to_string().as_bytes(), Instant::now());
+        let held = lock(&t.nodes);
+        let (done, finished) = std::sync::mpsc::channel();
+        let routing = t.clone();
+        std::thread::spawn(move || {
+            let transport = ClusterTransport(routing);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            rt.block_on(transport.broadcast("ev.x", &json!(1)));
+            let reached = rt.block_on(transport.emit("ev.x", &json!(1), &[]));
+            let node = transport
+                .0
+                .view()
+                .pick_for_action(&transport.0.turns, "s.do");
+            let _ = done.send((reached, node));
+        });
+        let (reached, node) = finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        drop(held);
+        assert_eq!(
+            (reached, node),
+            (vec!["s".to_owned()], Some("a".to_owned()))
+        );
     }
 }

@@ -27,6 +27,25 @@ pub(crate) enum LinkEvent {
     Down(String),
     /// A message on one of the subscribed topics.
     Message { topic: String, payload: Vec<u8> },
+    /// A message bigger than `max_packet_size`, not passed on (nor copied).
+    TooLarge { topic: String, size: usize },
+}
+
+/// The event for a message read off `topic`: [`LinkEvent::Message`], or
+/// [`LinkEvent::TooLarge`] when `payload` is bigger than `max_size` (it is not copied then, so
+/// the queue to the transit never holds an oversized packet).
+pub(crate) fn message(topic: &str, payload: &[u8], max_size: usize) -> LinkEvent {
+    if payload.len() > max_size {
+        LinkEvent::TooLarge {
+            topic: topic.to_owned(),
+            size: payload.len(),
+        }
+    } else {
+        LinkEvent::Message {
+            topic: topic.to_owned(),
+            payload: payload.to_vec(),
+        }
+    }
 }
 
 /// Publishing side of a connected transporter.
@@ -45,6 +64,8 @@ pub(crate) struct LinkOptions {
     pub(crate) client_name: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_reconnect_delay: Duration,
+    /// Bigger messages are not passed on.
+    pub(crate) max_packet_size: usize,
 }
 
 /// A connected transporter: the publishing side and the tasks that keep it.
@@ -113,6 +134,14 @@ mod tests {
         );
         assert_eq!(redact("nats://u:p@h:4222"), "nats://u:***@h:4222");
         assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
+
+    #[test]
+    fn oversized_messages_are_not_passed_on() {
+        let small = message("MOL.INFO", b"12345", 5);
+        assert!(matches!(small, LinkEvent::Message { payload, .. } if payload == b"12345"));
+        let big = message("MOL.INFO", b"123456", 5);
+        assert!(matches!(big, LinkEvent::TooLarge { topic, size: 6 } if topic == "MOL.INFO"));
     }
 
     #[test]

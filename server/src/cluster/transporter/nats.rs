@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{connect_error, reconnect_delays, Connected, Link, LinkEvent, LinkOptions};
+use super::{connect_error, message, reconnect_delays, Connected, Link, LinkEvent, LinkOptions};
 use crate::broker::BoxFuture;
 use crate::cluster::ClusterError;
 
@@ -93,13 +93,11 @@ pub(super) async fn connect(
     }
     client.flush().await.map_err(|e| connect_error(url, e))?;
     let _ = events.send(LinkEvent::Up).await;
+    let max_size = options.max_packet_size;
     let reader = tokio::spawn(async move {
         let mut all = futures_util::stream::select_all(subscriptions);
         while let Some(msg) = all.next().await {
-            let event = LinkEvent::Message {
-                topic: msg.subject.to_string(),
-                payload: msg.payload.to_vec(),
-            };
+            let event = message(&msg.subject, &msg.payload, max_size);
             if events.send(event).await.is_err() {
                 break;
             }

@@ -9,7 +9,7 @@ use redis::aio::{MultiplexedConnection, PubSub};
 use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
-use super::{connect_error, reconnect_delays, Connected, Link, LinkEvent, LinkOptions};
+use super::{connect_error, message, reconnect_delays, Connected, Link, LinkEvent, LinkOptions};
 use crate::broker::BoxFuture;
 use crate::cluster::ClusterError;
 
@@ -101,10 +101,11 @@ async fn keep(
         if let Some(connected) = pubsub.take() {
             let mut messages = connected.into_on_message();
             while let Some(msg) = messages.next().await {
-                let event = LinkEvent::Message {
-                    topic: msg.get_channel_name().to_owned(),
-                    payload: msg.get_payload_bytes().to_vec(),
-                };
+                let event = message(
+                    msg.get_channel_name(),
+                    msg.get_payload_bytes(),
+                    options.max_packet_size,
+                );
                 if events.send(event).await.is_err() {
                     return;
                 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: what CI runs, and what the README's test
-# command runs. Needs the Rust toolchain, Node.js/npm and Chromium (/usr/bin/chromium, or
-# $CHROMIUM); `.ci/run` installs everything on a fresh machine. The wasm target and
-# wasm-bindgen-cli are installed by scripts/build-wasm.sh when missing.
+# command runs. Needs the Rust toolchain, Node.js/npm, Chromium (/usr/bin/chromium, or
+# $CHROMIUM) and cargo-deny; `.ci/run` installs everything on a fresh machine. The wasm target
+# and wasm-bindgen-cli are installed by scripts/build-wasm.sh when missing. scripts/deny.sh
+# reads the RustSec advisory snapshot in ../shared/advisory-db, beside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "cargo deny check (advisories, licenses, bans, sources; deny.toml)"
+./scripts/deny.sh
 
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -343,10 +343,6 @@ impl Broker {
 
     /// Appends the metrics of the transport, when one is plugged in (see
     /// [`Transport::render_metrics`]).
-    #[allow(
-        dead_code,
-        reason = "the gateway's /metrics calls it; wired in with the metrics endpoint"
-    )]
     pub(crate) fn render_transport_metrics(&self, out: &mut String) {
         if let Some(transport) = self.transport() {
             transport.render_metrics(out);

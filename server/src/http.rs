@@ -93,6 +93,7 @@ fn metrics(shared: &Shared, req: &Request<Body>) -> Response {
         shared.config.metrics_max_paths,
     );
     crate::metrics::render_recovery(&mut text, &shared.recovery);
+    shared.broker.render_transport_metrics(&mut text);
     Response::builder()
         .header(
             header::CONTENT_TYPE,

@@ -44,6 +44,23 @@ struct Cli {
     #[arg(long, env = "MOLECULER_WS_CLUSTER_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     cluster_request_timeout: Duration,
 
+    /// Largest packet accepted from the transporter, in bytes; larger ones are dropped and
+    /// counted.
+    #[arg(long, env = "MOLECULER_WS_CLUSTER_MAX_PACKET_SIZE", default_value_t = 1024 * 1024)]
+    cluster_max_packet_size: usize,
+
+    /// Most other nodes kept in the node table; INFO from more is refused until one leaves.
+    #[arg(long, env = "MOLECULER_WS_CLUSTER_MAX_NODES", default_value_t = 1024)]
+    cluster_max_nodes: usize,
+
+    /// Most calls from other nodes running at once; more get 429 QUEUE_FULL at once.
+    #[arg(
+        long,
+        env = "MOLECULER_WS_CLUSTER_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 256
+    )]
+    cluster_max_concurrent_requests: usize,
+
     /// Largest inbound WebSocket message/frame in bytes; over it the socket closes with 1009.
     #[arg(long, env = "MOLECULER_WS_MAX_MESSAGE_SIZE", default_value_t = 64 * 1024)]
     max_message_size: usize,
@@ -447,6 +464,9 @@ async fn join_cluster(
         .protocol_version(cli.protocol_version)
         .heartbeat_interval(cli.cluster_heartbeat_interval)
         .request_timeout(cli.cluster_request_timeout)
+        .max_packet_size(cli.cluster_max_packet_size)
+        .max_nodes(cli.cluster_max_nodes)
+        .max_concurrent_requests(cli.cluster_max_concurrent_requests)
         .start(broker)
         .await
         .map(Some)

@@ -55,6 +55,9 @@ fn help_documents_every_option_with_its_env_var() {
         "--protocol-version",
         "--cluster-heartbeat-interval",
         "--cluster-request-timeout",
+        "--cluster-max-packet-size",
+        "--cluster-max-nodes",
+        "--cluster-max-concurrent-requests",
         "--ws-read-buffer",
         "--ws-write-buffer",
         "--recovery-history",
@@ -243,11 +246,32 @@ async fn accept_loop_survives_fd_exhaustion_and_a_control_socket_keeps_working()
     let (mut control, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/control"))
         .await
         .unwrap();
+    // The log, line by line, to wait on.
+    let (log_tx, log_rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = log_tx.send(line);
+        }
+    });
     // More idle connections than the process has descriptors: accept runs out of them.
     let mut hogs = Vec::new();
     for _ in 0..100 {
         hogs.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
     }
+    let backed_off = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        while let Ok(line) = log_rx.recv_timeout(Duration::from_secs(10)) {
+            if line.contains("out of resources, backing off") {
+                return (true, log_rx);
+            }
+            seen.push(line);
+        }
+        panic!("EMFILE path not taken:\n{}", seen.join("\n"));
+    });
+    let (_, log_rx) = backed_off.await.unwrap();
     for _ in 0..3 {
         control.send(Message::text("!")).await.unwrap();
         let answer = tokio::time::timeout(Duration::from_secs(10), control.next()).await;
@@ -270,13 +294,11 @@ async fn accept_loop_survives_fd_exhaustion_and_a_control_socket_keeps_working()
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+    let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
         .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        log.contains("out of resources, backing off"),
-        "EMFILE path not taken:\n{log}"
-    );
+    assert!(status.success(), "{status:?}");
+    drop(log_rx);
+    reader.join().unwrap();
 }

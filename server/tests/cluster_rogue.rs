@@ -241,6 +241,10 @@ async fn bad_senders_get_no_reply(server: Server) {
     assert!(weird.is_empty(), "published for bad senders: {weird:.100?}");
     let expected = (bad_senders().len() * asks.len()) as u64;
     assert_eq!(metric(&cluster, &dropped("bad_sender")), expected);
+    // The same counters on the gateway's /metrics.
+    let text = metrics_text(&gw).await;
+    let line = format!("{} {expected}\n", dropped("bad_sender"));
+    assert!(text.contains(&line), "{text}");
     rogue.control(&gw).await;
 }
 

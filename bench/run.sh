@@ -17,6 +17,7 @@
 # Traffic goes to 127.0.0.x only; every process is bounded in time and stopped here.
 #   BENCH_QUICK=1 bench/run.sh          # a few-minute smoke run (1000 sockets, short steps)
 #   BENCH_SERVERS="ours naive" ...      # a subset of servers
+#   BENCH_SERVERS="ours before" BENCH_BEFORE_BIN=... # ours against another build of the gateway
 #   BENCH_PARTS="fanout storm" ...      # a subset of parts
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +80,15 @@ start_server() {
     ours)
       RUST_LOG=error "$target/release/moleculer-ws-server" --listen 127.0.0.1:0 \
         --trigger > "$log" 2>&1 &
+      server_pid=$!; line=$(first_line "$log")
+      local addr=${line#*http://}; addr=${addr%/}
+      ws_base=ws://$addr; trigger_url=http://$addr/api/websocket/send ;;
+    before)
+      # Another build of the gateway to compare with, in the same run (e.g. the commit before
+      # a change): BENCH_BEFORE_BIN=path, BENCH_BEFORE_ARGS=its options.
+      # shellcheck disable=SC2086
+      RUST_LOG=error "${BENCH_BEFORE_BIN:?set BENCH_BEFORE_BIN to the gateway binary to compare}" \
+        --listen 127.0.0.1:0 ${BENCH_BEFORE_ARGS:-} > "$log" 2>&1 &
       server_pid=$!; line=$(first_line "$log")
       local addr=${line#*http://}; addr=${addr%/}
       ws_base=ws://$addr; trigger_url=http://$addr/api/websocket/send ;;

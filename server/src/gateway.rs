@@ -131,6 +131,7 @@ impl GatewayBuilder {
     /// Checks the configuration, compiles the routes and registers the built-in services.
     pub fn build(self) -> Result<Gateway, ServerError> {
         self.config.validate()?;
+        warn_exposure(&self.config);
         let broker = self.broker.unwrap_or_default();
         let mut filters: Vec<Box<dyn WebSocketFilter>> = Vec::new();
         if !self.config.allowed_path_prefixes.is_empty() {
@@ -208,6 +209,31 @@ impl GatewayBuilder {
             Some(e) => Err(e),
             None => Ok(Gateway { shared, tls }),
         }
+    }
+}
+
+/// Says in the log what the configuration opens to anyone who can reach the gateway.
+fn warn_exposure(config: &GatewayConfig) {
+    if config.token.is_none() && (config.trigger || config.sample_chat) {
+        let routes = match (config.trigger, config.sample_chat) {
+            (true, true) => {
+                "POST /api/websocket/send, GET /api/websocket/clients and POST /api/chat/send"
+            }
+            (true, false) => "POST /api/websocket/send and GET /api/websocket/clients",
+            _ => "POST /api/chat/send",
+        };
+        tracing::warn!(
+            "no token: anyone who can reach the gateway may call {routes} and push messages to \
+             every connected socket; set a token (--token, GatewayConfig::token) or keep the \
+             gateway on a private address"
+        );
+    }
+    #[cfg(feature = "test-hooks")]
+    if config.test_hooks {
+        tracing::warn!(
+            "test hooks are on (POST /api/test/heartbeat-replies can stop the heartbeat \
+             replies): for tests only, never in production"
+        );
     }
 }
 

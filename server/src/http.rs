@@ -88,10 +88,8 @@ fn metrics(shared: &Shared, req: &Request<Body>) -> Response {
             ));
         }
     }
-    let mut text = shared.metrics.render(
-        &shared.registry.count_clients(),
-        shared.config.metrics_max_paths,
-    );
+    let (top, other, paths) = shared.registry.top_paths(config.metrics_max_paths);
+    let mut text = shared.metrics.render(&top, other, paths);
     crate::metrics::render_recovery(&mut text, &shared.recovery);
     shared.broker.render_transport_metrics(&mut text);
     Response::builder()

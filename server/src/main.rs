@@ -332,32 +332,6 @@ impl Cli {
         }
         c
     }
-
-    /// Says at startup what the options expose, so that an operator sees it in the log.
-    fn warn_exposure(&self) {
-        if self.token.is_none() && (self.trigger || self.demo) {
-            let routes = match (self.trigger, self.demo) {
-                (true, true) => {
-                    "POST /api/websocket/send, GET /api/websocket/clients and POST /api/chat/send"
-                }
-                (true, false) => "POST /api/websocket/send and GET /api/websocket/clients",
-                _ => "POST /api/chat/send",
-            };
-            tracing::warn!(
-                "no --token: anyone who can reach {} may call {routes} and push messages to \
-                 every connected socket; set --token (or bind to a private address) before \
-                 exposing the gateway",
-                self.listen
-            );
-        }
-        #[cfg(feature = "test-hooks")]
-        if self.test_hooks {
-            tracing::warn!(
-                "--test-hooks: fault injection is on (POST /api/test/heartbeat-replies can stop \
-                 heartbeat replies); for tests only, never in production"
-            );
-        }
-    }
 }
 
 /// Which signal asked the program to stop.
@@ -404,7 +378,6 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    cli.warn_exposure();
     let mut builder = Gateway::builder().config(cli.config());
     match (&cli.node_id, &cli.transporter) {
         (Some(id), _) => builder = builder.broker(Broker::new(id.clone())),

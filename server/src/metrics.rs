@@ -1,6 +1,5 @@
 //! Counters, rendered at `/metrics` in the Prometheus text format.
 
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,9 +23,10 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    /// Renders the counters and the per-path socket gauge: the `max_paths` paths with the most
-    /// sockets one by one, the others summed as `path="other"`.
-    pub(crate) fn render(&self, clients: &HashMap<String, usize>, max_paths: usize) -> String {
+    /// Renders the counters and the per-path socket gauge: `top` (the paths with the most
+    /// sockets) one by one, `other` (the sockets of every other path) as `path="other"` when
+    /// there are such paths, and `paths` (how many paths there are).
+    pub(crate) fn render(&self, top: &[(String, usize)], other: usize, paths: usize) -> String {
         let mut out = String::with_capacity(1024);
         let counters = [
             (
@@ -107,29 +107,21 @@ impl Metrics {
         let _ = writeln!(
             out,
             "# HELP moleculer_ws_paths Distinct paths with open WebSocket connections.\n\
-             # TYPE moleculer_ws_paths gauge\nmoleculer_ws_paths {}",
-            clients.len()
+             # TYPE moleculer_ws_paths gauge\nmoleculer_ws_paths {paths}"
         );
         out.push_str("# HELP moleculer_ws_sockets Open WebSocket connections per path.\n");
         out.push_str("# TYPE moleculer_ws_sockets gauge\n");
-        let mut paths: Vec<(&String, &usize)> = clients.iter().collect();
-        let mut other = None;
-        if paths.len() > max_paths {
-            // The most sockets first (then by path, for a stable choice); the rest summed.
-            paths.select_nth_unstable_by(max_paths, |a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            other = Some(paths[max_paths..].iter().map(|(_, n)| **n).sum::<usize>());
-            paths.truncate(max_paths);
-        }
-        paths.sort();
-        for (path, n) in paths {
+        let mut sorted: Vec<&(String, usize)> = top.iter().collect();
+        sorted.sort();
+        for (path, n) in sorted {
             let _ = writeln!(
                 out,
                 "moleculer_ws_sockets{{path=\"{}\"}} {n}",
                 escape_label(path)
             );
         }
-        if let Some(n) = other {
-            let _ = writeln!(out, "moleculer_ws_sockets{{path=\"other\"}} {n}");
+        if paths > top.len() {
+            let _ = writeln!(out, "moleculer_ws_sockets{{path=\"other\"}} {other}");
         }
         out
     }
@@ -199,29 +191,49 @@ mod tests {
     fn renders_counters_and_escaped_path_labels() {
         let m = Metrics::default();
         m.delivered.fetch_add(3, Ordering::Relaxed);
-        let clients = HashMap::from([("/ws/\"q\"".to_owned(), 2)]);
-        let text = m.render(&clients, 100);
+        let top = [("/ws/\"q\"".to_owned(), 2)];
+        let text = m.render(&top, 0, 1);
         assert!(text.contains("moleculer_ws_frames_delivered_total 3\n"));
         assert!(text.contains("moleculer_ws_sockets{path=\"/ws/\\\"q\\\"\"} 2\n"));
+        assert!(!text.contains("other"), "{text}");
     }
 
     #[test]
     fn only_the_busiest_paths_get_their_own_series() {
-        let m = Metrics::default();
-        let clients: HashMap<String, usize> = (1..=1000).map(|i| (format!("/p{i}"), i)).collect();
-        let text = m.render(&clients, 2);
+        let reg = crate::registry::Registry::default();
+        let mut held = Vec::new();
+        for i in 1..=60 {
+            for _ in 0..i {
+                held.push(reg.register(&format!("/p{i}"), 1).unwrap());
+            }
+        }
+        let (top, other, paths) = reg.top_paths(2);
+        let text = Metrics::default().render(&top, other, paths);
         let series: Vec<&str> = text
             .lines()
-            .filter(|l| l.starts_with("moleculer_ws_sockets{"))
+            .filter(|l| {
+                l.starts_with("moleculer_ws_sockets{") || l.starts_with("moleculer_ws_paths ")
+            })
             .collect();
-        let other: usize = (1..=998).sum();
+        let rest: usize = (1..=58).sum();
         assert_eq!(
             series,
             [
-                "moleculer_ws_sockets{path=\"/p1000\"} 1000".to_owned(),
-                "moleculer_ws_sockets{path=\"/p999\"} 999".to_owned(),
-                format!("moleculer_ws_sockets{{path=\"other\"}} {other}"),
+                "moleculer_ws_paths 60".to_owned(),
+                "moleculer_ws_sockets{path=\"/p59\"} 59".to_owned(),
+                "moleculer_ws_sockets{path=\"/p60\"} 60".to_owned(),
+                format!("moleculer_ws_sockets{{path=\"other\"}} {rest}"),
             ]
         );
+        // Ties: the smaller path wins, whatever the map's order.
+        let reg = crate::registry::Registry::default();
+        let _held: Vec<_> = ["/b", "/a", "/c"]
+            .iter()
+            .map(|p| reg.register(p, 1).unwrap())
+            .collect();
+        let (top, other, paths) = reg.top_paths(2);
+        let mut names: Vec<&str> = top.iter().map(|(p, _)| p.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!((names, other, paths), (vec!["/a", "/b"], 1, 3));
     }
 }

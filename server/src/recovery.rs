@@ -237,6 +237,8 @@ impl Recovery {
             self.messages.fetch_sub(n as u64, Ordering::Relaxed);
             self.bytes.fetch_sub(b as u64, Ordering::Relaxed);
             let mut frames = Vec::new();
+            let mut replay_bytes = 0;
+            let mut recovered = None;
             let (epoch, last) = (h.epoch, h.last_seq);
             let resumable = request.since.filter(|&(e, s)| {
                 e == epoch
@@ -253,23 +255,15 @@ impl Recovery {
                         .filter(|e| e.seq > s)
                         .map(|e| e.frame.clone())
                         .collect();
-                    let bytes = replay.iter().map(|f| f.len()).sum();
-                    if let Some(admit) = admit.take() {
-                        admit(bytes).map_err(Refused::Throttled)?;
-                    }
+                    replay_bytes = replay.iter().map(|f| f.len()).sum();
                     frames.push(Utf8Bytes::from(format!(
                         "#recovered:{epoch:016x}:{last}:{}",
                         replay.len()
                     )));
-                    self.recovered.fetch_add(1, Ordering::Relaxed);
-                    self.replayed
-                        .fetch_add(replay.len() as u64, Ordering::Relaxed);
+                    recovered = Some(replay.len());
                     frames.extend(replay);
                 }
                 None => {
-                    if request.since.is_some() {
-                        self.resets.fetch_add(1, Ordering::Relaxed);
-                    }
                     frames.push(Utf8Bytes::from(format!("#reset:{epoch:016x}:{last}")));
                 }
             }
@@ -277,6 +271,23 @@ impl Recovery {
             let reg = registry
                 .register_recovering(path, queue, true)
                 .map_err(|_| Refused::PathsFull)?;
+            // The replay's budget is charged only for a socket that is really registered.
+            if replay_bytes > 0 {
+                if let Some(Err(wait)) = admit.take().map(|admit| admit(replay_bytes)) {
+                    registry.deregister(path, reg.id);
+                    return Err(Refused::Throttled(wait));
+                }
+            }
+            match recovered {
+                Some(n) => {
+                    self.recovered.fetch_add(1, Ordering::Relaxed);
+                    self.replayed.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                None if request.since.is_some() => {
+                    self.resets.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {}
+            }
             h.sockets += 1;
             return Ok((reg, frames));
         }
@@ -366,6 +377,11 @@ mod tests {
             reg.count_clients().get("/p"),
             Some(&1),
             "nothing registered"
+        );
+        assert_eq!(
+            rec.recovered.load(Ordering::Relaxed),
+            0,
+            "nothing recovered"
         );
         let other = rec.register(&reg, "/q", 16, &RecoverRequest { since: None }, |_| Ok(()));
         assert_eq!(other.err(), Some(Refused::PathsFull));

@@ -238,6 +238,36 @@ impl Registry {
         queued
     }
 
+    /// The `n` paths with the most sockets (ties broken by path), the sum of the sockets at
+    /// all other paths, and the number of paths: one pass under the read lock, copying only
+    /// the `n` names chosen, so a scrape costs memory for `n` paths, not for all of them.
+    pub(crate) fn top_paths(&self, n: usize) -> (Vec<(String, usize)>, usize, usize) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let paths = read(&self.paths);
+        // A min-heap of the best `n` so far: (count, Reverse(path)) orders the least wanted
+        // (fewest sockets, then the greatest path) on top.
+        let mut best: BinaryHeap<Reverse<(usize, Reverse<&str>)>> = BinaryHeap::new();
+        let mut total = 0;
+        for (path, entry) in paths.iter() {
+            let count = entry.sockets.len();
+            total += count;
+            let item = Reverse((count, Reverse(path.as_str())));
+            if best.len() < n {
+                best.push(item);
+            } else if best.peek().is_some_and(|least| item < *least) {
+                best.pop();
+                best.push(item);
+            }
+        }
+        let chosen: Vec<(String, usize)> = best
+            .into_iter()
+            .map(|Reverse((count, Reverse(path)))| (path.to_owned(), count))
+            .collect();
+        let other = total - chosen.iter().map(|(_, c)| c).sum::<usize>();
+        (chosen, other, paths.len())
+    }
+
     /// Sockets per path (paths with at least one socket).
     pub(crate) fn count_clients(&self) -> HashMap<String, usize> {
         read(&self.paths)

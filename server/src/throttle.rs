@@ -47,7 +47,9 @@ impl AddressBuckets {
     }
 
     fn index(&self, ip: IpAddr) -> usize {
-        let key: u128 = match ip {
+        // An IPv4 client on a dual-stack listener arrives as ::ffff:a.b.c.d: its own bucket,
+        // not the one of every IPv4-mapped address (whose /64 is all zeros).
+        let key: u128 = match ip.to_canonical() {
             IpAddr::V4(v4) => u128::from(u32::from(v4)),
             // The /64: one host or one home network.
             IpAddr::V6(v6) => u128::from(v6) >> 64 | 1 << 127,
@@ -85,7 +87,7 @@ impl AddressBuckets {
             b.tokens -= cost;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((cost - b.tokens) / self.rate))
+            Err(Duration::try_from_secs_f64((cost - b.tokens) / self.rate).unwrap_or(Duration::MAX))
         }
     }
 }
@@ -98,8 +100,12 @@ mod tests {
     fn a_bucket_refills_at_the_rate_and_addresses_are_separate() {
         let t0 = Instant::now();
         let b = AddressBuckets::new(100, 300);
-        let a: IpAddr = "192.0.2.1".parse().unwrap_or(IpAddr::from([0; 4]));
-        let other: IpAddr = "2001:db8::1".parse().unwrap_or(IpAddr::from([0; 4]));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        // Another address in another bucket (the hash is keyed at random: look for one).
+        let other = (2..=255u8)
+            .map(|i| IpAddr::from([192, 0, 2, i]))
+            .find(|o| b.index(*o) != b.index(a))
+            .unwrap();
         assert_eq!(b.take(Some(a), 250, t0), Ok(()));
         let wait = b.take(Some(a), 100, t0).err();
         assert_eq!(wait, Some(Duration::from_millis(500)));
@@ -119,5 +125,18 @@ mod tests {
         assert_eq!(b.take(None, 10_000, t0), Ok(()));
         let off = AddressBuckets::new(0, 0);
         assert_eq!(off.take(Some(a), usize::MAX, t0), Ok(()));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_share_their_ipv4_bucket_not_one_for_all() {
+        let b = AddressBuckets::new(100, 100);
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(b.index(v4), b.index(mapped));
+        // Two mapped addresses are as distinct as their IPv4 addresses.
+        let spread: std::collections::HashSet<usize> = (1..=64u8)
+            .map(|i| b.index(format!("::ffff:198.51.100.{i}").parse().unwrap()))
+            .collect();
+        assert!(spread.len() > 32, "{}", spread.len());
     }
 }

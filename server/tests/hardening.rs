@@ -28,10 +28,18 @@ async fn healthy(ws: &mut Ws) {
 async fn socket_limits_answer_503_before_the_upgrade() {
     let gw = start(with(
         GatewayConfig::default()
-            .max_sockets(3)
+            .max_sockets(4)
             .max_sockets_per_address(2),
     ))
     .await;
+    // The control socket comes from an address of its own and counts in the total.
+    let sock = TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.3:0".parse().unwrap()).unwrap();
+    let stream = sock.connect(gw.local_addr()).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (mut control, _) = tokio_tungstenite::client_async(ws_url(&gw, "/ws/control"), stream)
+        .await
+        .unwrap();
     let _a = connect(&gw, "/ws/l").await;
     let _b = connect(&gw, "/ws/l").await;
     assert_eq!(
@@ -62,6 +70,7 @@ async fn socket_limits_answer_503_before_the_upgrade() {
         m.contains("moleculer_ws_upgrades_refused_limit_total 2\n"),
         "{m}"
     );
+    healthy(&mut control).await;
 }
 
 #[tokio::test]
@@ -255,6 +264,12 @@ async fn invalid_utf8_closes_1007_and_protocol_errors_close_1002() {
     let mut s = raw_socket(&gw, "/ws/raw").await;
     s.write_all(&frame(0xC1, b"rsv1")).await.unwrap(); // RSV1 without an extension
     assert_eq!(server_close_code(&mut s).await, 1002);
+    let mut s = raw_socket(&gw, "/ws/raw").await;
+    s.write_all(&frame(0x83, b"op3")).await.unwrap(); // a reserved data opcode
+    assert_eq!(server_close_code(&mut s).await, 1002);
+    let mut s = raw_socket(&gw, "/ws/raw").await;
+    s.write_all(&[0x81, 0x01, b'!']).await.unwrap(); // unmasked: only servers may
+    assert_eq!(server_close_code(&mut s).await, 1002);
     healthy(&mut control).await;
 }
 
@@ -306,7 +321,9 @@ async fn cors_is_off_by_default_and_answers_preflights_when_configured() {
     let resp = preflight(&off).await.unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
     let on = start(with(
-        GatewayConfig::default().cors_origin("https://app.example"),
+        GatewayConfig::default()
+            .cors_origin("https://app.example")
+            .sample_chat(true),
     ))
     .await;
     let resp = preflight(&on).await.unwrap();
@@ -335,6 +352,7 @@ async fn cors_is_off_by_default_and_answers_preflights_when_configured() {
         .send()
         .await
         .unwrap();
+    assert_eq!(posted.status(), 200);
     assert_eq!(
         posted.headers()["access-control-allow-origin"],
         "https://app.example"

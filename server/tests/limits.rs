@@ -178,6 +178,9 @@ async fn plain_http_connections_are_capped_and_upgraded_sockets_do_not_count() {
     // Upgraded: counted under the socket limits from then on, not here.
     let mut control = connect(&gw, "/ws/control").await;
     let mut other = connect(&gw, "/ws/other").await;
+    // Both are served by their socket tasks: their HTTP connections are over.
+    healthy(&mut control).await;
+    healthy(&mut other).await;
     let hog1 = TcpStream::connect(gw.local_addr()).await.unwrap();
     let hog2 = TcpStream::connect(gw.local_addr()).await.unwrap();
     let mut third = TcpStream::connect(gw.local_addr()).await.unwrap();

@@ -347,14 +347,14 @@ async fn static_files_do_not_escape_their_directory() {
     std::fs::write(public.join("index.html"), "public page").unwrap();
     std::fs::write(root.join("secret.txt"), "SECRET").unwrap();
     let gw = start(Gateway::builder().config(GatewayConfig::default().static_dir(&public))).await;
-    for target in [
-        "/../secret.txt",
-        "/%2e%2e/secret.txt",
-        "/..%2fsecret.txt",
-        "/%2e%2e%2fsecret.txt",
-        "/..\\secret.txt",
-        "/public/../../secret.txt",
-        "//..//secret.txt",
+    for (target, status) in [
+        ("/../secret.txt", 404),
+        ("/%2e%2e/secret.txt", 404),
+        ("/..%2fsecret.txt", 404),
+        ("/%2e%2e%2fsecret.txt", 404),
+        ("/..\\secret.txt", 404),
+        ("/public/../../secret.txt", 404),
+        ("//..//secret.txt", 404),
     ] {
         let mut s = tokio::net::TcpStream::connect(gw.local_addr())
             .await
@@ -364,10 +364,8 @@ async fn static_files_do_not_escape_their_directory() {
         let mut answer = String::new();
         within(s.read_to_string(&mut answer)).await.unwrap();
         assert!(!answer.contains("SECRET"), "{target}: {answer}");
-        assert!(
-            answer.starts_with("HTTP/1.1 404") || answer.starts_with("HTTP/1.1 400"),
-            "{target}: {answer}"
-        );
+        let expected = format!("HTTP/1.1 {status} ");
+        assert!(answer.starts_with(&expected), "{target}: {answer}");
     }
     let resp = reqwest::get(http_url(&gw, "/index.html")).await.unwrap();
     assert_eq!(resp.text().await.unwrap(), "public page");

@@ -195,6 +195,20 @@ async fn call_goes_to_the_offering_node_and_times_out_with_504() {
         .unwrap()
         .unwrap_err();
     assert_eq!((err.code, err.kind.as_str()), (504, "REQUEST_TIMEOUT"));
+    assert_eq!(h.transit.pending_calls(), 0);
+
+    // A call whose caller gives up first (its REST request timed out) leaves nothing behind.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(20),
+        transport.call("math.add", &json!({})),
+    )
+    .await;
+    assert!(abandoned.is_err());
+    assert_eq!(
+        h.transit.pending_calls(),
+        0,
+        "the abandoned call's entry is gone"
+    );
 }
 
 #[tokio::test]

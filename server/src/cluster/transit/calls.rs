@@ -28,6 +28,11 @@ impl Transit {
                 reply,
             },
         );
+        // However this call ends (answered, timed out, or its caller gone), its entry goes.
+        let _forget = Forget {
+            transit: self,
+            id: &id,
+        };
         let timeout = self.timing.request_timeout;
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         self.send(
@@ -37,10 +42,7 @@ impl Transit {
         let result = match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(rejected(&node, "the call was abandoned")),
-            Err(_) => {
-                lock(&self.pending).remove(&id);
-                Err(request_timeout(action, &node))
-            }
+            Err(_) => Err(request_timeout(action, &node)),
         };
         Some(result)
     }
@@ -58,6 +60,20 @@ impl Transit {
             .writer
             .event(&id, event, params, Some(groups), broadcast);
         self.send(self.topics.to_node(Kind::Event, node), payload);
+    }
+}
+
+/// Removes a call's pending entry when the call ends, also when its future is dropped (the
+/// REST request that made it timed out or went away): the table never keeps calls nobody
+/// waits for.
+struct Forget<'a> {
+    transit: &'a Transit,
+    id: &'a str,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(&self.transit.pending).remove(self.id);
     }
 }
 

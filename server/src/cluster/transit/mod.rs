@@ -300,6 +300,12 @@ impl Transit {
         result
     }
 
+    /// Calls of other nodes' actions waiting for their answer.
+    #[cfg(test)]
+    pub(crate) fn pending_calls(&self) -> usize {
+        lock(&self.pending).len()
+    }
+
     fn fail_pending_of(&self, node: &str, why: &str) {
         let failed: Vec<Pending> = {
             let mut pending = lock(&self.pending);

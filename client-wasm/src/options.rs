@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use crate::text::{message, whole_ms, Part};
 
-/// Defaults of the original `websocket.js` (PROTOCOL.md section 3).
+/// Defaults of the original `websocket.js` (docs/protocol.md section 3.2).
 const DEFAULT_INTERVAL_MS: f64 = 6000.0;
 const DEFAULT_TIMEOUT_MS: f64 = 1000.0;
 const DEFAULT_RECONNECT_MS: f64 = 3000.0;

@@ -29,7 +29,7 @@ pub fn gateway() -> Result<EmbeddedGateway, ServerError> {
 }
 
 /// The application: its own routes, and the gateway nested under `/realtime`
-/// (`ws://host/realtime/ws/news`, `POST /realtime/api/websocket/send`, ...).
+/// (`ws://host/realtime/ws/news`, `GET /realtime/metrics`, ...).
 pub fn app(gateway: &EmbeddedGateway) -> Router {
     Router::new()
         .route("/", get(|| async { "my application" }))

@@ -42,8 +42,8 @@ pub struct GatewayConfig {
     /// messages), so this bounds memory, not the paths a gateway serves over time.
     pub max_paths: usize,
     /// A shared secret: when set, WebSocket upgrades need `?token=` or `Authorization: Bearer`
-    /// with it (else 403) and the `/api/websocket/*` routes need the bearer header (else 401).
-    /// Default: none.
+    /// with it (else 403), and the built-in routes (the trigger, the chat) and `/metrics` need
+    /// the bearer header (else 401). Default: none.
     pub token: Option<String>,
     /// Allowed `Origin` values for upgrades (exact match, e.g. `https://app.example.com`).
     /// Default empty: every origin is accepted, as in the original.

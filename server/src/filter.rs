@@ -77,7 +77,8 @@ pub trait WebSocketFilter: Send + Sync + 'static {
     /// `true` accepts the upgrade; `false` answers it with 403.
     fn on_connect<'a>(&'a self, request: &'a ConnectRequest) -> BoxFuture<'a, bool>;
 
-    /// Called by the periodic sweep with the paths it removed (empty and idle). Default: nothing.
+    /// Called by the periodic sweep with the paths removed since its last run (a path goes when
+    /// its last socket closes). Default: nothing.
     fn on_close(&self, _paths: &[String]) {}
 }
 

@@ -51,7 +51,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Delivers one `websocket.send` event to the sockets at its path (PROTOCOL.md section 2).
+    /// Delivers one `websocket.send` event to the sockets at its path (docs/protocol.md
+    /// section 1.3).
     pub(crate) fn deliver(&self, params: &Value) {
         self.metrics.broadcasts.fetch_add(1, Ordering::Relaxed);
         let path = match params.get("path").and_then(Value::as_str) {

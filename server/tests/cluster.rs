@@ -1,4 +1,4 @@
-//! Cluster mode (PROTOCOL.md section 5) against real `nats-server` and `redis-server`
+//! Cluster mode (docs/protocol.md section 5) against real `nats-server` and `redis-server`
 //! processes and a real Node.js moleculer 0.15 broker, all on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

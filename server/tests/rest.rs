@@ -1,4 +1,4 @@
-//! REST rules of PROTOCOL.md section 2, built-in routes, static files and metrics.
+//! REST rules of docs/protocol.md section 2, built-in routes, static files and metrics.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

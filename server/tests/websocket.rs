@@ -1,4 +1,4 @@
-//! WebSocket rules of PROTOCOL.md section 2, with real sockets on 127.0.0.1:0.
+//! WebSocket rules of docs/protocol.md section 1, with real sockets on 127.0.0.1:0.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -1,7 +1,7 @@
 //! The moleculer-ws conformance harness.
 //!
-//! - [`check_gateway`]: checks any gateway, by URL, against the contract (PROTOCOL.md
-//!   section 2): one named case per rule, each a [`CaseResult`].
+//! - [`check_gateway`]: checks any gateway, by URL, against the contract (docs/protocol.md
+//!   sections 1 and 2): one named case per rule, each a [`CaseResult`].
 //! - [`FaultProxy`]: a TCP proxy on 127.0.0.1 that injects faults between a client and a
 //!   gateway (pass, blackhole, delay, cut, slice).
 //! - [`check_rust_client`]: drives our Rust client through the proxy, fault by fault.

@@ -1,4 +1,4 @@
-//! The heartbeat rule of the original clients (PROTOCOL.md sections 3 and 4).
+//! The heartbeat rule of the original clients (docs/protocol.md sections 3.3 and 4.2).
 
 use std::time::Duration;
 

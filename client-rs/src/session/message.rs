@@ -1,4 +1,4 @@
-//! Message classification, exactly as the Java client does it (PROTOCOL.md section 4).
+//! Message classification, exactly as the Java client does it (docs/protocol.md section 4.3).
 
 use std::cell::OnceCell;
 

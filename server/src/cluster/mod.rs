@@ -1,4 +1,4 @@
-//! Cluster mode: the gateway joins a Moleculer cluster over NATS or Redis (PROTOCOL.md
+//! Cluster mode: the gateway joins a Moleculer cluster over NATS or Redis (docs/protocol.md
 //! section 5), so several gateways share every `websocket.send`, and services of Moleculer
 //! (Node.js, Java) push through the gateway and are called by its REST routes.
 //!

@@ -1,5 +1,5 @@
 //! The packets of the Moleculer transporter protocol (versions 4 and 5) as JSON, and the
-//! topics they travel on (PROTOCOL.md section 5).
+//! topics they travel on (docs/protocol.md section 5).
 //!
 //! Incoming packets are read in two steps: [`read_header`] checks that the bytes are a JSON
 //! object with `ver` and `sender` (so the caller can drop other versions and its own packets

@@ -1,4 +1,4 @@
-//! Gateway conformance: one named case per rule of PROTOCOL.md section 2.
+//! Gateway conformance: one named case per rule of docs/protocol.md sections 1 and 2.
 //!
 //! To make the gateway broadcast, the checks post `{path, data}` to a trigger route
 //! (`/api/websocket/send` by default) that broadcasts `websocket.send` with those params.

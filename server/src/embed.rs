@@ -9,8 +9,9 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::error::ServerError;
-use crate::gateway::{sweep_loop, Gateway, Shared};
+use crate::gateway::{sweep_loop, Gateway};
 use crate::registry::{CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART};
+use crate::state::Shared;
 
 /// A gateway mounted in an application's own axum server (what the servlet mode is to the
 /// Java gateway). Made by [`Gateway::embed`].

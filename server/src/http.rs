@@ -14,8 +14,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::MoleculerError;
 use crate::filter::bearer_matches;
-use crate::gateway::Shared;
 use crate::rest::{self, BodyError, CompiledRoute};
+use crate::state::Shared;
 use crate::upgrade;
 
 /// The gateway's router: every path goes to [`dispatch`]; CORS when configured.
@@ -90,7 +90,7 @@ fn metrics(shared: &Shared, req: &Request<Body>) -> Response {
     }
     let (top, other, paths) = shared.registry.top_paths(config.metrics_max_paths);
     let mut text = shared.metrics.render(&top, other, paths);
-    crate::metrics::render_recovery(&mut text, &shared.recovery);
+    shared.recovery.render_metrics(&mut text);
     shared.broker.render_transport_metrics(&mut text);
     Response::builder()
         .header(

@@ -53,6 +53,7 @@ mod rest;
 mod serve;
 mod services;
 mod slots;
+mod state;
 mod sync;
 mod throttle;
 mod tls;

@@ -127,55 +127,6 @@ impl Metrics {
     }
 }
 
-/// Appends the message-recovery gauges and counters (README "Message recovery").
-pub(crate) fn render_recovery(out: &mut String, recovery: &crate::recovery::Recovery) {
-    let (paths, messages, bytes) = recovery.totals();
-    let gauges = [
-        (
-            "moleculer_ws_recovery_paths",
-            "Paths holding a recovery history.",
-            paths as u64,
-        ),
-        (
-            "moleculer_ws_recovery_history_messages",
-            "Messages held in recovery histories.",
-            messages,
-        ),
-        (
-            "moleculer_ws_recovery_history_bytes",
-            "Bytes of the frames held in recovery histories.",
-            bytes,
-        ),
-    ];
-    for (name, help, v) in gauges {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-    }
-    let counters = [
-        (
-            "moleculer_ws_recovery_recovered_total",
-            "Reconnects that recovered their missed messages.",
-            &recovery.recovered,
-        ),
-        (
-            "moleculer_ws_recovery_replayed_total",
-            "Messages replayed to recovering sockets.",
-            &recovery.replayed,
-        ),
-        (
-            "moleculer_ws_recovery_resets_total",
-            "Recoveries refused (another epoch or history too short).",
-            &recovery.resets,
-        ),
-    ];
-    for (name, help, v) in counters {
-        let v = v.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-        );
-    }
-}
-
 /// Escapes a Prometheus label value: backslash, double quote and newline.
 fn escape_label(v: &str) -> String {
     v.replace('\\', "\\\\")

@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::gateway::Shared;
+use crate::state::Shared;
 use crate::tls::Conn;
 
 /// Connection-level limits.

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use crate::broker::{Broker, Context};
 use crate::config::GatewayConfig;
 use crate::error::MoleculerError;
-use crate::gateway::Shared;
 use crate::rest::Route;
+use crate::state::Shared;
 
 /// The event every gateway listens to; params `{path, data}`.
 pub const SEND_EVENT: &str = "websocket.send";

@@ -23,8 +23,8 @@ use tokio_tungstenite::WebSocketStream;
 use crate::error::MoleculerError;
 use crate::filter::ConnectRequest;
 use crate::frames::{Counted, FrameCounter, Overrun};
-use crate::gateway::Shared;
 use crate::recovery::{RecoverRequest, Refused};
+use crate::state::Shared;
 use crate::ws::{run_socket, Registered, CLOSE_POLICY};
 
 /// Whether a request asks for a WebSocket upgrade (on any path).

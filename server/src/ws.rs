@@ -15,9 +15,9 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::frames::Counted;
-use crate::gateway::Shared;
 use crate::registry::{slow_consumer, Kill, Registration, Utf8Bytes, CLOSE_GOING_AWAY};
 use crate::slots::Slot;
+use crate::state::Shared;
 
 /// An upgraded gateway socket.
 pub(crate) type Socket = WebSocketStream<Counted<TokioIo<hyper::upgrade::Upgraded>>>;
@@ -113,6 +113,7 @@ pub(crate) async fn run_socket(
                     }
                 }
                 // Echo mode (protocol test suites only): data messages go back as they came.
+                #[cfg(feature = "test-hooks")]
                 Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) if shared.config.echo => {
                     if !out.send(&mut socket, msg).await {
                         break;

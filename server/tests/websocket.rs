@@ -378,6 +378,7 @@ async fn a_path_goes_with_its_last_socket_and_the_sweep_reports_it_to_on_close()
 /// Echo mode (for protocol test suites such as Autobahn): off by default; when on, text and
 /// binary messages come back as the same type, and a `!` is still a heartbeat.
 #[tokio::test]
+#[cfg(feature = "test-hooks")]
 async fn echo_mode_is_off_by_default_and_echoes_data_messages_when_on() {
     assert!(!GatewayConfig::default().echo);
 

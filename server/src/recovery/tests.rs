@@ -1,0 +1,151 @@
+//! Unit tests of the recovery histories.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use super::*;
+use crate::metrics::Metrics;
+
+fn limits(n: usize) -> Limits {
+    Limits {
+        max_messages: n,
+        max_age: Duration::from_secs(300),
+        max_bytes: usize::MAX,
+    }
+}
+
+fn reg_ok(
+    rec: &Recovery,
+    reg: &Registry,
+    since: Option<(u64, u64)>,
+) -> (Registration, Vec<Utf8Bytes>) {
+    rec.register(reg, "/p", 16, &RecoverRequest { since }, |_| Ok(()))
+        .unwrap()
+}
+
+#[test]
+fn a_replay_over_budget_and_a_full_gateway_are_refused_and_register_nothing() {
+    let reg = Registry::default();
+    let rec = Recovery::new(limits(10), 1);
+    let m = Metrics::default();
+    let (_first, frames) = reg_ok(&rec, &reg, None);
+    let epoch = epoch_of(frames[0].as_str());
+    rec.deliver(&reg, "/p", &Utf8Bytes::from("1234"), usize::MAX, &m);
+    let wait = Duration::from_secs(3);
+    let mut asked = 0;
+    let since = RecoverRequest {
+        since: Some((epoch, 0)),
+    };
+    let refused = rec.register(&reg, "/p", 16, &since, |bytes| {
+        asked = bytes;
+        Err(wait)
+    });
+    assert_eq!(refused.err(), Some(Refused::Throttled(wait)));
+    assert_eq!(asked, format!("#{epoch:016x}:1:1234").len());
+    assert_eq!(
+        reg.count_clients().get("/p"),
+        Some(&1),
+        "nothing registered"
+    );
+    assert_eq!(
+        rec.recovered.load(Ordering::Relaxed),
+        0,
+        "nothing recovered"
+    );
+    let other = rec.register(&reg, "/q", 16, &RecoverRequest { since: None }, |_| Ok(()));
+    assert_eq!(other.err(), Some(Refused::PathsFull));
+}
+
+fn epoch_of(status: &str) -> u64 {
+    let hex = status.split(':').nth(1).unwrap();
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+#[test]
+fn query_parsing() {
+    assert_eq!(RecoverRequest::from_query("token=x"), None);
+    assert_eq!(
+        RecoverRequest::from_query("recover=1"),
+        Some(RecoverRequest { since: None })
+    );
+    assert_eq!(
+        RecoverRequest::from_query("recover=1&epoch=00000000000000ff&seq=7"),
+        Some(RecoverRequest {
+            since: Some((255, 7))
+        })
+    );
+    assert_eq!(
+        RecoverRequest::from_query("recover=1&epoch=zz&seq=7"),
+        Some(RecoverRequest { since: None })
+    );
+}
+
+#[tokio::test]
+async fn replays_what_was_missed_and_resets_when_too_short() {
+    let reg = Registry::default();
+    let rec = Recovery::new(limits(3), usize::MAX);
+    let m = Metrics::default();
+    let (mut first, frames) = reg_ok(&rec, &reg, None);
+    assert!(frames[0].as_str().starts_with("#reset:"));
+    let epoch = epoch_of(frames[0].as_str());
+    let mut plain = reg.register("/p", 16).unwrap();
+    for i in 1..=4 {
+        rec.deliver(&reg, "/p", &Utf8Bytes::from(i.to_string()), usize::MAX, &m);
+    }
+    assert_eq!(plain.rx.recv().await.unwrap().as_str(), "1");
+    assert_eq!(
+        first.rx.recv().await.unwrap().as_str(),
+        format!("#{epoch:016x}:1:1")
+    );
+    // Position 2: messages 3 and 4 are still held.
+    let since = Some((epoch, 2));
+    let (_, frames) = reg_ok(&rec, &reg, since);
+    let texts: Vec<&str> = frames.iter().map(|f| f.as_str()).collect();
+    assert_eq!(
+        texts,
+        vec![
+            format!("#recovered:{epoch:016x}:4:2").as_str(),
+            &format!("#{epoch:016x}:3:3"),
+            &format!("#{epoch:016x}:4:4")
+        ]
+    );
+    // Position 0: message 1 fell out of the history (3 kept).
+    let since = Some((epoch, 0));
+    let (_, frames) = reg_ok(&rec, &reg, since);
+    assert_eq!(frames.len(), 1);
+    assert!(frames[0].as_str().starts_with("#reset:"));
+    // Another epoch: reset.
+    let since = Some((epoch ^ 1, 4));
+    let (_, frames) = reg_ok(&rec, &reg, since);
+    assert!(frames[0].as_str().starts_with("#reset:"));
+    assert_eq!(rec.totals(), (1, 3, rec.totals().2));
+}
+
+#[test]
+fn paths_nobody_opted_into_have_no_history() {
+    let reg = Registry::default();
+    let rec = Recovery::new(limits(3), usize::MAX);
+    let m = Metrics::default();
+    let _plain = reg.register("/p", 16).unwrap();
+    rec.deliver(&reg, "/p", &Utf8Bytes::from("1"), usize::MAX, &m);
+    assert_eq!(rec.totals(), (0, 0, 0));
+}
+
+#[test]
+fn sweep_drops_unused_empty_histories_with_their_epoch() {
+    let reg = Registry::default();
+    let rec = Recovery::new(
+        Limits {
+            max_age: Duration::ZERO,
+            ..limits(3)
+        },
+        usize::MAX,
+    );
+    let (r, frames) = reg_ok(&rec, &reg, None);
+    let epoch = epoch_of(frames[0].as_str());
+    rec.sweep();
+    assert_eq!(rec.totals().0, 1, "kept while a socket uses it");
+    reg.deregister("/p", r.id);
+    rec.release("/p");
+    rec.sweep();
+    assert_eq!(rec.totals().0, 0);
+    let (_, frames) = reg_ok(&rec, &reg, None);
+    assert_ne!(epoch_of(frames[0].as_str()), epoch);
+}

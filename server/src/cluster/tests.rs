@@ -447,3 +447,38 @@ async fn oversized_messages_are_counted_and_transport_metrics_reach_the_broker()
     );
     assert!(text.contains("# TYPE moleculer_ws_cluster_nodes gauge\n"));
 }
+
+#[tokio::test]
+async fn answers_to_other_nodes_are_rate_limited_and_counted() {
+    let mut h = harness_with(Limits {
+        max_nodes: 8,
+        ..Limits::default()
+    });
+    let t0 = Instant::now();
+    let packet = |extra: Value| {
+        let mut p = json!({"ver": "4", "sender": "b"});
+        if let (Some(p), Some(extra)) = (p.as_object_mut(), extra.as_object()) {
+            p.extend(extra.clone());
+        }
+        p.to_string()
+    };
+    // A burst of 8 (the node table's size), then nothing until the bucket refills.
+    for _ in 0..20 {
+        h.transit
+            .handle("MOL.DISCOVER", packet(json!({})).as_bytes(), t0);
+    }
+    let infos = h.sent().iter().filter(|(t, _)| t == "MOL.INFO.b").count();
+    assert_eq!(infos, 8);
+    // 100 answers per second: 50 ms later, 5 more.
+    let later = t0 + Duration::from_millis(50);
+    for _ in 0..10 {
+        let ping = packet(json!({"time": 1, "id": "p"}));
+        h.transit.handle("MOL.PING.me", ping.as_bytes(), later);
+    }
+    let pongs = h.sent().iter().filter(|(t, _)| t == "MOL.PONG.b").count();
+    assert_eq!(pongs, 5);
+    assert_eq!(
+        metric(&h.transit, "moleculer_ws_cluster_answers_dropped_total"),
+        17
+    );
+}

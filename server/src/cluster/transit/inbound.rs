@@ -103,16 +103,36 @@ impl Transit {
         }
     }
 
+    /// Whether a packet that asks for an answer gets one now (the answer budget); counts and
+    /// logs (rate-limited) the ones that do not.
+    fn may_answer(&self, sender: &str, what: &str, now: Instant) -> bool {
+        if self.answers.take(now) {
+            return true;
+        }
+        if self.stats.count(&self.stats.answers_dropped, 1, now) {
+            tracing::warn!(
+                sender,
+                what,
+                "cluster: too many packets asking for an answer; some go unanswered"
+            );
+        }
+        false
+    }
+
     fn dispatch(&self, sender: &str, body: Incoming, now: Instant) {
         match body {
-            Incoming::Discover => self.send_info(Some(sender)),
+            Incoming::Discover => {
+                if self.may_answer(sender, "DISCOVER", now) {
+                    self.send_info(Some(sender));
+                }
+            }
             Incoming::Info(info) => self.node_info(sender, info, now),
             Incoming::Heartbeat => {
                 let ask = {
                     let mut nodes = lock(&self.nodes);
                     !nodes.seen(sender, now) && !nodes.refuses(sender)
                 };
-                if ask {
+                if ask && self.may_answer(sender, "HEARTBEAT", now) {
                     // A node we do not know (it joined while we were away, or was refused
                     // while the table was full): ask for its INFO.
                     self.send(
@@ -152,6 +172,7 @@ impl Transit {
                 };
                 let _ = pending.reply.send(result);
             }
+            Incoming::Ping(_) if !self.may_answer(sender, "PING", now) => {}
             Incoming::Ping(ping) => {
                 let pong = json!({"time": ping.time, "id": ping.id, "arrived": local::now_ms()});
                 self.send(

@@ -26,7 +26,7 @@ use crate::broker::{ActionResult, WeakBroker};
 use crate::sync::{read, write};
 use calls::rejected;
 pub(crate) use calls::ClusterTransport;
-use stats::{Reason, Stats};
+use stats::{AnswerBudget, Reason, Stats};
 
 /// A packet for the writer task, or a flush mark.
 #[derive(Debug)]
@@ -106,6 +106,8 @@ pub(crate) struct Transit {
     view: RwLock<Arc<NodeView>>,
     turns: RoundRobin,
     node_ids: watch::Sender<Vec<String>>,
+    /// Answers to packets that ask for one (DISCOVER, PING, unknown HEARTBEAT).
+    answers: AnswerBudget,
     /// Permits for the calls of other nodes running at once.
     requests: Arc<Semaphore>,
     pending: Mutex<HashMap<String, Pending>>,
@@ -149,6 +151,7 @@ impl Transit {
             view: RwLock::default(),
             turns: RoundRobin::default(),
             node_ids: watch::Sender::new(Vec::new()),
+            answers: AnswerBudget::new(limits.max_nodes, Instant::now()),
             requests: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             pending: Mutex::default(),
             info_seq: AtomicU64::new(1),

@@ -74,6 +74,48 @@ pub(crate) struct Stats {
     pub(crate) requests_timed_out: Counter,
     /// Actions, events and groups of INFO left out by the per-node caps or the name length cap.
     pub(crate) names_dropped: Counter,
+    /// Answers to DISCOVER, PING and unknown HEARTBEAT not sent: over [`AnswerBudget`].
+    pub(crate) answers_dropped: Counter,
+}
+
+/// Answers this many packets of other nodes per second (DISCOVER with INFO, PING with PONG,
+/// a HEARTBEAT of an unknown node with DISCOVER), after a burst: a peer cannot make the
+/// gateway publish as fast as it publishes. A node that misses an answer asks again (its next
+/// DISCOVER or HEARTBEAT), so nothing is lost but time.
+pub(crate) const ANSWERS_PER_SECOND: f64 = 100.0;
+
+/// The token bucket of [`ANSWERS_PER_SECOND`], shared by every sender (a peer can choose any
+/// number of names, so a bucket per name would bound nothing).
+#[derive(Debug)]
+pub(crate) struct AnswerBudget {
+    burst: f64,
+    state: std::sync::Mutex<(f64, Instant)>,
+}
+
+impl AnswerBudget {
+    /// A full bucket of `burst` answers (at least 1).
+    pub(crate) fn new(burst: usize, now: Instant) -> Self {
+        let burst = burst.max(1) as f64;
+        Self {
+            burst,
+            state: std::sync::Mutex::new((burst, now)),
+        }
+    }
+
+    /// Takes one answer now; `false` when the bucket is empty.
+    pub(crate) fn take(&self, now: Instant) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, at) = &mut *state;
+        let elapsed = now.saturating_duration_since(*at).as_secs_f64();
+        *tokens = (*tokens + elapsed * ANSWERS_PER_SECOND).min(self.burst);
+        *at = now.max(*at);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl Stats {
@@ -84,6 +126,7 @@ impl Stats {
             requests_rejected: Counter::default(),
             requests_timed_out: Counter::default(),
             names_dropped: Counter::default(),
+            answers_dropped: Counter::default(),
         }
     }
 
@@ -143,6 +186,11 @@ impl Stats {
                 "moleculer_ws_cluster_names_dropped_total",
                 "Actions, events and groups of other nodes' INFO beyond the caps, ignored.",
                 &self.names_dropped,
+            ),
+            (
+                "moleculer_ws_cluster_answers_dropped_total",
+                "Answers to DISCOVER, PING and unknown HEARTBEAT not sent: over the answer rate.",
+                &self.answers_dropped,
             ),
         ];
         for (name, help, counter) in counters {

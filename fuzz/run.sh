@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 secs="${1:-60}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 export RUSTC_BOOTSTRAP=1
-for target in session gateway_inbound; do
+for target in session gateway_inbound cluster_packet; do
   echo "==> $target for ${secs}s"
   cargo fuzz run "$target" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 | tail -n 4
 done

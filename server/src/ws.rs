@@ -32,6 +32,16 @@ const CLOSE_INVALID_DATA: u16 = 1007;
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 pub(crate) const CLOSE_POLICY: u16 = 1008;
 
+/// The heartbeat rule of the gateway (docs/protocol.md section 1.4): a text or binary message
+/// whose first byte is `!` is answered with `!`; every other message is ignored.
+pub(crate) fn is_heartbeat(msg: &Message) -> bool {
+    match msg {
+        Message::Text(t) => t.as_str().starts_with('!'),
+        Message::Binary(b) => b.first() == Some(&b'!'),
+        _ => false,
+    }
+}
+
 /// A socket's place in the registry; dropping it deregisters the socket at once (close, error,
 /// TCP loss, or an upgrade that never completed).
 pub(crate) struct Registered {
@@ -102,12 +112,7 @@ pub(crate) async fn run_socket(
                 }
                 match inbound {
                 None => break,
-                Some(Ok(Message::Text(t))) if t.as_str().starts_with('!') => {
-                    if !out.heartbeat(&mut socket).await {
-                        break;
-                    }
-                }
-                Some(Ok(Message::Binary(b))) if b.first() == Some(&b'!') => {
+                Some(Ok(msg)) if is_heartbeat(&msg) => {
                     if !out.heartbeat(&mut socket).await {
                         break;
                     }

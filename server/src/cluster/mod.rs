@@ -210,3 +210,33 @@ impl Drop for ClusterHandle {
         }
     }
 }
+
+/// For the fuzz targets (`crate::fuzzing::cluster_packet`): one packet on `topic` through the
+/// packet handling of a fresh node that knows one other node (`b`, offering `math.add` and
+/// listening to `websocket.send`). Answers go to a small queue that is then dropped.
+pub(crate) async fn fuzz_packet(topic: &str, payload: &[u8]) {
+    use serde_json::json;
+    let broker = Broker::new("me");
+    broker.add_action("math.add", |_| async { Ok(json!(2)) });
+    let (out, _answers) = mpsc::channel(16);
+    let timing = transit::Timing {
+        heartbeat_interval: Duration::from_secs(1),
+        heartbeat_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_millis(10),
+    };
+    let transit = Transit::new(
+        broker.downgrade(),
+        "me".into(),
+        packets::Version::V4,
+        "",
+        timing,
+        transit::Limits::default(),
+        out,
+    );
+    let info = json!({"ver": "4", "sender": "b", "instanceID": "i", "services": [
+        {"name": "math", "actions": {"math.add": {"name": "math.add"}},
+         "events": {"websocket.*": {"name": "websocket.*"}}}]});
+    let now = Instant::now();
+    transit.handle("MOL.INFO", info.to_string().as_bytes(), now);
+    transit.handle(topic, payload, now);
+}

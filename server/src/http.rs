@@ -77,16 +77,9 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Resp
 /// `GET /metrics`: the Prometheus text, behind the metrics token (or the token) when set.
 fn metrics(shared: &Shared, req: &Request<Body>) -> Response {
     let config = &shared.config;
-    if let Some(token) = config.metrics_token.as_ref().or(config.token.as_ref()) {
-        let auth = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if !bearer_matches(auth, token) {
-            return shared.error_response(&MoleculerError::unauthorized(
-                "A valid 'Authorization: Bearer' token is required.",
-            ));
-        }
+    let token = config.metrics_token.as_ref().or(config.token.as_ref());
+    if let Some(refused) = require_bearer(shared, req, token) {
+        return refused;
     }
     let (top, other, paths) = shared.registry.top_paths(config.metrics_max_paths);
     let mut text = shared.metrics.render(&top, other, paths);
@@ -109,16 +102,8 @@ async fn call_route(
     vars: Vec<(String, String)>,
     req: Request<Body>,
 ) -> Response {
-    if let Some(token) = &route.token {
-        let auth = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if !bearer_matches(auth, token) {
-            return shared.error_response(&MoleculerError::unauthorized(
-                "A valid 'Authorization: Bearer' token is required.",
-            ));
-        }
+    if let Some(refused) = require_bearer(shared, &req, route.token.as_ref()) {
+        return refused;
     }
     let config = &shared.config;
     let params = match rest::params(vars, req, config.max_body_size, config.body_timeout).await {
@@ -155,6 +140,24 @@ async fn call_route(
             .retryable(true),
         ),
     }
+}
+
+/// The 401 for a request without `Authorization: Bearer <token>`, when a token is required.
+fn require_bearer(
+    shared: &Shared,
+    req: &Request<Body>,
+    token: Option<&String>,
+) -> Option<Response> {
+    let token = token?;
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    (!bearer_matches(auth, token)).then(|| {
+        shared.error_response(&MoleculerError::unauthorized(
+            "A valid 'Authorization: Bearer' token is required.",
+        ))
+    })
 }
 
 /// CORS for the configured origins (validated by the config); `None` when there are none.

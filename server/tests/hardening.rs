@@ -14,16 +14,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
-fn with(config: GatewayConfig) -> moleculer_ws_server::GatewayBuilder {
-    Gateway::builder().config(config)
-}
-
-/// A socket that answers `!`: the gateway is still healthy.
-async fn healthy(ws: &mut Ws) {
-    send_text(ws, "!").await;
-    assert_eq!(next_text(ws).await, "!");
-}
-
 #[tokio::test]
 async fn socket_limits_answer_503_before_the_upgrade() {
     let gw = start(with(
@@ -210,29 +200,6 @@ async fn the_outbound_byte_budget_drops_a_slow_consumer() {
     .await;
     assert_eq!(next_text(&mut fast).await.len(), 300 * 1024 + 2);
     drop(slow);
-}
-
-/// Opens a raw WebSocket with a hand-written handshake, to send frames no library would.
-async fn raw_socket(gw: &RunningGateway, path: &str) -> TcpStream {
-    let mut s = TcpStream::connect(gw.local_addr()).await.unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        gw.local_addr()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        within(s.read_exact(&mut b)).await.unwrap();
-        head.push(b[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    s
 }
 
 /// A masked client frame with the given first byte (FIN, RSV bits, opcode).

@@ -8,49 +8,16 @@ mod support;
 
 use std::time::Duration;
 
-use moleculer_ws_server::{Gateway, GatewayConfig, RunningGateway};
+use moleculer_ws_server::GatewayConfig;
 use serde_json::json;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn with(config: GatewayConfig) -> moleculer_ws_server::GatewayBuilder {
-    Gateway::builder().config(config)
-}
-
-/// A socket that answers `!`: the gateway is still healthy.
-async fn healthy(ws: &mut Ws) {
-    send_text(ws, "!").await;
-    assert_eq!(next_text(ws).await, "!");
-}
-
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
-}
-
-/// Opens a raw WebSocket with a hand-written handshake, to send frames no library would.
-async fn raw_socket(gw: &RunningGateway, path: &str) -> TcpStream {
-    let mut s = TcpStream::connect(gw.local_addr()).await.unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        gw.local_addr()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        within(s.read_exact(&mut b)).await.unwrap();
-        head.push(b[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    s
 }
 
 /// A masked client frame: FIN bit, opcode, short payload.

@@ -7,8 +7,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use moleculer_ws_server::{Gateway, GatewayBuilder, RunningGateway};
+use moleculer_ws_server::{Gateway, GatewayBuilder, GatewayConfig, RunningGateway};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -127,4 +128,37 @@ pub async fn metrics_text(gw: &RunningGateway) -> String {
         .text()
         .await
         .unwrap()
+}
+
+pub fn with(config: GatewayConfig) -> moleculer_ws_server::GatewayBuilder {
+    Gateway::builder().config(config)
+}
+
+/// A socket that answers `!`: the gateway is still healthy.
+pub async fn healthy(ws: &mut Ws) {
+    send_text(ws, "!").await;
+    assert_eq!(next_text(ws).await, "!");
+}
+
+/// Opens a raw WebSocket with a hand-written handshake, to send frames no library would.
+pub async fn raw_socket(gw: &RunningGateway, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(gw.local_addr()).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        gw.local_addr()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        within(s.read_exact(&mut b)).await.unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
 }

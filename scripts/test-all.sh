@@ -3,7 +3,7 @@
 # command runs. Needs the Rust toolchain, Node.js/npm, Chromium (/usr/bin/chromium, or
 # $CHROMIUM) and cargo-deny; `.ci/run` installs everything on a fresh machine. The wasm target
 # and wasm-bindgen-cli are installed by scripts/build-wasm.sh when missing. scripts/deny.sh
-# reads the RustSec advisory snapshot in ../shared/advisory-db, beside the repository.
+# fetches the RustSec advisory database, or reads the copy named by ADVISORY_DB_SNAPSHOT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

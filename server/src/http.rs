@@ -31,16 +31,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 /// Every request: WebSocket upgrade (any path), `/metrics`, REST routes, static files, 404.
 async fn dispatch(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response {
     if upgrade::is_upgrade(&req) {
-        if shared.stopping.load(Ordering::Relaxed) {
-            let err = MoleculerError::new(
-                "ServiceUnavailableError",
-                "The gateway is shutting down; try again later.",
-                503,
-                "SERVICE_UNAVAILABLE",
-            )
-            .retryable(true);
-            return shared.error_response(&err);
-        }
         return upgrade::upgrade(shared, req).await;
     }
     let Some(path) = upgrade::registry_path(req.uri().path()) else {
@@ -108,21 +98,22 @@ async fn call_route(
     let config = &shared.config;
     let params = match rest::params(vars, req, config.max_body_size, config.body_timeout).await {
         Ok(p) => p,
-        Err(e) => {
-            match e {
-                BodyError::UnsupportedMediaType(_) => &shared.metrics.unsupported_media,
-                BodyError::Timeout(_) => &shared.metrics.body_timeouts,
-                BodyError::Invalid(_) => return shared.error_response(&e.into_error()),
-            }
-            .fetch_add(1, Ordering::Relaxed);
-            let mut resp = shared.error_response(&e.into_error());
-            if resp.status() == StatusCode::REQUEST_TIMEOUT {
-                // The rest of the body may still come: do not read it, close the connection.
-                resp.headers_mut().insert(
-                    header::CONNECTION,
-                    header::HeaderValue::from_static("close"),
-                );
-            }
+        Err(BodyError::Invalid(e)) => return shared.error_response(&e),
+        Err(BodyError::UnsupportedMediaType(e)) => {
+            shared
+                .metrics
+                .unsupported_media
+                .fetch_add(1, Ordering::Relaxed);
+            return shared.error_response(&e);
+        }
+        Err(BodyError::Timeout(e)) => {
+            shared.metrics.body_timeouts.fetch_add(1, Ordering::Relaxed);
+            // The rest of the body may still come: do not read it, close the connection.
+            let mut resp = shared.error_response(&e);
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
             return resp;
         }
     };

@@ -104,6 +104,9 @@ fn handshake_error(method: &Method, headers: &HeaderMap) -> Option<(StatusCode, 
 /// Handles an upgrade request: checks it, registers the socket and answers 101; the upgraded
 /// connection then runs in its own task.
 pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response {
+    if shared.stopping.load(Ordering::Relaxed) {
+        return unavailable(&shared, "The gateway is shutting down; try again later.");
+    }
     let (mut parts, _body) = req.into_parts();
     let Some(path) = registry_path(parts.uri.path()) else {
         let err = MoleculerError::bad_request("The path is not valid UTF-8.", "INVALID_PATH");

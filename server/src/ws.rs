@@ -83,11 +83,11 @@ pub(crate) async fn run_socket(
         path,
         write_timeout,
     };
-    if !out.replay(&mut socket, replay).await {
-        return;
-    }
     let killed = kill.wait();
     tokio::pin!(killed);
+    if !out.replay(&mut socket, replay, killed.as_mut()).await {
+        return;
+    }
     let idle_limit = shared.config.idle_timeout;
     let idle = tokio::time::sleep(idle_limit.unwrap_or(Duration::MAX / 4));
     tokio::pin!(idle);
@@ -113,14 +113,14 @@ pub(crate) async fn run_socket(
                 match inbound {
                 None => break,
                 Some(Ok(msg)) if is_heartbeat(&msg) => {
-                    if !out.heartbeat(&mut socket).await {
+                    if !out.heartbeat(&mut socket, killed.as_mut()).await {
                         break;
                     }
                 }
                 // Echo mode (protocol test suites only): data messages go back as they came.
                 #[cfg(feature = "test-hooks")]
                 Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) if shared.config.echo => {
-                    if !out.send(&mut socket, msg).await {
+                    if !out.send(&mut socket, msg, killed.as_mut()).await {
                         break;
                     }
                 }
@@ -168,54 +168,59 @@ struct Outbound<'a> {
     write_timeout: Duration,
 }
 
-impl Outbound<'_> {
-    /// Sends one message.
-    async fn send(&self, socket: &mut Socket, msg: Message) -> bool {
-        let killed = self.kill.wait();
-        tokio::pin!(killed);
-        // The write borrows the socket; the close after a kill or a timeout needs it again:
-        // the write's borrow ends before `settle`.
-        let sent = {
-            let write = socket.send(msg);
-            tokio::select! {
-                biased;
-                () = &mut killed => None,
-                w = tokio::time::timeout(self.write_timeout, write) => Some(w),
-            }
-        };
-        self.settle(socket, sent).await
-    }
+/// What a guarded write came to: `None` when the socket was told to close first, else the
+/// write's result within the write timeout.
+type Written = Option<Result<Result<(), tungstenite::Error>, tokio::time::error::Elapsed>>;
 
-    /// What a guarded write came to (`None`: the socket was told to close meanwhile); closes
-    /// the socket when it did not complete.
-    async fn settle(
+impl Outbound<'_> {
+    /// Runs `write` until it completes, the write timeout passes, or `killed` (the socket's
+    /// pinned [`Kill::wait`]) fires, whichever comes first.
+    async fn guarded(
         &self,
-        socket: &mut Socket,
-        written: Option<Result<Result<(), tungstenite::Error>, tokio::time::error::Elapsed>>,
-    ) -> bool {
-        match written {
-            Some(Ok(r)) => r.is_ok(),
-            None => {
-                let (code, reason) = self.kill.reason();
-                close_with(socket, code, reason).await;
-                false
-            }
-            Some(Err(_)) => {
-                slow_consumer(
-                    self.kill,
-                    &self.shared.metrics,
-                    self.path,
-                    "a write blocked past the write timeout",
-                );
-                let (code, reason) = self.kill.reason();
-                close_with(socket, code, reason).await;
-                false
-            }
+        killed: Pin<&mut impl Future<Output = ()>>,
+        write: impl Future<Output = Result<(), tungstenite::Error>>,
+    ) -> Written {
+        tokio::select! {
+            biased;
+            () = killed => None,
+            w = tokio::time::timeout(self.write_timeout, write) => Some(w),
         }
     }
 
+    /// Closes the socket when a guarded write did not complete; `true` when it did.
+    async fn settle(&self, socket: &mut Socket, written: Written) -> bool {
+        match written {
+            Some(Ok(r)) => return r.is_ok(),
+            None => {}
+            Some(Err(_)) => slow_consumer(
+                self.kill,
+                &self.shared.metrics,
+                self.path,
+                "a write blocked past the write timeout",
+            ),
+        }
+        let (code, reason) = self.kill.reason();
+        close_with(socket, code, reason).await;
+        false
+    }
+
+    /// Sends one message.
+    async fn send(
+        &self,
+        socket: &mut Socket,
+        msg: Message,
+        killed: Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
+        let written = self.guarded(killed, socket.send(msg)).await;
+        self.settle(socket, written).await
+    }
+
     /// Answers a `!` heartbeat with `!` (unless the test hooks turned replies off).
-    async fn heartbeat(&self, socket: &mut Socket) -> bool {
+    async fn heartbeat(
+        &self,
+        socket: &mut Socket,
+        killed: Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
         #[cfg(feature = "test-hooks")]
         if !self.shared.heartbeat_replies.load(Ordering::Relaxed) {
             return true;
@@ -224,39 +229,35 @@ impl Outbound<'_> {
             .metrics
             .heartbeats
             .fetch_add(1, Ordering::Relaxed);
-        self.send(socket, Message::Text(Utf8Bytes::from_static("!")))
-            .await
+        let bang = Message::Text(Utf8Bytes::from_static("!"));
+        self.send(socket, bang, killed).await
     }
 
     /// Writes the recovery status frame and replay (empty for other sockets) before anything
     /// that is queued.
-    async fn replay(&self, socket: &mut Socket, replay: Vec<Utf8Bytes>) -> bool {
+    async fn replay(
+        &self,
+        socket: &mut Socket,
+        replay: Vec<Utf8Bytes>,
+        killed: Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
         if replay.is_empty() {
             return true;
         }
-        let killed = self.kill.wait();
-        tokio::pin!(killed);
-        let written = {
-            let write = async {
-                for frame in replay {
-                    socket.feed(Message::Text(frame)).await?;
-                }
-                socket.flush().await
-            };
-            tokio::select! {
-                biased;
-                () = &mut killed => None,
-                w = tokio::time::timeout(self.write_timeout, write) => Some(w),
+        let write = async {
+            for frame in replay {
+                socket.feed(Message::Text(frame)).await?;
             }
+            socket.flush().await
         };
+        let written = self.guarded(killed, write).await;
         self.settle(socket, written).await
     }
 
     /// Writes `first` and the messages already queued behind it (at most [`BATCH_MAX`]) with
     /// one flush: a socket that fell behind catches up with a few large writes instead of a
-    /// system call per message. `killed` is the socket's pinned [`Kill::wait`], polled here
-    /// instead of registering a new waiter per write. The bytes taken from the queue are
-    /// subtracted from `queued`, written or not.
+    /// system call per message. The bytes taken from the queue are subtracted from `queued`,
+    /// written or not.
     async fn batch(
         &self,
         socket: &mut Socket,
@@ -267,23 +268,17 @@ impl Outbound<'_> {
     ) -> bool {
         let mut messages = 1;
         let mut bytes = first.len();
-        let written = {
-            let write = async {
-                socket.feed(Message::Text(first)).await?;
-                while messages < BATCH_MAX {
-                    let Ok(next) = rx.try_recv() else { break };
-                    messages += 1;
-                    bytes += next.len();
-                    socket.feed(Message::Text(next)).await?;
-                }
-                socket.flush().await
-            };
-            tokio::select! {
-                biased;
-                () = killed => None,
-                w = tokio::time::timeout(self.write_timeout, write) => Some(w),
+        let write = async {
+            socket.feed(Message::Text(first)).await?;
+            while messages < BATCH_MAX {
+                let Ok(next) = rx.try_recv() else { break };
+                messages += 1;
+                bytes += next.len();
+                socket.feed(Message::Text(next)).await?;
             }
+            socket.flush().await
         };
+        let written = self.guarded(killed, write).await;
         queued.fetch_sub(bytes, Ordering::Relaxed);
         let sent = self.settle(socket, written).await;
         if sent {

@@ -80,3 +80,63 @@ pub enum Error {
     #[error("{0}")]
     Gateway(Box<MoleculerError>),
 }
+
+impl From<crate::SessionError> for Error {
+    /// The session core's error as the client's variant of the same name and text.
+    fn from(e: crate::SessionError) -> Error {
+        use crate::SessionError as S;
+        match e {
+            S::InvalidConfig(m) => Error::InvalidConfig(m),
+            S::Rejected { status } => Error::Rejected { status },
+            S::UpgradeStatus { status } => Error::UpgradeStatus { status },
+            S::Transport(m) => Error::Transport(m),
+            S::Proxy { status, message } => Error::Proxy { status, message },
+            S::ConnectTimeout => Error::ConnectTimeout,
+            S::HeartbeatLost => Error::HeartbeatLost,
+            S::ConnectionClosed { code, reason } => Error::ConnectionClosed { code, reason },
+            S::GaveUp { attempts } => Error::GaveUp { attempts },
+            S::Decode(m) => Error::Decode(m),
+            // A variant added to the core later: its text, as a transport error.
+            other => Error::Transport(other.text()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SessionError as S;
+
+    /// The client's variants print exactly the core's texts (the browser shows those).
+    #[test]
+    fn session_errors_keep_their_text() {
+        let cases = [
+            S::InvalidConfig("x".into()),
+            S::Rejected { status: 403 },
+            S::UpgradeStatus { status: 502 },
+            S::Transport("reset".into()),
+            S::Proxy {
+                status: None,
+                message: "m".into(),
+            },
+            S::ConnectTimeout,
+            S::HeartbeatLost,
+            S::ConnectionClosed {
+                code: Some(1001),
+                reason: "a \"b\"\n".into(),
+            },
+            S::ConnectionClosed {
+                code: None,
+                reason: String::new(),
+            },
+            S::GaveUp { attempts: 3 },
+            S::Decode("eof".into()),
+        ];
+        for s in cases {
+            let text = s.to_string();
+            let client = Error::from(s);
+            assert_eq!(client.to_string(), text);
+            assert!(!matches!(client, Error::Transport(ref m) if !text.starts_with("transport")));
+        }
+    }
+}

@@ -47,8 +47,9 @@
 //!
 //! # Behaviour
 //!
-//! The session logic lives in the runtime-free [`session`] module (no clock reads, no
-//! spawning), shared with the browser driver so both behave the same:
+//! The session logic lives in the runtime-free session core ([`session`], the crate
+//! `moleculer-ws-session`: no clock reads, no spawning, no I/O), shared with the browser
+//! driver so both behave the same:
 //!
 //! - heartbeat as the originals: every `interval / 3` a tick sends `!` when more than
 //!   `interval` passed since the last one, and declares the link lost when a `!` stays
@@ -74,7 +75,8 @@ mod error;
 #[cfg(not(target_arch = "wasm32"))]
 mod net;
 pub mod rest;
-pub mod session;
+/// The session core (the crate `moleculer-ws-session`): the rules this client drives.
+pub use moleculer_ws_session as session;
 mod url;
 mod ws_config;
 
@@ -84,6 +86,7 @@ pub use driver::{Events, WebSocket, WebSocketHandler};
 pub use error::Error;
 pub use rest::{Method, MoleculerError, RequestBuilder, Response};
 pub use session::{
-    BackoffKind, ConnectionState, Event, Message, ReconnectPolicy, SessionConfig, Stats,
+    BackoffKind, ConnectionState, Error as SessionError, Event, Message, ReconnectPolicy,
+    SessionConfig, Stats,
 };
 pub use ws_config::WebSocketConfig;

@@ -1,7 +1,5 @@
 //! Settings of one WebSocket connection.
 
-use std::time::Duration;
-
 use crate::client::parse_header;
 use crate::session::{ReconnectPolicy, SessionConfig};
 use crate::Error;
@@ -53,34 +51,12 @@ impl Default for WebSocketConfig {
 }
 
 impl WebSocketConfig {
-    /// Sets the heartbeat interval (default 60 s; zero turns the heartbeat off).
-    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.session.heartbeat_interval = interval;
-        self
-    }
+    // heartbeat_interval, heartbeat_timeout, connect_timeout, recover, reconnect,
+    // reconnect_delay: the session core's setters, on `self.session`.
+    moleculer_ws_session::session_setters!(session_mut);
 
-    /// Sets the heartbeat timeout (default 10 s; zero turns the heartbeat off).
-    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
-        self.session.heartbeat_timeout = timeout;
-        self
-    }
-
-    /// Sets the first reconnect delay (default 3 s, Java's `reconnectDelay`).
-    pub fn reconnect_delay(mut self, delay: Duration) -> Self {
-        self.session.reconnect.delay = delay;
-        self
-    }
-
-    /// Sets the whole reconnect policy (default [`ReconnectPolicy::default`]).
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.session.reconnect = policy;
-        self
-    }
-
-    /// Sets the timeout of one connection attempt (default 10 s; zero means none).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.session.connect_timeout = timeout;
-        self
+    fn session_mut(&mut self) -> &mut SessionConfig {
+        &mut self.session
     }
 
     /// Sets the whole session configuration.
@@ -104,14 +80,6 @@ impl WebSocketConfig {
     /// Sets [`token_query_param`](Self::token_query_param).
     pub fn token_query_param(mut self, name: Option<String>) -> Self {
         self.token_query_param = name;
-        self
-    }
-
-    /// Message recovery (README "Message recovery"): on reconnect, receive the messages
-    /// missed while away, once each and in order, from a gateway with the extension; see
-    /// [`SessionConfig::recover`]. Default false.
-    pub fn recover(mut self, on: bool) -> Self {
-        self.session.recover = on;
         self
     }
 
@@ -154,6 +122,8 @@ impl WebSocketConfig {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use moleculer_ws_client::{Client, Error, Event, Events, ReconnectPolicy, WebSocketConfig};
+use moleculer_ws_client::{Client, Event, Events, ReconnectPolicy, SessionError, WebSocketConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -93,7 +93,7 @@ async fn retry_after_on_503_is_honoured() {
     let (ws, mut events) = client.ws(&url, config(50)).unwrap();
     let e = until(&mut events, "an error", |e| matches!(e, Event::Error(_))).await;
     assert!(
-        matches!(e, Event::Error(Error::UpgradeStatus { status: 503 })),
+        matches!(e, Event::Error(SessionError::UpgradeStatus { status: 503 })),
         "{e:?}"
     );
     let r = until(&mut events, "reconnecting", |e| {
@@ -130,7 +130,7 @@ async fn a_500_without_retry_after_retries_after_the_policy_delay() {
     let (ws, mut events) = Client::new().unwrap().ws(&url, config(200)).unwrap();
     for _ in 0..3 {
         until(&mut events, "an error", |e| {
-            matches!(e, Event::Error(Error::UpgradeStatus { status: 500 }))
+            matches!(e, Event::Error(SessionError::UpgradeStatus { status: 500 }))
         })
         .await;
     }
@@ -203,7 +203,10 @@ async fn malformed_frames_end_in_an_error_and_a_reconnect_not_a_panic() {
             matches!(e, Event::Error(_) | Event::Closed { .. })
         })
         .await;
-        assert!(!matches!(e, Event::Error(Error::HeartbeatLost)), "{e:?}");
+        assert!(
+            !matches!(e, Event::Error(SessionError::HeartbeatLost)),
+            "{e:?}"
+        );
         until(&mut events, "a reconnect", |e| {
             matches!(e, Event::Reconnecting { .. })
         })

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use moleculer_ws_client::{Client, Error, Event, ReconnectPolicy, WebSocketConfig};
+use moleculer_ws_client::{Client, Event, ReconnectPolicy, SessionError, WebSocketConfig};
 use support::*;
 use tokio::time::Instant;
 
@@ -37,7 +37,7 @@ async fn backoff_delays_grow_then_give_up() {
         }
     };
     assert_eq!(delays, vec![(1, 3 * S), (2, 6 * S), (3, 12 * S)]);
-    assert_eq!(stop, Some(Error::GaveUp { attempts: 3 }));
+    assert_eq!(stop, Some(SessionError::GaveUp { attempts: 3 }));
     assert!(started.elapsed() >= 21 * S, "{:?}", started.elapsed());
 }
 
@@ -58,7 +58,7 @@ async fn a_silent_server_hits_the_connect_timeout() {
         matches!(e, Event::Stopped(_))
     })
     .await;
-    assert_eq!(e, Event::Stopped(Some(Error::ConnectTimeout)));
+    assert_eq!(e, Event::Stopped(Some(SessionError::ConnectTimeout)));
     assert!(started.elapsed() >= 5 * S, "{:?}", started.elapsed());
     assert!(
         ws.connect().await.is_err(),

@@ -5,7 +5,7 @@
 
 mod support;
 
-use moleculer_ws_client::{Client, ConnectionState, Error, Event, WebSocketConfig};
+use moleculer_ws_client::{Client, ConnectionState, Error, Event, SessionError, WebSocketConfig};
 use moleculer_ws_server::GatewayConfig;
 use serde_json::json;
 use support::certs::TestCa;
@@ -220,7 +220,7 @@ async fn unreachable_proxy_is_reported_and_retried() {
         })
         .await;
         match e {
-            Event::Error(Error::Proxy {
+            Event::Error(SessionError::Proxy {
                 status: None,
                 message,
             }) => assert!(message.contains("cannot reach the proxy"), "{message}"),

@@ -3,7 +3,7 @@
 
 mod support;
 
-use moleculer_ws_client::{Client, Error, Event};
+use moleculer_ws_client::{Client, Error, Event, SessionError};
 use moleculer_ws_server::GatewayConfig;
 use serde_json::json;
 use support::certs::TestCa;
@@ -71,7 +71,7 @@ async fn an_unknown_ca_fails_and_accepting_invalid_certs_connects() {
     })
     .await
     {
-        Event::Error(Error::Transport(m)) => {
+        Event::Error(SessionError::Transport(m)) => {
             assert!(m.to_lowercase().contains("certificate"), "{m}")
         }
         other => panic!("expected a TLS error, got {other:?}"),

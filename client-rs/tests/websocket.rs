@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moleculer_ws_client::{
-    Client, ConnectionState, Error, Event, Message, WebSocketConfig, WebSocketHandler,
+    Client, ConnectionState, Error, Event, Message, SessionError, WebSocketConfig, WebSocketHandler,
 };
 use moleculer_ws_server::GatewayConfig;
 use serde_json::json;
@@ -56,7 +56,10 @@ async fn forbidden_upgrade_stops_with_the_error() {
         matches!(e, Event::Stopped(_))
     })
     .await;
-    assert_eq!(e, Event::Stopped(Some(Error::Rejected { status: 403 })));
+    assert_eq!(
+        e,
+        Event::Stopped(Some(SessionError::Rejected { status: 403 }))
+    );
     assert_eq!(ws.state(), ConnectionState::Stopped);
     assert_eq!(
         ws.wait_for_connection(ms(100)).await,
@@ -110,7 +113,7 @@ async fn lost_heartbeat_is_detected_in_time_and_reconnects() {
     gw.set_heartbeat_replies(false);
     let silenced = tokio::time::Instant::now();
     expect_event(&mut events, WAIT, "heartbeat loss", |e| {
-        *e == Event::Error(Error::HeartbeatLost)
+        *e == Event::Error(SessionError::HeartbeatLost)
     })
     .await;
     let took = silenced.elapsed();

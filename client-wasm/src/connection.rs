@@ -5,15 +5,15 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Object, Reflect};
-use moleculer_ws_client::session::{
-    Action, ConnectFailure, ConnectionState, Event, Millis, Session,
+use moleculer_ws_session::{
+    Action, ConnectFailure, ConnectionState, Event, Millis, Session, HEARTBEAT,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::*;
 
 use crate::options::{self, Callbacks};
 use crate::socket::{SocketEvent, SocketGuard};
-use crate::text::{error_text, message, whole_ms, Part};
+use crate::text::{message, whole_ms, Part};
 
 #[wasm_bindgen]
 extern "C" {
@@ -74,7 +74,7 @@ impl Connection {
         let config = options::session_config(&opts)?;
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
         let session = Session::new(config, seed)
-            .map_err(|e| JsValue::from(js_sys::Error::new(&error_text(&e))))?;
+            .map_err(|e| JsValue::from(js_sys::Error::new(&e.text())))?;
         let last_state = session.state();
         let inner = Rc::new_cyclic(|me: &Weak<RefCell<Inner>>| {
             let weak = me.clone();
@@ -356,7 +356,7 @@ impl Inner {
                 Action::AbortConnect => self.socket = None,
                 Action::SendHeartbeat => {
                     if let Some(s) = &self.socket {
-                        s.send("!");
+                        s.send(HEARTBEAT);
                     }
                 }
                 Action::Close { code } => {
@@ -499,7 +499,7 @@ fn dispatch(cb: &Callbacks, event: Event) {
             ]));
         }
         Event::Error(e) | Event::Stopped(Some(e)) => {
-            let text = error_text(&e);
+            let text = e.text();
             if cb.debug {
                 console_log(&message(&[
                     Part::Str("WebSocket error: "),

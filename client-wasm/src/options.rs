@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use js_sys::{Function, Reflect};
-use moleculer_ws_client::session::{BackoffKind, ReconnectPolicy, SessionConfig};
+use moleculer_ws_session::{detectable_timeout, BackoffKind, ReconnectPolicy, SessionConfig};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::text::{message, whole_ms, Part};
@@ -59,19 +59,6 @@ fn millis(opts: &JsValue, key: &str, default: f64) -> Result<Duration, JsValue> 
         .into());
     }
     Ok(Duration::from_millis(ms as u64))
-}
-
-/// The original never reports a loss when the first tick at least `timeout` after a `!` comes
-/// later than `interval` (it sends the next `!` instead); the session core refuses such a
-/// configuration. Pages written for the original may still pass one, so lower the timeout to
-/// the largest one the rule can detect: whole tick periods (`interval / 3`) within `interval`.
-fn detectable_timeout(interval: Duration, timeout: Duration) -> Duration {
-    let (i, t) = (whole_ms(interval), whole_ms(timeout));
-    let period = (i / 3).max(1);
-    if i == 0 || t.div_ceil(period) * period <= i {
-        return timeout;
-    }
-    Duration::from_millis((i / period) * period)
 }
 
 /// Reads the callbacks (`handler` is passed separately by the loader under that key).

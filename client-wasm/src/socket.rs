@@ -1,5 +1,6 @@
 //! One browser `WebSocket` and its event listeners, removed when the guard drops.
 
+use moleculer_ws_session::is_control_frame;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
@@ -39,7 +40,7 @@ fn on_message(e: JsValue) -> Option<SocketEvent> {
     if let Some(s) = data.dyn_ref::<js_sys::JsString>() {
         // NaN for an empty string; the heartbeat `!` goes to the session as text.
         let first = s.char_code_at(0);
-        if first.is_nan() || first == f64::from(b'!') {
+        if is_control_frame((!first.is_nan()).then_some(first as u16)) {
             data.as_string().map(SocketEvent::Text)
         } else {
             Some(SocketEvent::Message(data))

@@ -86,7 +86,7 @@ impl Sink {
                         replayed,
                     } => h.on_recovery(recovered, replayed),
                     Event::Resync => h.on_resync(),
-                    Event::Error(e) => h.on_error(&e),
+                    Event::Error(e) => h.on_error(&Error::from(e)),
                     Event::Closed { code, reason, .. } => h.on_close(code, &reason),
                     _ => {}
                 }

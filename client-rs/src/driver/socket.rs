@@ -97,9 +97,11 @@ pub(super) async fn close(mut ws: WsStream, code: u16, graceful: bool) {
 
 /// Sends the heartbeat `!`.
 pub(super) async fn send_heartbeat(ws: &mut WsStream) -> Result<(), String> {
-    ws.send(tokio_tungstenite::tungstenite::Message::text("!"))
-        .await
-        .map_err(|e| e.to_string())
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        crate::session::HEARTBEAT,
+    ))
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// Completes the close handshake the server started: sends the close reply and waits (bounded)

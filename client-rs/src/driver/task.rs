@@ -264,6 +264,8 @@ impl Task {
                     }
                 }
                 Action::Emit(event) => self.dispatch(event).await,
+                // An action added to the core later: this driver does not know it yet.
+                _ => {}
             }
         }
     }
@@ -276,8 +278,8 @@ impl Task {
                 }
             }
             Event::Stopped(error) => {
-                self.stop_error = error.clone();
-                let error = error.clone().unwrap_or(Error::Disconnected);
+                self.stop_error = error.clone().map(Error::from);
+                let error = self.stop_error.clone().unwrap_or(Error::Disconnected);
                 for w in self.open_waiters.drain(..) {
                     let _ = w.send(Err(error.clone()));
                 }

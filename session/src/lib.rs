@@ -1,14 +1,28 @@
-//! The runtime-free session core: heartbeat, reconnect policy, close policy and message
-//! classification, shared by every driver.
+//! The session core of the moleculer-ws clients: the rules of one logical WebSocket
+//! connection to a Moleculer gateway, across its reconnects, without I/O.
 //!
-//! The core reads no clock, spawns nothing and does no I/O. A driver feeds it `now` (a
-//! [`Millis`] from a monotonic clock) and what happened on the socket, then drains
-//! [`Session::poll_action`] and sleeps until [`Session::poll_timeout`], where it calls
-//! [`Session::handle_timeout`]. Randomness for the jitter comes in as a seed, so the same
-//! inputs give the same outputs on every target.
+//! # In scope
+//!
+//! - the heartbeat of the original clients: send `!` ([`HEARTBEAT`]) every `interval`, declare
+//!   the link lost when one stays unanswered for `timeout` ([`detectable_timeout`]);
+//! - the reconnect policy and its backoff ([`ReconnectPolicy`]), the connect timeout;
+//! - what a close code or a refused upgrade means: retry or stop ([`Error`] says why);
+//! - the classification of inbound frames (heartbeat reply, ignored, [`Message`]);
+//! - message recovery: the position to resume from and the gateway's answer;
+//! - the texts of the errors, written once (the browser client shows the same ones).
+//!
+//! # Not in scope
+//!
+//! Sockets, TLS, proxies, HTTP, timers, clocks, threads, async runtimes and randomness: a
+//! driver owns those. The tokio driver (`moleculer-ws-client`) and the browser driver
+//! (`moleculer-ws-browser`) feed the core `now` (a [`Millis`] from a monotonic clock) and what
+//! happened on the socket, drain [`Session::poll_action`] and sleep until
+//! [`Session::poll_timeout`], where they call [`Session::handle_timeout`]. Randomness for the
+//! jitter comes in as a seed, so the same inputs give the same outputs on every target, and the
+//! tests run on a scripted clock.
 //!
 //! ```
-//! use moleculer_ws_client::session::{Action, Millis, Session, SessionConfig};
+//! use moleculer_ws_session::{Action, Millis, Session, SessionConfig};
 //!
 //! let mut s = Session::new(SessionConfig::default(), 42).unwrap();
 //! s.connect(Millis(0));
@@ -16,10 +30,14 @@
 //! s.on_open(Millis(5));
 //! assert_eq!(s.poll_timeout(), Some(Millis(20_005))); // heartbeat ticks every 60 s / 3
 //! ```
+//!
+//! The wire contract is the repository's `docs/protocol.md` (sections 3 and 4 for clients,
+//! 6 for recovery).
 
 mod clock;
 mod close;
 mod config;
+mod error;
 mod event;
 mod heartbeat;
 mod message;
@@ -35,14 +53,14 @@ use std::time::Duration;
 
 pub use clock::Millis;
 pub use config::SessionConfig;
+pub use error::Error;
 pub use event::{Action, ConnectFailure, ConnectionState, Event, Stats};
-pub use message::Message;
+pub use heartbeat::detectable_timeout;
+pub use message::{is_control_frame, Message, HEARTBEAT};
 pub use reconnect::{BackoffKind, ReconnectPolicy};
 
-#[cfg(all(feature = "tokio-runtime", not(target_arch = "wasm32")))]
-pub(crate) use reconnect::splitmix64;
+pub use reconnect::splitmix64;
 
-use crate::Error;
 use close::{cause_error, verdict, Cause, Verdict};
 use heartbeat::{HeartbeatTimer, Tick};
 use message::{classify, Inbound};

@@ -46,34 +46,60 @@ impl Default for SessionConfig {
     }
 }
 
+/// The by-value setters of the session settings, written once: [`SessionConfig`] has them,
+/// and so has every driver configuration that holds one (the client's `WebSocketConfig`).
+/// `$config` names a method `fn(&mut self) -> &mut SessionConfig`. Not a stable API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! session_setters {
+    ($config:ident) => {
+        /// Sets [`SessionConfig::heartbeat_interval`] (default 60 s; zero turns the heartbeat
+        /// off).
+        pub fn heartbeat_interval(mut self, interval: ::std::time::Duration) -> Self {
+            self.$config().heartbeat_interval = interval;
+            self
+        }
+
+        /// Sets [`SessionConfig::heartbeat_timeout`] (default 10 s; zero turns the heartbeat
+        /// off).
+        pub fn heartbeat_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.$config().heartbeat_timeout = timeout;
+            self
+        }
+
+        /// Sets [`SessionConfig::connect_timeout`] (default 10 s; zero means none).
+        pub fn connect_timeout(mut self, timeout: ::std::time::Duration) -> Self {
+            self.$config().connect_timeout = timeout;
+            self
+        }
+
+        /// Sets [`SessionConfig::recover`], message recovery (default false).
+        pub fn recover(mut self, on: bool) -> Self {
+            self.$config().recover = on;
+            self
+        }
+
+        /// Sets the whole [`SessionConfig::reconnect`] policy (default
+        /// [`ReconnectPolicy::default`]).
+        pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+            self.$config().reconnect = policy;
+            self
+        }
+
+        /// Sets the first reconnect delay of the [`SessionConfig::reconnect`] policy (default
+        /// 3 s, Java's `reconnectDelay`).
+        pub fn reconnect_delay(mut self, delay: ::std::time::Duration) -> Self {
+            self.$config().reconnect.delay = delay;
+            self
+        }
+    };
+}
+
 impl SessionConfig {
-    /// Sets [`heartbeat_interval`](Self::heartbeat_interval).
-    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.heartbeat_interval = interval;
-        self
-    }
+    crate::session_setters!(settings);
 
-    /// Sets [`heartbeat_timeout`](Self::heartbeat_timeout).
-    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
-        self.heartbeat_timeout = timeout;
-        self
-    }
-
-    /// Sets [`connect_timeout`](Self::connect_timeout).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Sets [`recover`](Self::recover).
-    pub fn recover(mut self, on: bool) -> Self {
-        self.recover = on;
-        self
-    }
-
-    /// Sets [`reconnect`](Self::reconnect).
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = policy;
+    /// Itself, for [`session_setters!`](crate::session_setters).
+    fn settings(&mut self) -> &mut SessionConfig {
         self
     }
 

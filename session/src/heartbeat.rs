@@ -4,6 +4,21 @@ use std::time::Duration;
 
 use super::clock::{ms, Millis};
 
+/// The largest heartbeat timeout the rule can detect with `interval`: `timeout` itself when
+/// some tick comes at least `timeout` after a `!` and no later than `interval` after it (and
+/// when the heartbeat is off); otherwise the last tick within `interval`, in whole tick periods
+/// (`interval / 3`). [`SessionConfig::validate`](crate::SessionConfig::validate) refuses a
+/// timeout above it; a driver whose users may pass one (pages written for the original
+/// `websocket.js`, which silently never reports the loss) lowers it to this.
+pub fn detectable_timeout(interval: Duration, timeout: Duration) -> Duration {
+    let timer = HeartbeatTimer::new(interval, timeout);
+    if timer.can_detect_loss() {
+        return timeout;
+    }
+    let period = ms(timer.period());
+    Duration::from_millis((timer.interval / period) * period)
+}
+
 /// What a heartbeat tick asks the driver to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tick {

@@ -250,8 +250,9 @@ fn build(policy: &ReconnectPolicy, seed: u64) -> DelayIter {
     }
 }
 
-/// A step of the SplitMix64 generator: derives a fresh jitter seed for each run of attempts.
-pub(crate) fn splitmix64(x: u64) -> u64 {
+/// A step of the SplitMix64 generator: derives a fresh jitter seed for each run of attempts
+/// (drivers also use it to mix their entropy into a seed).
+pub fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -80,6 +80,17 @@ impl Message {
     }
 }
 
+/// The heartbeat frame: the text a client sends to probe the link and the gateway's answer.
+pub const HEARTBEAT: &str = "!";
+
+/// Whether a text frame whose first UTF-16 code unit is `first` (`None`: an empty frame) is
+/// for the session (the heartbeat reply, or a frame [`Session::on_text`](crate::Session::on_text)
+/// ignores) rather than a message: a driver can hand messages on without reading their text
+/// (see [`Session::on_message_kept`](crate::Session::on_message_kept)).
+pub fn is_control_frame(first: Option<u16>) -> bool {
+    first.is_none_or(|c| c == u16::from(HEARTBEAT.as_bytes()[0]))
+}
+
 /// What an inbound text frame is.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Inbound {
@@ -96,9 +107,9 @@ pub(crate) enum Inbound {
 /// Only the exact text `!` counts as a heartbeat reply (the protocol says a client must only
 /// rely on `!`); other `!`-prefixed frames are dropped like the Java client drops them.
 pub(crate) fn classify(text: &str) -> Inbound {
-    if text == "!" {
+    if text == HEARTBEAT {
         Inbound::HeartbeatReply
-    } else if text.is_empty() || text.starts_with('!') {
+    } else if text.is_empty() || text.starts_with(HEARTBEAT) {
         Inbound::Ignored
     } else {
         Inbound::Deliver(Message::from_text(text))

@@ -56,6 +56,41 @@ pub(crate) fn push_duration_debug(out: &mut String, d: Duration) {
     out.push_str(unit);
 }
 
+/// Appends `s` quoted as `{:?}` writes it: quotes, backslashes and control characters escaped
+/// (non-printable Unicode other than control characters is written as it is, where `Debug`
+/// would escape it).
+pub(crate) fn push_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => {
+                out.push_str("\\u{");
+                let n = u32::from(c);
+                for shift in (0..8).rev().map(|i| i * 4) {
+                    if n >> shift != 0 || shift == 0 {
+                        let d = (n >> shift) & 0xf;
+                        out.push_str(HEX[d as usize]);
+                    }
+                }
+                out.push('}');
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Hexadecimal digits, lower case, as `Debug` writes escapes.
+const HEX: [&str; 16] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f",
+];
+
 /// Concatenates `parts`: numbers as their `Display`, durations as their `Debug` text.
 pub fn message(parts: &[Part<'_>]) -> String {
     let mut s = String::new();

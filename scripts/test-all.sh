@@ -18,9 +18,11 @@ step "cargo deny check (advisories, licenses, bans, sources; deny.toml)"
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo clippy for wasm32 (session core + REST, browser client)"
+step "cargo clippy for wasm32 (the Rust client with and without the browser driver, the JS face)"
+cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown --no-default-features -- -D warnings
-cargo clippy -p moleculer-ws-wasm --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown --test browser -- -D warnings
+cargo clippy -p moleculer-ws-browser -p moleculer-ws-wasm --target wasm32-unknown-unknown -- -D warnings
 
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
@@ -50,3 +52,6 @@ fi
 # The browser tests switch heartbeat replies off: the gateway binary with the feature test-hooks.
 cargo build -p moleculer-ws-server --features moleculer-ws-server/test-hooks -p moleculer-ws-conformance
 (cd js && npm ci --no-audit --no-fund --silent && npm test)
+
+step "the Rust client on wasm32 in headless Chromium (wasm-bindgen-test, chromedriver)"
+./scripts/test-browser-rust.sh

@@ -62,16 +62,29 @@
 //!
 //! # Features
 //!
-//! - `tokio-runtime` (default): the tokio WebSocket driver ([`WebSocket`], [`Events`]).
-//!   Without it (and always on `wasm32`), the crate is the session core plus REST.
+//! - `tokio-runtime` (default): the tokio WebSocket driver ([`WebSocket`], [`Events`]) on
+//!   native targets.
+//! - `browser` (default): on `wasm32`, the same [`Client::ws`] API over the browser driver
+//!   (`moleculer-ws-browser`: the browser's `WebSocket` and timers), for Rust programs that
+//!   run in a page (Leptos, Yew, Dioxus). A browser WebSocket sends no headers: the token goes
+//!   in the query (`token`, or [`WebSocketConfig::token_query_param`]).
+//!
+//!   Without the driver of the target, the crate is the session core plus REST.
 //! - `rustls` (default): `wss://` and `https://` through rustls.
 //! - `autobahn` (off): `WebSocketConfig::echo`, which makes the tokio driver echo every text
 //!   and binary message, for protocol test suites (the Autobahn TestSuite) only.
 
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+mod browser;
 mod client;
 #[cfg(all(feature = "tokio-runtime", not(target_arch = "wasm32")))]
 mod driver;
 mod error;
+#[cfg(any(
+    all(feature = "tokio-runtime", not(target_arch = "wasm32")),
+    all(feature = "browser", target_arch = "wasm32")
+))]
+mod handler;
 #[cfg(not(target_arch = "wasm32"))]
 mod net;
 pub mod rest;
@@ -80,10 +93,17 @@ pub use moleculer_ws_session as session;
 mod url;
 mod ws_config;
 
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
+pub use browser::{Events, WebSocket};
 pub use client::{Client, ClientBuilder};
 #[cfg(all(feature = "tokio-runtime", not(target_arch = "wasm32")))]
-pub use driver::{Events, WebSocket, WebSocketHandler};
+pub use driver::{Events, WebSocket};
 pub use error::Error;
+#[cfg(any(
+    all(feature = "tokio-runtime", not(target_arch = "wasm32")),
+    all(feature = "browser", target_arch = "wasm32")
+))]
+pub use handler::WebSocketHandler;
 pub use rest::{Method, MoleculerError, RequestBuilder, Response};
 pub use session::{
     BackoffKind, ConnectionState, Error as SessionError, Event, Message, ReconnectPolicy,

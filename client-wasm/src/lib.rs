@@ -1,6 +1,7 @@
 //! The browser client of moleculer-ws: `MoleculerWebsocket` of the original `websocket.js`,
-//! running the same session core as the Rust client (`moleculer_ws_client::session`) over the
-//! browser's `WebSocket` and timers.
+//! the JavaScript face of the browser driver (`moleculer-ws-browser`), which runs the same
+//! session core as the Rust client (`moleculer-ws-session`) over the browser's `WebSocket`
+//! and timers.
 //!
 //! This crate is the wasm half; `js/websocket.js` is the classic-script loader that defines the
 //! global `MoleculerWebsocket(channel, handler, opts)` synchronously and forwards to
@@ -13,8 +14,6 @@
 mod connection;
 #[cfg(target_arch = "wasm32")]
 mod options;
-#[cfg(target_arch = "wasm32")]
-mod socket;
 #[cfg(target_arch = "wasm32")]
 mod text;
 

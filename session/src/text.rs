@@ -91,6 +91,13 @@ const HEX: [&str; 16] = [
     "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f",
 ];
 
+/// Whole milliseconds of `d` (as `d.as_millis()`, without 128-bit arithmetic; saturating).
+pub fn whole_ms(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
+}
+
 /// Concatenates `parts`: numbers as their `Display`, durations as their `Debug` text.
 pub fn message(parts: &[Part<'_>]) -> String {
     let mut s = String::new();
@@ -117,6 +124,18 @@ pub enum Part<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_milliseconds() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(999_999),
+            Duration::from_millis(1_500),
+        ] {
+            assert_eq!(u128::from(whole_ms(d)), d.as_millis());
+        }
+        assert_eq!(whole_ms(Duration::MAX), u64::MAX);
+    }
 
     #[test]
     fn integers_as_display() {

@@ -1,7 +1,6 @@
 //! The tokio driver: a cheap `Clone` handle plus one background task per connection.
 
 mod connect;
-mod handler;
 mod socket;
 mod task;
 
@@ -15,12 +14,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 
-pub use handler::WebSocketHandler;
-
 use crate::client::parse_header;
 use crate::session::{splitmix64, ConnectionState, Event, Session, Stats};
 use crate::url::{append_query, resolve, to_ws};
-use crate::{Client, Error, WebSocketConfig};
+use crate::{Client, Error, WebSocketConfig, WebSocketHandler};
 use socket::Settings;
 use task::{Command, Task};
 
@@ -77,19 +74,7 @@ impl Sink {
         match self {
             Sink::Channel { .. } => {}
             Sink::Handler(h) => {
-                h.on_event(&event);
-                match event {
-                    Event::Message(m) => h.on_message(m),
-                    Event::Open => h.on_open(),
-                    Event::Recovery {
-                        recovered,
-                        replayed,
-                    } => h.on_recovery(recovered, replayed),
-                    Event::Resync => h.on_resync(),
-                    Event::Error(e) => h.on_error(&Error::from(e)),
-                    Event::Closed { code, reason, .. } => h.on_close(code, &reason),
-                    _ => {}
-                }
+                crate::handler::dispatch(h.as_ref(), event);
             }
         }
     }

@@ -6,8 +6,8 @@ use crate::Error;
 /// Callbacks for a WebSocket, as an alternative to the [`Events`](crate::Events) stream.
 ///
 /// Every method has an empty default, so implement only what you need. The methods run on the
-/// connection's task, in order: keep them short and hand long work to another task, or the
-/// heartbeat waits for you.
+/// connection's task (in the browser: in the socket's and timers' callbacks), in order: keep
+/// them short and hand long work to another task, or the heartbeat waits for you.
 pub trait WebSocketHandler: Send + Sync + 'static {
     /// A message from the gateway (JSON object/array parsed, anything else raw text).
     fn on_message(&self, message: Message) {
@@ -41,5 +41,22 @@ pub trait WebSocketHandler: Send + Sync + 'static {
     /// stopped, ...).
     fn on_event(&self, event: &Event) {
         let _ = event;
+    }
+}
+
+/// Calls `h` for one event: [`WebSocketHandler::on_event`], then the specific method.
+pub(crate) fn dispatch(h: &dyn WebSocketHandler, event: Event) {
+    h.on_event(&event);
+    match event {
+        Event::Message(m) => h.on_message(m),
+        Event::Open => h.on_open(),
+        Event::Recovery {
+            recovered,
+            replayed,
+        } => h.on_recovery(recovered, replayed),
+        Event::Resync => h.on_resync(),
+        Event::Error(e) => h.on_error(&Error::from(e)),
+        Event::Closed { code, reason, .. } => h.on_close(code, &reason),
+        _ => {}
     }
 }

@@ -1,0 +1,328 @@
+//! [`Driver`]: one session core over the browser's `WebSocket`, `setTimeout` and
+//! `performance.now()`.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use js_sys::Function;
+use moleculer_ws_session::text::{message, Part};
+use moleculer_ws_session::{
+    Action, ConnectFailure, ConnectionState, Event, Millis, Session, Stats, HEARTBEAT,
+};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::*;
+
+use crate::socket::{SocketEvent, SocketGuard};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// Monotonic milliseconds: real elapsed time, so a throttled background tab whose timers fire
+/// late measures the true gap instead of counting ticks.
+pub fn now() -> Millis {
+    Millis(performance_now().max(0.0) as u64)
+}
+
+/// A random jitter seed (`Math.random`).
+pub fn seed() -> u64 {
+    (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
+}
+
+/// What one step of the driver produced, for its owner (the face), in order.
+pub struct Step {
+    /// The session's events.
+    pub events: Vec<Event>,
+    /// The browser's `open` event, when `events` holds [`Event::Open`].
+    pub open_event: Option<JsValue>,
+    /// With `raw_messages`: a message the session counted but did not read, as the page's
+    /// string (delivered after `events`).
+    pub raw: Option<JsValue>,
+    /// The new state, when it changed.
+    pub state_changed: Option<ConnectionState>,
+}
+
+type OnStep = Box<dyn Fn(Step)>;
+
+struct Inner {
+    url: String,
+    session: Session,
+    socket: Option<SocketGuard>,
+    generation: u64,
+    timer: Option<JsValue>,
+    timer_cb: Option<Closure<dyn FnMut(JsValue)>>,
+    open_event: Option<JsValue>,
+    last_state: ConnectionState,
+    raw_messages: bool,
+    on_step: Rc<OnStep>,
+    me: Weak<RefCell<Inner>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(id) = self.timer.take() {
+            clear_timeout(&id);
+        }
+    }
+}
+
+/// One logical connection: a [`Session`] driven by the browser. Dropping the last handle
+/// closes the socket and cancels the timer.
+pub struct Driver {
+    inner: Rc<RefCell<Inner>>,
+}
+
+impl Driver {
+    /// A driver for the absolute `ws(s)://` `url`. Every step's output goes to `on_step`,
+    /// called with no borrow held (it may call [`connect`](Self::connect) or
+    /// [`disconnect`](Self::disconnect)).
+    ///
+    /// `raw_messages`: without `recover`, a message goes to `on_step` as the page's string in
+    /// [`Step::raw`] (the session counts it, its text is never copied into wasm memory) instead
+    /// of an [`Event::Message`].
+    pub fn new(
+        url: String,
+        session: Session,
+        raw_messages: bool,
+        on_step: impl Fn(Step) + 'static,
+    ) -> Driver {
+        let last_state = session.state();
+        let inner = Rc::new_cyclic(|me: &Weak<RefCell<Inner>>| {
+            let weak = me.clone();
+            // The type of the socket's listeners: one glue shim for all closures.
+            let cb = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+                if let Some(inner) = weak.upgrade() {
+                    if let Ok(mut me) = inner.try_borrow_mut() {
+                        me.timer = None;
+                    }
+                    step(&inner, Input::Timeout);
+                }
+            });
+            RefCell::new(Inner {
+                url,
+                session,
+                socket: None,
+                generation: 0,
+                timer: None,
+                timer_cb: Some(cb),
+                open_event: None,
+                last_state,
+                raw_messages,
+                on_step: Rc::new(Box::new(on_step)),
+                me: me.clone(),
+            })
+        });
+        Driver { inner }
+    }
+
+    /// Connects (at once, also while waiting to reconnect). A second call while connecting or
+    /// open does nothing: there is never more than one socket.
+    pub fn connect(&self) {
+        step(&self.inner, Input::Connect);
+    }
+
+    /// Closes the socket, stops the heartbeat and cancels any pending reconnect.
+    pub fn disconnect(&self) {
+        step(&self.inner, Input::Disconnect);
+    }
+
+    /// Checks the link now: sends `!` when open, reconnects at once while waiting (for a page
+    /// that becomes visible, comes back online or is restored from the back/forward cache).
+    pub fn probe(&self) {
+        step(&self.inner, Input::Probe);
+    }
+
+    /// The state; `None` only when called from inside the driver's own step.
+    pub fn state(&self) -> Option<ConnectionState> {
+        self.inner.try_borrow().ok().map(|me| me.session.state())
+    }
+
+    /// The statistics; `None` only when called from inside the driver's own step.
+    pub fn stats(&self) -> Option<Stats> {
+        self.inner
+            .try_borrow()
+            .ok()
+            .map(|me| me.session.stats(now()))
+    }
+
+    /// The URL the driver connects to (without the session's query pairs).
+    pub fn url(&self) -> Option<String> {
+        self.inner.try_borrow().ok().map(|me| me.url.clone())
+    }
+}
+
+/// What the session is fed (one non-generic `step` for all of them keeps the code small).
+enum Input {
+    Connect,
+    Disconnect,
+    Probe,
+    Timeout,
+    Socket(SocketEvent),
+}
+
+impl Input {
+    /// Feeds the session; a message the driver delivers itself comes back.
+    fn feed(self, s: &mut Session, now: Millis, raw_messages: bool) -> Option<JsValue> {
+        match self {
+            Input::Socket(SocketEvent::Message(data)) => {
+                // With `recover`, frames may be envelopes and `onopen` waits for the first one:
+                // the session reads them all.
+                if raw_messages && !s.config().recover {
+                    return s.on_message_kept(now).then_some(data);
+                }
+                if let Some(t) = data.as_string() {
+                    s.on_text(now, &t);
+                }
+            }
+            Input::Connect => s.connect(now),
+            Input::Disconnect => s.disconnect(now),
+            Input::Probe => s.probe(now),
+            Input::Timeout => s.handle_timeout(now),
+            Input::Socket(SocketEvent::Open(_)) => s.on_open(now),
+            Input::Socket(SocketEvent::Text(t)) => s.on_text(now, &t),
+            Input::Socket(SocketEvent::Binary(b)) => s.on_binary(now, &b),
+            Input::Socket(SocketEvent::Closed { code, reason }) => {
+                if s.state() == ConnectionState::Connecting {
+                    let why = message(&[
+                        Part::Str("the WebSocket closed before opening (code "),
+                        Part::Number(u64::from(code)),
+                        Part::Str(")"),
+                    ]);
+                    s.on_connect_failed(now, ConnectFailure::Transport(why));
+                } else {
+                    // 1005/1006: no close frame was received.
+                    let code = (code != 1005 && code != 1006).then_some(code);
+                    s.on_closed(now, code, &reason);
+                }
+            }
+            // Browsers follow every error with a close event: the close carries the decision.
+            Input::Socket(SocketEvent::Error) => {}
+        }
+        None
+    }
+}
+
+/// Feeds one input to the session, carries out its actions, then hands the output to the
+/// owner with no borrow held.
+fn step(inner: &Rc<RefCell<Inner>>, input: Input) {
+    let (out, on_step) = {
+        let Ok(mut me) = inner.try_borrow_mut() else {
+            return;
+        };
+        let raw_messages = me.raw_messages;
+        let raw = input.feed(&mut me.session, now(), raw_messages);
+        let events = me.carry_out();
+        let state = me.session.state();
+        let state_changed = (state != me.last_state).then_some(state);
+        me.last_state = state;
+        let open_event = if events.iter().any(|e| matches!(e, Event::Open)) {
+            me.open_event.take()
+        } else {
+            None
+        };
+        let out = Step {
+            events,
+            open_event,
+            raw,
+            state_changed,
+        };
+        (out, Rc::clone(&me.on_step))
+    };
+    on_step(out);
+}
+
+impl Inner {
+    /// Carries out the session's actions; returns the events for the owner.
+    fn carry_out(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(action) = self.session.poll_action() {
+            match action {
+                Action::Connect => self.open_socket(),
+                Action::AbortConnect => self.socket = None,
+                Action::SendHeartbeat => {
+                    if let Some(s) = &self.socket {
+                        s.send(HEARTBEAT);
+                    }
+                }
+                Action::Close { code } => {
+                    if let Some(s) = self.socket.take() {
+                        s.close(code);
+                    }
+                }
+                Action::Emit(event) => events.push(event),
+                _ => {}
+            }
+        }
+        self.schedule();
+        events
+    }
+
+    fn open_socket(&mut self) {
+        self.generation += 1;
+        let generation = self.generation;
+        let weak = self.me.clone();
+        let sink = move |ev: SocketEvent| {
+            if let Some(inner) = weak.upgrade() {
+                on_socket_event(&inner, generation, ev);
+            }
+        };
+        let mut url = self.url.clone();
+        for (i, (k, v)) in self.session.connect_query().iter().enumerate() {
+            let sep = if i == 0 && !url.contains('?') {
+                '?'
+            } else {
+                '&'
+            };
+            url.push(sep);
+            url.push_str(k);
+            url.push('=');
+            url.push_str(v);
+        }
+        match SocketGuard::open(&url, sink) {
+            Ok(guard) => self.socket = Some(guard),
+            Err(e) => {
+                self.socket = None;
+                let msg = js_sys::Error::from(e)
+                    .message()
+                    .as_string()
+                    .unwrap_or_default();
+                self.session
+                    .on_connect_failed(now(), ConnectFailure::Transport(msg));
+            }
+        }
+    }
+
+    fn schedule(&mut self) {
+        if let Some(id) = self.timer.take() {
+            clear_timeout(&id);
+        }
+        let (Some(at), Some(cb)) = (self.session.poll_timeout(), &self.timer_cb) else {
+            return;
+        };
+        let delay = at.0.saturating_sub(now().0);
+        self.timer = Some(set_timeout(cb.as_ref().unchecked_ref(), delay as f64));
+    }
+}
+
+fn on_socket_event(inner: &Rc<RefCell<Inner>>, generation: u64, ev: SocketEvent) {
+    {
+        let Ok(mut me) = inner.try_borrow_mut() else {
+            return;
+        };
+        if me.generation != generation || me.socket.is_none() {
+            return; // an abandoned socket
+        }
+        match &ev {
+            SocketEvent::Open(e) => me.open_event = Some(e.clone()),
+            SocketEvent::Closed { .. } => me.socket = None,
+            _ => {}
+        }
+    }
+    step(inner, Input::Socket(ev));
+}

@@ -1,0 +1,292 @@
+//! The browser driver's Rust face (wasm32): the same [`Client::ws`] → `(WebSocket, Events)`,
+//! [`Client::ws_with_handler`] and methods as the tokio driver, over `moleculer-ws-browser`.
+//!
+//! What the browser cannot do, and what this face does instead:
+//! - a browser WebSocket sends no headers: [`WebSocketConfig::headers`] is refused
+//!   ([`Error::InvalidConfig`]), and the client's token goes in the query parameter
+//!   [`WebSocketConfig::token_query_param`] (`token` when unset, the gateway's name), asked
+//!   once when the WebSocket is created;
+//! - a browser WebSocket cannot be paused: events wait in memory until [`Events`] reads them
+//!   ([`WebSocketConfig::event_buffer`] does not apply);
+//! - a refused upgrade's HTTP status is hidden from scripts: the session retries instead of
+//!   stopping with [`Error::Rejected`].
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_channel::{mpsc, oneshot};
+use futures_core::Stream;
+use moleculer_ws_browser::{seed, Driver, Step};
+use wasm_bindgen::JsValue;
+
+use crate::session::{ConnectionState, Event, Session, Stats};
+use crate::url::{append_query, resolve, to_ws};
+use crate::{Client, Error, WebSocketConfig, WebSocketHandler};
+
+/// Where the events go: the stream or the handler.
+enum Sink {
+    Channel(mpsc::UnboundedSender<Event>),
+    Handler(Box<dyn WebSocketHandler>),
+}
+
+/// What the handles see of the driver, updated at every step.
+struct Status {
+    state: ConnectionState,
+    stop_error: Option<Error>,
+    /// `connect()` and `wait_for_connection()` callers, answered at the next open or stop.
+    waiters: Vec<oneshot::Sender<Result<(), Error>>>,
+}
+
+struct Shared {
+    driver: Driver,
+    url: String,
+    status: Rc<RefCell<Status>>,
+}
+
+/// A WebSocket connection to a gateway path, kept alive with the heartbeat and reconnected by
+/// the policy. Cheap to clone: clones share the connection. When the last clone is dropped,
+/// the socket closes and the timers stop.
+///
+/// Create one with [`Client::ws`] (events as a stream) or [`Client::ws_with_handler`].
+#[derive(Clone)]
+pub struct WebSocket {
+    shared: Rc<Shared>,
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("url", &self.shared.url)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl WebSocket {
+    /// The WebSocket URL (without the token).
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// Where the connection is now.
+    pub fn state(&self) -> ConnectionState {
+        self.shared.status.borrow().state
+    }
+
+    /// Whether the socket is open now.
+    pub fn is_connected(&self) -> bool {
+        self.state() == ConnectionState::Open
+    }
+
+    /// The counters now (zeros when called from inside a handler method).
+    pub fn stats(&self) -> Stats {
+        self.shared.driver.stats().unwrap_or_default()
+    }
+
+    /// Connects (if not already open) and resolves once the socket is open. Failed attempts
+    /// are retried by the reconnect policy meanwhile; use
+    /// [`wait_for_connection`](Self::wait_for_connection) to bound the wait.
+    ///
+    /// # Errors
+    /// The error that stopped the session first ([`Error::GaveUp`], ...), or
+    /// [`Error::Disconnected`] if `disconnect()` came first.
+    pub async fn connect(&self) -> Result<(), Error> {
+        if self.is_connected() {
+            return Ok(());
+        }
+        let answer = self.waiter();
+        self.shared.driver.connect();
+        answer.await.unwrap_or(Err(Error::Disconnected))
+    }
+
+    /// Waits until the socket is open, at most `timeout` (does not start connecting).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; or the session's stop error if it stopped (also before the call;
+    /// [`Error::Disconnected`] after `disconnect()`).
+    pub async fn wait_for_connection(&self, timeout: Duration) -> Result<(), Error> {
+        {
+            let status = self.shared.status.borrow();
+            match status.state {
+                ConnectionState::Open => return Ok(()),
+                ConnectionState::Stopped => {
+                    return Err(status.stop_error.clone().unwrap_or(Error::Disconnected))
+                }
+                _ => {}
+            }
+        }
+        let mut answer = pin!(self.waiter());
+        let mut timer = pin!(sleep(timeout));
+        poll_fn(|cx| {
+            if let Poll::Ready(result) = answer.as_mut().poll(cx) {
+                return Poll::Ready(result.unwrap_or(Err(Error::Disconnected)));
+            }
+            timer.as_mut().poll(cx).map(|()| Err(Error::Timeout))
+        })
+        .await
+    }
+
+    /// Closes the socket, cancels every timer and pending reconnect. No reconnect follows;
+    /// `connect()` starts over. The browser finishes the close handshake on its own.
+    pub async fn disconnect(&self) {
+        self.shared.driver.disconnect();
+    }
+
+    fn waiter(&self) -> oneshot::Receiver<Result<(), Error>> {
+        let (tx, rx) = oneshot::channel();
+        self.shared.status.borrow_mut().waiters.push(tx);
+        rx
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The global `setTimeout` (of a window or a worker).
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
+}
+
+/// Resolves after `duration` (`setTimeout`).
+async fn sleep(duration: Duration) {
+    let ms = crate::session::text::whole_ms(duration) as f64;
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = set_timeout(&resolve, ms);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// The events of one [`WebSocket`], in order, as a [`Stream`](futures_core::Stream).
+///
+/// It ends when the connection is gone for good (every handle dropped). The browser cannot
+/// pause a socket, so unread events wait in memory: keep reading.
+pub struct Events {
+    rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    /// The next event, or `None` when the stream ended. Cancel safe.
+    pub async fn recv(&mut self) -> Option<Event> {
+        poll_fn(|cx| Pin::new(&mut self.rx).poll_next(cx)).await
+    }
+}
+
+impl futures_core::Stream for Events {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        Pin::new(&mut self.rx).poll_next(cx)
+    }
+}
+
+impl Client {
+    /// A WebSocket to `url` (`http(s)` becomes `ws(s)`; relative to the base URL if set) with
+    /// its events as a stream. Connects at once unless `config.auto_connect` is off.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] or [`Error::InvalidConfig`] (also for headers: see the module).
+    pub fn ws(&self, url: &str, config: WebSocketConfig) -> Result<(WebSocket, Events), Error> {
+        let (tx, rx) = mpsc::unbounded();
+        let ws = self.start(url, config, Sink::Channel(tx))?;
+        Ok((ws, Events { rx }))
+    }
+
+    /// A WebSocket to `url` whose events go to `handler`.
+    ///
+    /// # Errors
+    /// As [`ws`](Self::ws).
+    pub fn ws_with_handler(
+        &self,
+        url: &str,
+        config: WebSocketConfig,
+        handler: impl WebSocketHandler,
+    ) -> Result<WebSocket, Error> {
+        self.start(url, config, Sink::Handler(Box::new(handler)))
+    }
+
+    fn start(&self, url: &str, config: WebSocketConfig, sink: Sink) -> Result<WebSocket, Error> {
+        config.validate()?;
+        if !config.headers.is_empty() {
+            return Err(Error::InvalidConfig(
+                "a browser WebSocket cannot send headers: put the values in the query \
+                 (WebSocketConfig::query)"
+                    .into(),
+            ));
+        }
+        let mut url = to_ws(resolve(self.defaults.base_url.as_ref(), url)?)?;
+        append_query(&mut url, &config.query);
+        let shown = url.to_string();
+        if let Some(token) = self.defaults.token_now() {
+            let name = config.token_query_param.as_deref().unwrap_or("token");
+            append_query(&mut url, &[(name, token)]);
+        }
+        let session = Session::new(config.session.clone(), seed())?;
+        let status = Rc::new(RefCell::new(Status {
+            state: session.state(),
+            stop_error: None,
+            waiters: Vec::new(),
+        }));
+        let seen = Rc::clone(&status);
+        let driver = Driver::new(url.into(), session, false, move |step| {
+            on_step(&seen, &sink, step)
+        });
+        if config.auto_connect {
+            driver.connect();
+        }
+        Ok(WebSocket {
+            shared: Rc::new(Shared {
+                driver,
+                url: shown,
+                status,
+            }),
+        })
+    }
+}
+
+/// Records the step in the status, answers the waiters, then delivers the events (with no
+/// borrow held: a handler may call the handle's methods).
+fn on_step(status: &RefCell<Status>, sink: &Sink, step: Step) {
+    let answered = {
+        let Ok(mut me) = status.try_borrow_mut() else {
+            return;
+        };
+        if let Some(state) = step.state_changed {
+            me.state = state;
+        }
+        let mut answer = None;
+        for event in &step.events {
+            match event {
+                Event::Open => answer = Some(Ok(())),
+                Event::Stopped(error) => {
+                    me.stop_error = error.clone().map(Error::from);
+                    answer = Some(Err(me.stop_error.clone().unwrap_or(Error::Disconnected)));
+                }
+                _ => {}
+            }
+        }
+        answer.map(|a| (a, std::mem::take(&mut me.waiters)))
+    };
+    if let Some((answer, waiters)) = answered {
+        for w in waiters {
+            let _ = w.send(answer.clone());
+        }
+    }
+    for event in step.events {
+        match sink {
+            Sink::Channel(tx) => {
+                let _ = tx.unbounded_send(event);
+            }
+            Sink::Handler(h) => crate::handler::dispatch(h.as_ref(), event),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The Rust API on wasm32, in headless Chromium, against a real gateway: the same
+//! `Client::ws` → `(WebSocket, Events)`, handler and `Stream` as on native targets, over the
+//! browser driver. Run by `scripts/test-browser-rust.sh`, which starts the gateway (with
+//! `--trigger --demo --test-hooks --cors-origin '*'`) and passes its address at build time in
+//! `MOLECULER_WS_TEST_GATEWAY`.
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use futures_channel::mpsc;
+use futures_core::Stream;
+use moleculer_ws_client::{
+    Client, ConnectionState, Error, Event, Events, Message, WebSocketConfig, WebSocketHandler,
+};
+use serde_json::json;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// `http://127.0.0.1:<port>/`, given by the script at build time.
+const GATEWAY: Option<&str> = option_env!("MOLECULER_WS_TEST_GATEWAY");
+
+fn client() -> Client {
+    let base = GATEWAY.expect("no gateway: run these tests with scripts/test-browser-rust.sh");
+    Client::builder().base_url(base).build().unwrap()
+}
+
+/// The next event `pick` accepts (the test runner's own timeout bounds the wait).
+async fn until(events: &mut Events, mut pick: impl FnMut(&Event) -> bool) -> Event {
+    loop {
+        let event = events.recv().await.expect("the stream ended");
+        if pick(&event) {
+            return event;
+        }
+    }
+}
+
+/// Posts a chat line; the gateway pushes `{"user", "text"}` to every socket at `ws/chat`.
+async fn say(client: &Client, text: &str) {
+    let answer = client
+        .post("/api/chat/send", &json!({"user": "wasm", "text": text}))
+        .await
+        .unwrap();
+    assert!(answer.is_success(), "{}", answer.status());
+}
+
+#[wasm_bindgen_test]
+async fn events_stream_gets_what_rest_broadcasts() {
+    let client = client();
+    let (socket, mut events) = client.ws("/ws/chat", WebSocketConfig::default()).unwrap();
+    socket.connect().await.unwrap();
+    assert_eq!(socket.state(), ConnectionState::Open);
+    assert!(
+        socket.url().starts_with("ws://127.0.0.1:"),
+        "{}",
+        socket.url()
+    );
+    say(&client, "from the browser").await;
+    let Event::Message(m) = until(
+        &mut events,
+        |e| matches!(e, Event::Message(m) if m.json().unwrap()["text"] == "from the browser"),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(m.json().unwrap()["user"], "wasm");
+    assert!(socket.stats().messages_received >= 1);
+    socket.disconnect().await;
+    assert_eq!(
+        until(&mut events, |e| matches!(e, Event::Stopped(_))).await,
+        Event::Stopped(None)
+    );
+    assert_eq!(socket.state(), ConnectionState::Stopped);
+}
+
+#[wasm_bindgen_test]
+async fn events_are_a_stream() {
+    let client = client();
+    let (socket, mut events) = client.ws("/ws/chat", WebSocketConfig::default()).unwrap();
+    socket.connect().await.unwrap();
+    say(&client, "polled").await;
+    // Through `Stream::poll_next`, as a `StreamExt` user would read them.
+    // Other tests' lines may pass by on ws/chat: read until this one.
+    loop {
+        if let Some(Event::Message(m)) = next(&mut events).await {
+            if m.json().unwrap()["text"] == "polled" {
+                break;
+            }
+        }
+    }
+}
+
+/// The next item of a stream.
+async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_next(cx)).await
+}
+
+/// A handler that reports what it sees on a channel.
+struct Seen(mpsc::UnboundedSender<String>);
+
+impl WebSocketHandler for Seen {
+    fn on_open(&self) {
+        let _ = self.0.unbounded_send("open".into());
+    }
+    fn on_message(&self, message: Message) {
+        let _ = self.0.unbounded_send(message.text().to_owned());
+    }
+}
+
+#[wasm_bindgen_test]
+async fn handler_gets_open_and_messages() {
+    let client = client();
+    let (tx, mut seen) = mpsc::unbounded();
+    let socket = client
+        .ws_with_handler("/ws/chat", WebSocketConfig::default(), Seen(tx))
+        .unwrap();
+    socket.connect().await.unwrap();
+    say(&client, "to the handler").await;
+    assert_eq!(next(&mut seen).await.unwrap(), "open");
+    // Other tests' lines may pass by on ws/chat: skip to this one.
+    loop {
+        let text = next(&mut seen).await.unwrap();
+        let line: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if line["text"] == "to the handler" {
+            assert_eq!(line["user"], "wasm");
+            break;
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn heartbeat_round_trips_with_short_intervals() {
+    let config = WebSocketConfig::default()
+        .heartbeat_interval(Duration::from_millis(300))
+        .heartbeat_timeout(Duration::from_millis(200));
+    let (socket, mut events) = client().ws("/ws/heartbeat", config).unwrap();
+    socket.connect().await.unwrap();
+    let Event::HeartbeatRoundTrip { rtt } = until(&mut events, |e| {
+        matches!(e, Event::HeartbeatRoundTrip { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert!(socket.stats().last_rtt == Some(rtt));
+    assert!(socket.is_connected());
+}
+
+/// The gateway's test hook: answer `!` or not.
+async fn heartbeat_replies(client: &Client, on: bool) {
+    let answer = client
+        .post("/api/test/heartbeat-replies", &json!({ "on": on }))
+        .await
+        .unwrap();
+    assert!(answer.is_success(), "{}", answer.status());
+}
+
+#[wasm_bindgen_test]
+async fn a_lost_heartbeat_is_detected_and_the_socket_reconnects() {
+    let client = client();
+    let config = WebSocketConfig::default()
+        .heartbeat_interval(Duration::from_millis(300))
+        .heartbeat_timeout(Duration::from_millis(200))
+        .reconnect_delay(Duration::from_millis(100));
+    let (socket, mut events) = client.ws("/ws/lost", config).unwrap();
+    socket.connect().await.unwrap();
+    heartbeat_replies(&client, false).await;
+    let lost = until(&mut events, |e| matches!(e, Event::Error(_))).await;
+    heartbeat_replies(&client, true).await;
+    assert_eq!(
+        lost,
+        Event::Error(moleculer_ws_client::SessionError::HeartbeatLost)
+    );
+    until(&mut events, |e| {
+        matches!(e, Event::Reconnecting { attempt: 1, .. })
+    })
+    .await;
+    until(&mut events, |e| *e == Event::Open).await;
+    assert_eq!(socket.stats().reconnects, 1);
+}
+
+#[wasm_bindgen_test]
+async fn wait_for_connection_times_out_without_connect() {
+    let config = WebSocketConfig::default().auto_connect(false);
+    let (socket, _events) = client().ws("/ws/idle", config).unwrap();
+    assert_eq!(socket.state(), ConnectionState::Idle);
+    assert_eq!(
+        socket.wait_for_connection(Duration::from_millis(50)).await,
+        Err(Error::Timeout)
+    );
+}
+
+#[wasm_bindgen_test]
+fn headers_are_refused_with_a_clear_error() {
+    let config = WebSocketConfig::default().header("X-Api-Key", "k");
+    let err = client().ws("/ws/chat", config).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig(m) if m.contains("cannot send headers")),
+        "{err}"
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_bad_session_config_is_refused() {
+    let config = WebSocketConfig::default()
+        .heartbeat_interval(Duration::from_millis(300))
+        .heartbeat_timeout(Duration::from_secs(5));
+    let err = client().ws("/ws/chat", config).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
+}

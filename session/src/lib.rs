@@ -47,9 +47,9 @@ mod resume;
 mod tests;
 #[doc(hidden)]
 pub mod text;
+mod transitions;
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 pub use clock::Millis;
 pub use config::SessionConfig;
@@ -61,11 +61,11 @@ pub use reconnect::{BackoffKind, ReconnectPolicy};
 
 pub use reconnect::splitmix64;
 
-use close::{cause_error, verdict, Cause, Verdict};
+use close::{cause_error, Cause};
 use heartbeat::{HeartbeatTimer, Tick};
 use message::{classify, Inbound};
 use reconnect::ReconnectBackoff;
-use resume::{Position, Resumed};
+use resume::Position;
 
 /// Close code sent by `disconnect()`.
 const NORMAL_CLOSURE: u16 = 1000;
@@ -341,121 +341,5 @@ impl Session {
             State::Waiting { until } if now >= until => self.start_attempt(now),
             _ => {}
         }
-    }
-
-    /// A frame of the recovery extension: status, or a message to unwrap (or drop).
-    fn on_envelope(&mut self, text: &str) {
-        let deliver = |s: &mut Self, body: &str| {
-            if let Inbound::Deliver(message) = classify(body) {
-                s.stats.messages_received += 1;
-                s.emit(Event::Message(message));
-            }
-        };
-        match self.position.on_frame(text) {
-            Resumed::Plain => deliver(self, text),
-            Resumed::Drop => {}
-            Resumed::Deliver(body) => deliver(self, body),
-            Resumed::DeliverAfterGap(body) => {
-                self.emit(Event::Resync);
-                deliver(self, body);
-            }
-            Resumed::Status {
-                recovered,
-                replayed,
-                resync,
-            } => {
-                self.emit(Event::Recovery {
-                    recovered,
-                    replayed,
-                });
-                if resync {
-                    self.emit(Event::Resync);
-                }
-            }
-        }
-    }
-
-    fn start_attempt(&mut self, now: Millis) {
-        self.query = if self.config.recover {
-            self.position.query()
-        } else {
-            Vec::new()
-        };
-        let timeout = self.config.connect_timeout;
-        self.state = State::Connecting {
-            deadline: (!timeout.is_zero()).then(|| now + timeout),
-        };
-        self.emit(Event::Connecting {
-            attempt: self.backoff.attempt(),
-        });
-        self.push(Action::Connect);
-    }
-
-    fn fail_attempt(&mut self, now: Millis, cause: Cause) {
-        self.stats.failed_attempts += 1;
-        self.emit(Event::Error(cause_error(&cause)));
-        let verdict = verdict(self.backoff.policy(), &cause);
-        self.follow(now, verdict, None);
-    }
-
-    fn lose_connection(&mut self, now: Millis, cause: Cause) {
-        let State::Open { since } = self.state else {
-            return;
-        };
-        self.heartbeat.stop();
-        let healthy_after = self.backoff.policy().healthy_after;
-        if !self.heartbeat.enabled() && now.saturating_since(since) >= healthy_after {
-            self.backoff.reset();
-        }
-        self.down_since = Some(now);
-        let (code, reason) = match &cause {
-            Cause::Closed { code, reason } => (*code, reason.clone()),
-            _ => (None, String::new()),
-        };
-        let verdict = verdict(self.backoff.policy(), &cause);
-        self.follow(now, verdict, Some((code, reason)));
-    }
-
-    fn follow(&mut self, now: Millis, verdict: Verdict, closed: Option<(Option<u16>, String)>) {
-        let next = match verdict {
-            Verdict::Retry { at_least } => match self.backoff.next_delay() {
-                Some(delay) => Ok(delay.max(at_least)),
-                None => Err(Error::GaveUp {
-                    attempts: self.backoff.attempt(),
-                }),
-            },
-            Verdict::Stop(error) => Err(error),
-        };
-        if let Some((code, reason)) = closed {
-            self.emit(Event::Closed {
-                code,
-                reason,
-                will_reconnect: next.is_ok(),
-            });
-        }
-        match next {
-            Ok(delay) => self.wait(now, delay),
-            Err(error) => {
-                self.down_since = None;
-                self.state = State::Stopped;
-                self.emit(Event::Stopped(Some(error)));
-            }
-        }
-    }
-
-    fn wait(&mut self, now: Millis, delay: Duration) {
-        self.state = State::Waiting { until: now + delay };
-        self.emit(Event::Reconnecting {
-            attempt: self.backoff.attempt(),
-            delay,
-        });
-    }
-
-    fn emit(&mut self, event: Event) {
-        self.actions.push_back(Action::Emit(event));
-    }
-
-    fn push(&mut self, action: Action) {
-        self.actions.push_back(action);
     }
 }

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use moleculer_ws_client::session::{
+use moleculer_ws_session::{
     Action, ConnectFailure, ConnectionState, Millis, ReconnectPolicy, Session, SessionConfig,
 };
 use std::time::Duration;

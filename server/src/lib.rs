@@ -35,6 +35,8 @@
 #![allow(clippy::result_large_err)]
 
 mod broker;
+#[cfg(feature = "cli")]
+mod cli_values;
 mod cluster;
 mod config;
 mod embed;

@@ -4,7 +4,6 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use cli::Cli;
 use moleculer_ws_server::{Broker, Cluster, ClusterHandle, Gateway};
 use tracing_subscriber::EnvFilter;
@@ -52,7 +51,7 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::from_args();
     let mut builder = Gateway::builder().config(cli.config());
     match (&cli.node_id, &cli.transporter) {
         (Some(id), _) => builder = builder.broker(Broker::new(id.clone())),

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use moleculer_ws_server::{
@@ -318,9 +317,13 @@ async fn bad_settings_and_unreachable_transporters_are_clear_errors() {
 }
 
 /// The program: `--transporter` joins the cluster, SIGTERM leaves it with DISCONNECT (the
-/// other node forgets it at once, long before its heartbeat timeout).
+/// other node forgets it at once, long before its heartbeat timeout). The program needs the
+/// cargo feature `cli`.
+#[cfg(feature = "cli")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn program_joins_with_transporter_and_leaves_with_disconnect_on_sigterm() {
+    use std::process::{Command, Stdio};
+
     let nats = NatsServer::start();
     let a = gateway("gw-a", vec![]).await;
     let ca = Cluster::builder()

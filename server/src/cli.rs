@@ -1,10 +1,9 @@
-//! The program's command line: every option with its environment variable, and the
-//! [`GatewayConfig`] it makes.
-
-use std::time::Duration;
+//! The program's command line: its own options, and those of the library's configs
+//! ([`ClusterConfig`], [`GatewayConfig`]: each field's option, environment variable, default
+//! and help are written there).
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use moleculer_ws_server::GatewayConfig;
+use moleculer_ws_server::{ClusterConfig, GatewayConfig};
 
 /// The Moleculer WebSocket gateway: pushes `websocket.send` events to WebSocket clients and
 /// maps REST routes to actions. Every option can also be set by the environment variable shown.
@@ -25,39 +24,9 @@ pub(crate) struct Cli {
     #[arg(long, env = "MOLECULER_WS_TRANSPORTER")]
     pub(crate) transporter: Option<String>,
 
-    /// Cluster namespace: only nodes of the same namespace see each other (topics MOL-<ns>.*).
-    #[arg(long, env = "MOLECULER_WS_NAMESPACE", default_value = "")]
-    pub(crate) namespace: String,
-
-    /// Moleculer protocol version: 4 for moleculer 0.14 and moleculer-java, 5 for moleculer 0.15.
-    #[arg(long, env = "MOLECULER_WS_PROTOCOL_VERSION", default_value_t = 4,
-          value_parser = clap::value_parser!(u8).range(4..=5))]
-    pub(crate) protocol_version: u8,
-
-    /// How often the cluster HEARTBEAT is sent; silent nodes are dropped after 3 intervals.
-    #[arg(long, env = "MOLECULER_WS_CLUSTER_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
-    pub(crate) cluster_heartbeat_interval: Duration,
-
-    /// How long a call of an action on another node may take before 504 REQUEST_TIMEOUT.
-    #[arg(long, env = "MOLECULER_WS_CLUSTER_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub(crate) cluster_request_timeout: Duration,
-
-    /// Largest packet accepted from the transporter, in bytes; larger ones are dropped and
-    /// counted.
-    #[arg(long, env = "MOLECULER_WS_CLUSTER_MAX_PACKET_SIZE", default_value_t = 1024 * 1024)]
-    pub(crate) cluster_max_packet_size: usize,
-
-    /// Most other nodes kept in the node table; INFO from more is refused until one leaves.
-    #[arg(long, env = "MOLECULER_WS_CLUSTER_MAX_NODES", default_value_t = 1024)]
-    pub(crate) cluster_max_nodes: usize,
-
-    /// Most calls from other nodes running at once; more get 429 QUEUE_FULL at once.
-    #[arg(
-        long,
-        env = "MOLECULER_WS_CLUSTER_MAX_CONCURRENT_REQUESTS",
-        default_value_t = 256
-    )]
-    pub(crate) cluster_max_concurrent_requests: usize,
+    /// Every cluster option (with --transporter): the fields of the library's config.
+    #[command(flatten)]
+    pub(crate) cluster: ClusterConfig,
 
     /// Run the demo: the sample chat (POST /api/chat/send broadcasts to ws/chat) and the demo
     /// page (the directory --static-dir, default ./js) at /.
@@ -67,25 +36,6 @@ pub(crate) struct Cli {
     /// Every gateway option: the fields of the library's config, with their docs as help.
     #[command(flatten)]
     pub(crate) gateway: GatewayConfig,
-}
-
-/// Parses `250ms`, `15s`, `2m` or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 250ms, 15s or 2m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s or m")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 impl Cli {
@@ -112,16 +62,6 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("3h").is_err());
-        assert!(parse_duration("x").is_err());
-    }
 
     #[test]
     fn cli_is_well_formed() {

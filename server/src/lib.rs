@@ -63,7 +63,7 @@ mod upgrade;
 mod ws;
 
 pub use broker::{ActionResult, BoxFuture, Broker, Context, Event, Transport};
-pub use cluster::{Cluster, ClusterBuilder, ClusterError, ClusterHandle};
+pub use cluster::{Cluster, ClusterBuilder, ClusterConfig, ClusterError, ClusterHandle};
 pub use config::{GatewayConfig, ProxyHeader};
 pub use embed::EmbeddedGateway;
 pub use error::{MoleculerError, ServerError};

@@ -107,13 +107,7 @@ async fn join_cluster(
     };
     Cluster::builder()
         .transporter(url.clone())
-        .namespace(cli.namespace.clone())
-        .protocol_version(cli.protocol_version)
-        .heartbeat_interval(cli.cluster_heartbeat_interval)
-        .request_timeout(cli.cluster_request_timeout)
-        .max_packet_size(cli.cluster_max_packet_size)
-        .max_nodes(cli.cluster_max_nodes)
-        .max_concurrent_requests(cli.cluster_max_concurrent_requests)
+        .config(cli.cluster.clone())
         .start(broker)
         .await
         .map(Some)

@@ -1,12 +1,14 @@
-//! [`ClusterBuilder`]: the settings of a cluster node, checked together, and its start.
+//! [`ClusterBuilder`]: the settings of a cluster node ([`ClusterConfig`]), checked together,
+//! and its start.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::config::ClusterConfig;
 use super::packets::{self, Version};
-use super::transit::{ClusterTransport, Limits, Timing, Transit};
+use super::transit::{ClusterTransport, Timing, Transit};
 use super::transporter::{self, Connected, LinkOptions};
 use super::{
     read_loop, timer_loop, write_loop, ClusterError, ClusterHandle, INBOUND_QUEUE, OUTBOUND_QUEUE,
@@ -15,36 +17,11 @@ use crate::broker::Broker;
 
 /// Configures and starts a cluster node. Never panics: the first invalid setting is returned
 /// by [`start`](Self::start).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[must_use]
 pub struct ClusterBuilder {
     transporter: Option<String>,
-    namespace: String,
-    version: Version,
-    heartbeat_interval: Duration,
-    heartbeat_timeout: Option<Duration>,
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    max_reconnect_delay: Duration,
-    limits: Limits,
-    error: Option<ClusterError>,
-}
-
-impl Default for ClusterBuilder {
-    fn default() -> Self {
-        Self {
-            transporter: None,
-            namespace: String::new(),
-            version: Version::V4,
-            heartbeat_interval: Duration::from_secs(10),
-            heartbeat_timeout: None,
-            request_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(10),
-            max_reconnect_delay: Duration::from_secs(5),
-            limits: Limits::default(),
-            error: None,
-        }
-    }
+    config: ClusterConfig,
 }
 
 impl ClusterBuilder {
@@ -54,92 +31,83 @@ impl ClusterBuilder {
         self
     }
 
-    /// The namespace: only nodes of the same namespace see each other (topics `MOL-<ns>.*`).
-    /// Default: none (`MOL.*`).
+    /// Uses `config` for every setting (default: [`ClusterConfig::default`]); the setters
+    /// below change one.
+    pub fn config(mut self, config: ClusterConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets [`ClusterConfig::namespace`].
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = namespace.into();
+        self.config.namespace = namespace.into();
         self
     }
 
-    /// The protocol version: 4 (default) for moleculer 0.14 and moleculer-java, 5 for
-    /// moleculer 0.15. Nodes of another version are not seen (their packets are dropped and
-    /// the log says so).
+    /// Sets [`ClusterConfig::protocol_version`]: 4 or 5.
     pub fn protocol_version(mut self, version: u8) -> Self {
-        match Version::from_number(version) {
-            Some(v) => self.version = v,
-            None => {
-                self.error.get_or_insert(ClusterError::Config(format!(
-                    "protocol version {version}: use 4 or 5"
-                )));
-            }
-        }
+        self.config.protocol_version = version;
         self
     }
 
-    /// How often HEARTBEAT is sent (default 10 s). Shorter finds lost nodes sooner, at the
-    /// cost of more traffic.
+    /// Sets [`ClusterConfig::heartbeat_interval`].
     pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.heartbeat_interval = interval;
+        self.config.heartbeat_interval = interval;
         self
     }
 
-    /// How long a silent node is kept before it is dropped (default: 3 heartbeat intervals,
-    /// as moleculer's 10 s / 30 s). Must be longer than the interval.
+    /// Sets [`ClusterConfig::heartbeat_timeout`].
     pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
-        self.heartbeat_timeout = Some(timeout);
+        self.config.heartbeat_timeout = Some(timeout);
         self
     }
 
-    /// How long a call of a remote action may take before it fails with 504
-    /// `REQUEST_TIMEOUT` (default 10 s).
+    /// Sets [`ClusterConfig::request_timeout`].
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.config.request_timeout = timeout;
         self
     }
 
-    /// How long the first connection (and each reconnect attempt) may take (default 10 s).
+    /// Sets [`ClusterConfig::connect_timeout`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.config.connect_timeout = timeout;
         self
     }
 
-    /// The longest wait between reconnect attempts (default 5 s; the first waits 100 ms and
-    /// the wait doubles up to this).
+    /// Sets [`ClusterConfig::max_reconnect_delay`].
     pub fn max_reconnect_delay(mut self, delay: Duration) -> Self {
-        self.max_reconnect_delay = delay;
+        self.config.max_reconnect_delay = delay;
         self
     }
 
-    /// The largest incoming packet accepted, in bytes (default 1 MiB, the default `max_payload`
-    /// of nats-server). Bigger packets are dropped before they are parsed, with a log line and
-    /// the counter `moleculer_ws_cluster_packets_dropped_total{reason="too_large"}`. Raise it
-    /// only if your nodes announce very many services or send big events or calls: a packet is
-    /// held in memory whole, and Redis accepts messages of up to 512 MB.
+    /// Sets [`ClusterConfig::max_packet_size`].
     pub fn max_packet_size(mut self, bytes: usize) -> Self {
-        self.limits.max_packet_size = bytes;
+        self.config.max_packet_size = bytes;
         self
     }
 
-    /// How many other nodes are remembered at most (default 1024). The INFO of a new node
-    /// beyond this is dropped (logged, counted with `reason="node_limit"`); the node is taken in
-    /// once a known node leaves or goes silent. This bounds the memory and the routing work a
-    /// flood of made-up node IDs can cause; set it above the size of your cluster.
+    /// Sets [`ClusterConfig::max_nodes`].
     pub fn max_nodes(mut self, nodes: usize) -> Self {
-        self.limits.max_nodes = nodes;
+        self.config.max_nodes = nodes;
         self
     }
 
-    /// How many calls from other nodes run at once at most (default 256). A call beyond this
-    /// is answered at once with moleculer's 429 `QueueIsFullError` (`QUEUE_FULL`, retryable),
-    /// as moleculer's bulkhead does, and counted in
-    /// `moleculer_ws_cluster_requests_rejected_total`. Higher lets more slow actions run in
-    /// parallel, at the cost of memory and CPU a flood of calls can take.
+    /// Sets [`ClusterConfig::max_concurrent_requests`].
     pub fn max_concurrent_requests(mut self, requests: usize) -> Self {
-        self.limits.max_concurrent_requests = requests;
+        self.config.max_concurrent_requests = requests;
         self
     }
 
-    fn check(&self) -> Result<(String, Duration), ClusterError> {
+    /// The settings checked together: the transporter URL, the protocol version and the
+    /// heartbeat timeout.
+    fn check(&self) -> Result<(String, Version, Duration), ClusterError> {
+        let c = &self.config;
+        let Some(version) = Version::from_number(c.protocol_version) else {
+            return Err(ClusterError::Config(format!(
+                "protocol version {}: use 4 or 5",
+                c.protocol_version
+            )));
+        };
         let url = match &self.transporter {
             Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
             _ => {
@@ -157,37 +125,34 @@ impl ClusterBuilder {
                 Ok(())
             }
         };
-        zero("the heartbeat interval", self.heartbeat_interval)?;
-        zero("the request timeout", self.request_timeout)?;
-        zero("the connect timeout", self.connect_timeout)?;
-        zero("the max reconnect delay", self.max_reconnect_delay)?;
-        self.limits.check().map_err(ClusterError::Config)?;
-        let timeout = self
+        zero("the heartbeat interval", c.heartbeat_interval)?;
+        zero("the request timeout", c.request_timeout)?;
+        zero("the connect timeout", c.connect_timeout)?;
+        zero("the max reconnect delay", c.max_reconnect_delay)?;
+        c.limits().check().map_err(ClusterError::Config)?;
+        let timeout = c
             .heartbeat_timeout
-            .unwrap_or(self.heartbeat_interval.saturating_mul(3));
-        if timeout <= self.heartbeat_interval {
+            .unwrap_or(c.heartbeat_interval.saturating_mul(3));
+        if timeout <= c.heartbeat_interval {
             return Err(ClusterError::Config(format!(
                 "the heartbeat timeout ({timeout:?}) must be longer than the interval ({:?})",
-                self.heartbeat_interval
+                c.heartbeat_interval
             )));
         }
-        if self.namespace.contains(['.', '*', '>', ' ']) {
+        if c.namespace.contains(['.', '*', '>', ' ']) {
             return Err(ClusterError::Config(format!(
                 "namespace {:?}: no dots, spaces or wildcards",
-                self.namespace
+                c.namespace
             )));
         }
-        Ok((url, timeout))
+        Ok((url, version, timeout))
     }
 
     /// Connects to the transporter, announces the broker's node (ID: [`Broker::node_id`]) and
     /// plugs the cluster into `broker`. Fails when the first connection fails; later losses
     /// are retried in the background.
-    pub async fn start(mut self, broker: &Broker) -> Result<ClusterHandle, ClusterError> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        let (url, heartbeat_timeout) = self.check()?;
+    pub async fn start(self, broker: &Broker) -> Result<ClusterHandle, ClusterError> {
+        let (url, version, heartbeat_timeout) = self.check()?;
         if !packets::valid_node_id(broker.node_id()) {
             return Err(ClusterError::Config(format!(
                 "node ID {:?}: use 1 to {} ASCII letters, digits, '-', '_' and '.' (no empty \
@@ -196,27 +161,28 @@ impl ClusterBuilder {
                 packets::MAX_NODE_ID_LEN
             )));
         }
+        let c = self.config;
         let timing = Timing {
-            heartbeat_interval: self.heartbeat_interval,
+            heartbeat_interval: c.heartbeat_interval,
             heartbeat_timeout,
-            request_timeout: self.request_timeout,
+            request_timeout: c.request_timeout,
         };
         let (out_tx, out_rx) = mpsc::channel(OUTBOUND_QUEUE);
         let transit = Arc::new(Transit::new(
             broker.downgrade(),
             broker.node_id().to_owned(),
-            self.version,
-            &self.namespace,
+            version,
+            &c.namespace,
             timing,
-            self.limits,
+            c.limits(),
             out_tx,
         ));
         let (in_tx, in_rx) = mpsc::channel(INBOUND_QUEUE);
         let options = LinkOptions {
             client_name: format!("moleculer-ws {}", broker.node_id()),
-            connect_timeout: self.connect_timeout,
-            max_reconnect_delay: self.max_reconnect_delay,
-            max_packet_size: self.limits.max_packet_size,
+            connect_timeout: c.connect_timeout,
+            max_reconnect_delay: c.max_reconnect_delay,
+            max_packet_size: c.max_packet_size,
         };
         let subscriptions = transit.topics().subscriptions(broker.node_id());
         let Connected { link, mut tasks } =
@@ -228,7 +194,7 @@ impl ClusterBuilder {
         tracing::info!(
             node = %broker.node_id(),
             transporter = %transporter::redact(&url),
-            version = %self.version.as_str(),
+            version = %version.as_str(),
             "cluster: joined"
         );
         Ok(ClusterHandle {

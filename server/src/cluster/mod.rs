@@ -23,6 +23,7 @@
 //! transporter is away; the link reconnects with backoff and the node announces itself again.
 
 mod builder;
+mod config;
 mod local;
 mod nodes;
 mod packets;
@@ -43,6 +44,7 @@ use self::transit::{Outbound, Transit};
 use self::transporter::Link;
 use crate::broker::Broker;
 pub use builder::ClusterBuilder;
+pub use config::ClusterConfig;
 
 /// Packets waiting to be published; beyond this many, new ones are dropped (with a warning).
 const OUTBOUND_QUEUE: usize = 4096;
@@ -77,7 +79,7 @@ pub enum ClusterError {
 pub struct Cluster;
 
 impl Cluster {
-    /// A builder with the defaults: protocol version 4, no namespace, heartbeat every 10 s.
+    /// A builder with the settings of [`ClusterConfig::default`].
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder::default()
     }

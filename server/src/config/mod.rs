@@ -101,7 +101,7 @@ pub struct GatewayConfig {
     pub trigger: bool,
     /// Registers the sample chat service and its route `POST /api/chat/send` (the program's
     /// `--demo`). Default false: anyone who can reach the gateway could broadcast to `ws/chat`.
-    #[cfg_attr(feature = "cli", arg(skip))]
+    #[cfg_attr(feature = "cli", arg(skip = Self::default().sample_chat))]
     pub sample_chat: bool,
     /// Bearer token for GET /metrics (default: --token when set, else /metrics is open).
     ///
@@ -190,7 +190,7 @@ pub struct GatewayConfig {
     /// in production: it turns the one-way push socket into an echo server. Only in builds
     /// with the cargo feature `test-hooks`. Default false.
     #[cfg(feature = "test-hooks")]
-    #[cfg_attr(feature = "cli", arg(skip))]
+    #[cfg_attr(feature = "cli", arg(skip = Self::default().echo))]
     pub echo: bool,
     /// How long shutdown waits for sockets to close (SIGINT closes them with 1001, going
     /// away; SIGTERM with 1012, service restart, so clients reconnect elsewhere).

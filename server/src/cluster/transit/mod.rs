@@ -43,23 +43,13 @@ pub(crate) struct Timing {
     pub(crate) request_timeout: Duration,
 }
 
-/// Bounds on what other nodes can make this node hold or do (see the `ClusterBuilder` setters
-/// of the same names).
+/// Bounds on what other nodes can make this node hold or do (the `ClusterConfig` fields of
+/// the same names; its `Default` is theirs).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_packet_size: usize,
     pub(crate) max_nodes: usize,
     pub(crate) max_concurrent_requests: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_packet_size: 1024 * 1024,
-            max_nodes: 1024,
-            max_concurrent_requests: 256,
-        }
-    }
 }
 
 impl Limits {

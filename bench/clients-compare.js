@@ -14,6 +14,7 @@ const fmt = (n) => Math.round(n).toLocaleString("en-US");
 
 function table(title, prefix, key, cols) {
   const runs = { before: load(prefix, "before"), after: load(prefix, "after") };
+  if (!runs.after.length) { return; }
   console.log(`\n${title} (${runs.before.length} before and ${runs.after.length} after runs)\n`);
   console.log(`| case | ${cols.map((c) => `before ${c[0]} | after ${c[0]} | after / before`).join(" | ")} |`);
   console.log(`| --- |${" ---: | ---: | ---: |".repeat(cols.length)}`);

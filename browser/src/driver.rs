@@ -50,8 +50,13 @@ pub struct Step {
 
 type OnStep = Box<dyn Fn(Step)>;
 
+/// The longest delay `setTimeout` keeps (2^31 - 1 ms, about 24.8 days); a longer one fires at
+/// once. A later deadline is reached in several timeouts: the session ignores an early call.
+pub const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
+
 struct Inner {
-    url: String,
+    /// The URL of the next attempt, asked at each one (a token may have been refreshed).
+    url: Box<dyn Fn() -> String>,
     session: Session,
     socket: Option<SocketGuard>,
     generation: u64,
@@ -79,7 +84,8 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// A driver for the absolute `ws(s)://` `url`. Every step's output goes to `on_step`,
+    /// A driver for the absolute `ws(s)://` URL that `url` returns (asked at every attempt; the
+    /// session's recovery query is added to it). Every step's output goes to `on_step`,
     /// called with no borrow held (it may call [`connect`](Self::connect) or
     /// [`disconnect`](Self::disconnect)).
     ///
@@ -87,7 +93,7 @@ impl Driver {
     /// [`Step::raw`] (the session counts it, its text is never copied into wasm memory) instead
     /// of an [`Event::Message`].
     pub fn new(
-        url: String,
+        url: impl Fn() -> String + 'static,
         session: Session,
         raw_messages: bool,
         on_step: impl Fn(Step) + 'static,
@@ -105,7 +111,7 @@ impl Driver {
                 }
             });
             RefCell::new(Inner {
-                url,
+                url: Box::new(url),
                 session,
                 socket: None,
                 generation: 0,
@@ -149,11 +155,6 @@ impl Driver {
             .try_borrow()
             .ok()
             .map(|me| me.session.stats(now()))
-    }
-
-    /// The URL the driver connects to (without the session's query pairs).
-    pub fn url(&self) -> Option<String> {
-        self.inner.try_borrow().ok().map(|me| me.url.clone())
     }
 }
 
@@ -272,18 +273,8 @@ impl Inner {
                 on_socket_event(&inner, generation, ev);
             }
         };
-        let mut url = self.url.clone();
-        for (i, (k, v)) in self.session.connect_query().iter().enumerate() {
-            let sep = if i == 0 && !url.contains('?') {
-                '?'
-            } else {
-                '&'
-            };
-            url.push(sep);
-            url.push_str(k);
-            url.push('=');
-            url.push_str(v);
-        }
+        let mut url = (self.url)();
+        self.session.append_connect_query(&mut url);
         match SocketGuard::open(&url, sink) {
             Ok(guard) => self.socket = Some(guard),
             Err(e) => {
@@ -305,7 +296,7 @@ impl Inner {
         let (Some(at), Some(cb)) = (self.session.poll_timeout(), &self.timer_cb) else {
             return;
         };
-        let delay = at.0.saturating_sub(now().0);
+        let delay = at.0.saturating_sub(now().0).min(MAX_TIMEOUT_MS);
         self.timer = Some(set_timeout(cb.as_ref().unchecked_ref(), delay as f64));
     }
 }

@@ -16,4 +16,4 @@ mod driver;
 mod socket;
 
 #[cfg(target_arch = "wasm32")]
-pub use driver::{now, seed, Driver, Step};
+pub use driver::{now, seed, Driver, Step, MAX_TIMEOUT_MS};

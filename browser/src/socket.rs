@@ -10,7 +10,8 @@ pub(crate) enum SocketEvent {
     /// The `open` event (handed to the page's `onopen`).
     Open(JsValue),
     /// A text frame that is not empty and does not start with `!`, kept as the page's string
-    /// (without `recover`, a message as it is: never copied into wasm memory).
+    /// (the driver hands it on as it is, uncopied, to an owner that asked for raw messages;
+    /// otherwise the session reads its text).
     Message(JsValue),
     Text(String),
     Binary(Vec<u8>),

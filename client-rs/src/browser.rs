@@ -3,9 +3,9 @@
 //!
 //! What the browser cannot do, and what this face does instead:
 //! - a browser WebSocket sends no headers: [`WebSocketConfig::headers`] is refused
-//!   ([`Error::InvalidConfig`]), and the client's token goes in the query parameter
-//!   [`WebSocketConfig::token_query_param`] (`token` when unset, the gateway's name), asked
-//!   once when the WebSocket is created;
+//!   ([`Error::InvalidConfig`]), the client's default headers go with its REST calls only, and
+//!   the client's token goes in the query parameter [`WebSocketConfig::token_query_param`]
+//!   (`token` when unset, the gateway's name), asked at every attempt as on native targets;
 //! - a browser WebSocket cannot be paused: events wait in memory until [`Events`] reads them
 //!   ([`WebSocketConfig::event_buffer`] does not apply);
 //! - a refused upgrade's HTTP status is hidden from scripts: the session retries instead of
@@ -16,13 +16,15 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_channel::{mpsc, oneshot};
 use futures_core::Stream;
-use moleculer_ws_browser::{seed, Driver, Step};
+use moleculer_ws_browser::{seed, Driver, Step, MAX_TIMEOUT_MS};
 use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 
 use crate::session::{ConnectionState, Event, Session, Stats};
 use crate::url::{append_query, resolve, to_ws};
@@ -83,7 +85,7 @@ impl WebSocket {
         self.state() == ConnectionState::Open
     }
 
-    /// The counters now (zeros when called from inside a handler method).
+    /// The counters now.
     pub fn stats(&self) -> Stats {
         self.shared.driver.stats().unwrap_or_default()
     }
@@ -139,7 +141,10 @@ impl WebSocket {
 
     fn waiter(&self) -> oneshot::Receiver<Result<(), Error>> {
         let (tx, rx) = oneshot::channel();
-        self.shared.status.borrow_mut().waiters.push(tx);
+        let mut status = self.shared.status.borrow_mut();
+        // Callers that gave up (a timed-out wait) leave no sender behind.
+        status.waiters.retain(|w| !w.is_canceled());
+        status.waiters.push(tx);
         rx
     }
 }
@@ -149,15 +154,55 @@ extern "C" {
     /// The global `setTimeout` (of a window or a worker).
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &js_sys::Function, ms: f64) -> JsValue;
+    /// The global `clearTimeout`.
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
 }
 
-/// Resolves after `duration` (`setTimeout`).
+/// Resolves after `duration`, in timeouts `setTimeout` can hold.
 async fn sleep(duration: Duration) {
-    let ms = crate::session::text::whole_ms(duration) as f64;
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = set_timeout(&resolve, ms);
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    let mut left = crate::session::text::whole_ms(duration);
+    loop {
+        let part = left.min(MAX_TIMEOUT_MS);
+        Timeout::new(part).await;
+        left -= part;
+        if left == 0 {
+            return;
+        }
+    }
+}
+
+/// One `setTimeout` as a future; dropping it clears the timer.
+struct Timeout {
+    id: JsValue,
+    done: JsFuture,
+}
+
+impl Timeout {
+    fn new(ms: u64) -> Timeout {
+        let mut id = JsValue::UNDEFINED;
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            id = set_timeout(&resolve, ms as f64);
+        });
+        Timeout {
+            id,
+            done: JsFuture::from(promise),
+        }
+    }
+}
+
+impl Future for Timeout {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.done).poll(cx).map(|_| ())
+    }
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        clear_timeout(&self.id);
+    }
 }
 
 /// The events of one [`WebSocket`], in order, as a [`Stream`](futures_core::Stream).
@@ -226,10 +271,19 @@ impl Client {
         let mut url = to_ws(resolve(self.defaults.base_url.as_ref(), url)?)?;
         append_query(&mut url, &config.query);
         let shown = url.to_string();
-        if let Some(token) = self.defaults.token_now() {
-            let name = config.token_query_param.as_deref().unwrap_or("token");
-            append_query(&mut url, &[(name, token)]);
-        }
+        // The URL of each attempt, with the token the provider gives now.
+        let defaults = Arc::clone(&self.defaults);
+        let name = config
+            .token_query_param
+            .unwrap_or_else(|| "token".to_owned());
+        let attempt_url = move || match defaults.token_now() {
+            Some(token) => {
+                let mut url = url.clone();
+                append_query(&mut url, &[(name.as_str(), token)]);
+                url.into()
+            }
+            None => url.to_string(),
+        };
         let session = Session::new(config.session.clone(), seed())?;
         let status = Rc::new(RefCell::new(Status {
             state: session.state(),
@@ -237,7 +291,7 @@ impl Client {
             waiters: Vec::new(),
         }));
         let seen = Rc::clone(&status);
-        let driver = Driver::new(url.into(), session, false, move |step| {
+        let driver = Driver::new(attempt_url, session, false, move |step| {
             on_step(&seen, &sink, step)
         });
         if config.auto_connect {

@@ -1,40 +1,37 @@
 //! The crate's one error type.
 
+use std::fmt;
+
 use crate::rest::MoleculerError;
+use crate::SessionError;
 
 /// Everything that can go wrong, on every target. Each variant says what the caller should do.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
     /// The URL does not parse or its scheme is not `ws`, `wss`, `http` or `https`.
     /// Fix the URL.
-    #[error("invalid URL: {0}")]
     InvalidUrl(String),
     /// A setting or header is invalid. Fix the configuration.
-    #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     /// The gateway refused the WebSocket upgrade with a status the reconnect policy stops on
     /// (401, 403, 404 by default). The session stopped: fix the token or the path.
-    #[error("the gateway refused the WebSocket upgrade with HTTP {status}")]
     Rejected {
         /// The HTTP status of the refusal.
         status: u16,
     },
     /// An upgrade attempt was answered with another HTTP status. The session retries.
-    #[error("the WebSocket upgrade was answered with HTTP {status}")]
     UpgradeStatus {
         /// The HTTP status.
         status: u16,
     },
     /// A network, TLS or protocol failure. The session retries; REST callers may retry.
-    #[error("transport error: {0}")]
     Transport(String),
     /// The HTTP proxy could not be reached (`status` is `None`; the session retries) or
     /// refused the tunnel to the gateway with `status`: 407 (it wants credentials, or other
     /// ones: put `user:password@` in the proxy URL) and 403 (its policy forbids this
     /// destination: ask its administrator, or bypass the proxy for the host) stop the session;
     /// other statuses are retried. The message names the proxy and says what to fix.
-    #[error("proxy: {message}")]
     Proxy {
         /// The proxy's answer to `CONNECT`, if it answered.
         status: Option<u16>,
@@ -42,13 +39,10 @@ pub enum Error {
         message: String,
     },
     /// An attempt to open the socket took longer than the connect timeout. The session retries.
-    #[error("connect timed out")]
     ConnectTimeout,
     /// A heartbeat `!` went unanswered: the link was closed. The session retries.
-    #[error("heartbeat lost")]
     HeartbeatLost,
     /// The connection closed and reconnecting is disabled. Connect again if you want to.
-    #[error("connection closed (code {code:?}, reason {reason:?})")]
     ConnectionClosed {
         /// The close code, if any.
         code: Option<u16>,
@@ -56,29 +50,63 @@ pub enum Error {
         reason: String,
     },
     /// The reconnect policy's attempt limit was reached. The session stopped.
-    #[error("gave up after {attempts} failed reconnect attempts")]
     GaveUp {
         /// Attempts made.
         attempts: u32,
     },
     /// `disconnect()` was called (or every handle dropped) before the awaited thing happened.
-    #[error("disconnected")]
     Disconnected,
     /// Waiting (for example in `wait_for_connection`) took longer than the given timeout.
-    #[error("timed out")]
     Timeout,
     /// No async runtime to run the connection on: create the connection inside a tokio runtime.
-    #[error("no async runtime: {0}")]
     NoRuntime(String),
     /// A frame or a response body is not the JSON that was asked for.
-    #[error("could not decode: {0}")]
     Decode(String),
     /// A REST request failed below HTTP (connection, timeout, TLS). Retry if the call is safe to.
-    #[error("request failed: {0}")]
     Request(String),
     /// The gateway answered a REST call with an error (status >= 400).
-    #[error("{0}")]
     Gateway(Box<MoleculerError>),
+}
+
+impl fmt::Display for Error {
+    /// What the session core reports prints the core's text ([`SessionError::text`], written
+    /// once for every face); the rest is the client's own.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidUrl(m) => write!(f, "invalid URL: {m}"),
+            Error::Disconnected => f.write_str("disconnected"),
+            Error::Timeout => f.write_str("timed out"),
+            Error::NoRuntime(m) => write!(f, "no async runtime: {m}"),
+            Error::Request(m) => write!(f, "request failed: {m}"),
+            Error::Gateway(e) => write!(f, "{e}"),
+            other => match other.as_session() {
+                Some(e) => f.write_str(&e.text()),
+                None => f.write_str("error"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// The session core's error of the same variant, if it is one.
+    fn as_session(&self) -> Option<SessionError> {
+        use SessionError as S;
+        Some(match self.clone() {
+            Error::InvalidConfig(m) => S::InvalidConfig(m),
+            Error::Rejected { status } => S::Rejected { status },
+            Error::UpgradeStatus { status } => S::UpgradeStatus { status },
+            Error::Transport(m) => S::Transport(m),
+            Error::Proxy { status, message } => S::Proxy { status, message },
+            Error::ConnectTimeout => S::ConnectTimeout,
+            Error::HeartbeatLost => S::HeartbeatLost,
+            Error::ConnectionClosed { code, reason } => S::ConnectionClosed { code, reason },
+            Error::GaveUp { attempts } => S::GaveUp { attempts },
+            Error::Decode(m) => S::Decode(m),
+            _ => return None,
+        })
+    }
 }
 
 impl From<crate::SessionError> for Error {
@@ -134,9 +162,9 @@ mod tests {
         ];
         for s in cases {
             let text = s.to_string();
-            let client = Error::from(s);
+            let client = Error::from(s.clone());
             assert_eq!(client.to_string(), text);
-            assert!(!matches!(client, Error::Transport(ref m) if !text.starts_with("transport")));
+            assert_eq!(client.as_session(), Some(s), "the variant is kept");
         }
     }
 }

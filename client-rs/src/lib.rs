@@ -60,6 +60,13 @@
 //! - stop with [`Error::Rejected`] when the upgrade is answered 401, 403 or 404;
 //! - messages classified as the Java client does ([`Message`]).
 //!
+//! # Errors
+//!
+//! What the session reports on the way ([`Event::Error`], [`Event::Stopped`]) is the session
+//! core's [`SessionError`]: the same type, and the same texts, as the browser client's. The
+//! calls of this crate return its [`Error`], which has a variant of the same name and text for
+//! each of those (`From<SessionError>`) plus the REST and runtime ones.
+//!
 //! # Features
 //!
 //! - `tokio-runtime` (default): the tokio WebSocket driver ([`WebSocket`], [`Events`]) on

@@ -1,7 +1,7 @@
 //! Settings of one WebSocket connection.
 
 use crate::client::parse_header;
-use crate::session::{ReconnectPolicy, SessionConfig};
+use crate::session::SessionConfig;
 use crate::Error;
 
 /// Settings of one WebSocket connection (on top of the [`Client`](crate::Client)'s default

@@ -33,6 +33,7 @@ struct Face {
 #[wasm_bindgen]
 pub struct Connection {
     driver: Driver,
+    url: String,
 }
 
 #[wasm_bindgen]
@@ -51,8 +52,16 @@ impl Connection {
             recover,
             pending_open: None,
         });
-        let driver = Driver::new(url, session, true, move |step| on_step(&face, step));
-        Ok(Connection { driver })
+        let driver = Driver::new(
+            {
+                let url = url.clone();
+                move || url.clone()
+            },
+            session,
+            true,
+            move |step| on_step(&face, step),
+        );
+        Ok(Connection { driver, url })
     }
 
     /// Connects (at once, also while waiting to reconnect). A second call while connecting or
@@ -116,9 +125,7 @@ impl Connection {
     /// The absolute URL of the channel.
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> JsValue {
-        self.driver
-            .url()
-            .map_or(JsValue::UNDEFINED, |u| JsValue::from_str(&u))
+        JsValue::from_str(&self.url)
     }
 }
 

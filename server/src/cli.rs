@@ -71,9 +71,12 @@ mod tests {
     /// `--demo` is the sample chat and the page in ./js, unless `--static-dir` names another.
     #[test]
     fn demo_is_the_chat_and_its_page() {
+        // The environment is not read here (MOLECULER_WS_DEMO could be set where this runs).
         let config = |args: &[&str]| {
             let args = std::iter::once("moleculer-ws-server").chain(args.iter().copied());
-            Cli::try_parse_from(args).unwrap().config()
+            let mut command = Cli::command().mut_args(|a| a.env(None));
+            let mut matches = command.try_get_matches_from_mut(args).unwrap();
+            Cli::from_arg_matches_mut(&mut matches).unwrap().config()
         };
         let plain = config(&[]);
         assert!(!plain.sample_chat && plain.static_dir.is_none());

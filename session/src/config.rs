@@ -53,40 +53,40 @@ impl Default for SessionConfig {
 #[macro_export]
 macro_rules! session_setters {
     ($config:ident) => {
-        /// Sets [`SessionConfig::heartbeat_interval`] (default 60 s; zero turns the heartbeat
+        /// Sets `SessionConfig::heartbeat_interval` (default 60 s; zero turns the heartbeat
         /// off).
         pub fn heartbeat_interval(mut self, interval: ::std::time::Duration) -> Self {
             self.$config().heartbeat_interval = interval;
             self
         }
 
-        /// Sets [`SessionConfig::heartbeat_timeout`] (default 10 s; zero turns the heartbeat
+        /// Sets `SessionConfig::heartbeat_timeout` (default 10 s; zero turns the heartbeat
         /// off).
         pub fn heartbeat_timeout(mut self, timeout: ::std::time::Duration) -> Self {
             self.$config().heartbeat_timeout = timeout;
             self
         }
 
-        /// Sets [`SessionConfig::connect_timeout`] (default 10 s; zero means none).
+        /// Sets `SessionConfig::connect_timeout` (default 10 s; zero means none).
         pub fn connect_timeout(mut self, timeout: ::std::time::Duration) -> Self {
             self.$config().connect_timeout = timeout;
             self
         }
 
-        /// Sets [`SessionConfig::recover`], message recovery (default false).
+        /// Sets `SessionConfig::recover`, message recovery (default false).
         pub fn recover(mut self, on: bool) -> Self {
             self.$config().recover = on;
             self
         }
 
-        /// Sets the whole [`SessionConfig::reconnect`] policy (default
-        /// [`ReconnectPolicy::default`]).
-        pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        /// Sets the whole `SessionConfig::reconnect` policy (default
+        /// `ReconnectPolicy::default()`).
+        pub fn reconnect(mut self, policy: $crate::ReconnectPolicy) -> Self {
             self.$config().reconnect = policy;
             self
         }
 
-        /// Sets the first reconnect delay of the [`SessionConfig::reconnect`] policy (default
+        /// Sets the first reconnect delay of the `SessionConfig::reconnect` policy (default
         /// 3 s, Java's `reconnectDelay`).
         pub fn reconnect_delay(mut self, delay: ::std::time::Duration) -> Self {
             self.$config().reconnect.delay = delay;

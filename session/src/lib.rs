@@ -154,6 +154,19 @@ impl Session {
         &self.query
     }
 
+    /// Appends [`connect_query`](Self::connect_query) to `url`, after `?` or `&`, for drivers
+    /// that hold the URL as text. No pair needs percent-encoding: the names are fixed, the
+    /// epoch is 16 hexadecimal digits (anything else from the gateway is refused) and `seq` is
+    /// decimal.
+    pub fn append_connect_query(&self, url: &mut String) {
+        for (k, v) in &self.query {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(v);
+        }
+    }
+
     /// Message recovery: the last position seen (epoch, sequence number), if any.
     pub fn recovery_position(&self) -> Option<(&str, u64)> {
         self.position.last()

@@ -84,6 +84,16 @@ fn replay_and_live_are_delivered_once_in_order() {
             ("seq", "2".to_owned())
         ]
     );
+    // The same pairs, on a URL held as text (the browser driver's).
+    let mut url = "ws://h/ws/x".to_owned();
+    sc.s.append_connect_query(&mut url);
+    assert_eq!(url, format!("ws://h/ws/x?recover=1&epoch={E}&seq=2"));
+    let mut url = "ws://h/ws/x?token=t".to_owned();
+    sc.s.append_connect_query(&mut url);
+    assert_eq!(
+        url,
+        format!("ws://h/ws/x?token=t&recover=1&epoch={E}&seq=2")
+    );
     // The replay overlaps what was delivered (2), then live messages repeat one (4).
     let ev = frames(
         &mut sc,

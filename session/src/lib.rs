@@ -147,6 +147,13 @@ impl Session {
         stats
     }
 
+    /// Messages delivered so far ([`Stats::messages_received`]), without copying the other
+    /// counters: a driver may read it after every message.
+    #[inline]
+    pub fn messages_received(&self) -> u64 {
+        self.stats.messages_received
+    }
+
     /// The query pairs the driver adds to the URL of the attempt it opens on
     /// [`Action::Connect`]: with [`SessionConfig::recover`], `recover=1` and the last position
     /// (`epoch`, `seq`) once there is one; empty otherwise.

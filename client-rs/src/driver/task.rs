@@ -286,7 +286,7 @@ impl Task {
             }
             Event::Message(_) => {
                 // The hot path: the count only, no wake-up of the handles' watchers.
-                let count = self.session.stats(Millis::ZERO).messages_received;
+                let count = self.session.messages_received();
                 self.received.store(count, Ordering::Relaxed);
                 match &self.sink {
                     Sink::Channel { batch, .. } => {

@@ -310,10 +310,9 @@ impl Client {
 /// Records the step in the status, answers the waiters, then delivers the events (with no
 /// borrow held: a handler may call the handle's methods).
 fn on_step(status: &RefCell<Status>, sink: &Sink, step: Step) {
-    let answered = {
-        let Ok(mut me) = status.try_borrow_mut() else {
-            return;
-        };
+    // The status is only ever borrowed for a moment, never across a call into the driver, so
+    // this borrow succeeds; if it did not, the events would still be delivered.
+    let answered = status.try_borrow_mut().ok().and_then(|mut me| {
         if let Some(state) = step.state_changed {
             me.state = state;
         }
@@ -329,7 +328,7 @@ fn on_step(status: &RefCell<Status>, sink: &Sink, step: Step) {
             }
         }
         answer.map(|a| (a, std::mem::take(&mut me.waiters)))
-    };
+    });
     if let Some((answer, waiters)) = answered {
         for w in waiters {
             let _ = w.send(answer.clone());

@@ -55,8 +55,9 @@ type OnStep = Box<dyn Fn(Step)>;
 pub const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
 
 struct Inner {
-    /// The URL of the next attempt, asked at each one (a token may have been refreshed).
-    url: Box<dyn Fn() -> String>,
+    /// The URL of the next attempt, asked at each one with the session's
+    /// [`endpoint`](Session::endpoint) (a token may have been refreshed meanwhile).
+    url: Box<dyn Fn(usize) -> String>,
     session: Session,
     socket: Option<SocketGuard>,
     generation: u64,
@@ -84,8 +85,8 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// A driver for the absolute `ws(s)://` URL that `url` returns (asked at every attempt; the
-    /// session's recovery query is added to it). Every step's output goes to `on_step`,
+    /// A driver for the absolute `ws(s)://` URL that `url` returns for the session's endpoint
+    /// (asked at every attempt; the session's recovery query is added to it). Every step's output goes to `on_step`,
     /// called with no borrow held (it may call [`connect`](Self::connect) or
     /// [`disconnect`](Self::disconnect)).
     ///
@@ -93,7 +94,7 @@ impl Driver {
     /// [`Step::raw`] (the session counts it, its text is never copied into wasm memory) instead
     /// of an [`Event::Message`].
     pub fn new(
-        url: impl Fn() -> String + 'static,
+        url: impl Fn(usize) -> String + 'static,
         session: Session,
         raw_messages: bool,
         on_step: impl Fn(Step) + 'static,
@@ -273,7 +274,7 @@ impl Inner {
                 on_socket_event(&inner, generation, ev);
             }
         };
-        let mut url = (self.url)();
+        let mut url = (self.url)(self.session.endpoint());
         self.session.append_connect_query(&mut url);
         match SocketGuard::open(&url, sink) {
             Ok(guard) => self.socket = Some(guard),

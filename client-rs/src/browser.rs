@@ -27,7 +27,7 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::session::{ConnectionState, Event, Session, Stats};
-use crate::url::{append_query, resolve, to_ws};
+use crate::url::{append_query, ws_urls};
 use crate::{Client, Error, WebSocketConfig, WebSocketHandler};
 
 /// Where the events go: the stream or the handler.
@@ -70,7 +70,7 @@ impl fmt::Debug for WebSocket {
 }
 
 impl WebSocket {
-    /// The WebSocket URL (without the token).
+    /// The WebSocket URL (the first one given; without the token).
     pub fn url(&self) -> &str {
         &self.shared.url
     }
@@ -241,9 +241,36 @@ impl Client {
     /// # Errors
     /// [`Error::InvalidUrl`] or [`Error::InvalidConfig`] (also for headers: see the module).
     pub fn ws(&self, url: &str, config: WebSocketConfig) -> Result<(WebSocket, Events), Error> {
+        self.ws_any(&[url], config)
+    }
+
+    /// A WebSocket to the same path on several gateways: the first attempt goes to one of
+    /// `urls` at random, each failed attempt or lost connection moves to the next one at once,
+    /// and the reconnect delay applies once per round (as on native targets).
+    ///
+    /// # Errors
+    /// As [`ws`](Self::ws); [`Error::InvalidUrl`] also for an empty list.
+    pub fn ws_any(
+        &self,
+        urls: &[&str],
+        config: WebSocketConfig,
+    ) -> Result<(WebSocket, Events), Error> {
         let (tx, rx) = mpsc::unbounded();
-        let ws = self.start(url, config, Sink::Channel(tx))?;
+        let ws = self.start(urls, config, Sink::Channel(tx))?;
         Ok((ws, Events { rx }))
+    }
+
+    /// [`ws_any`](Self::ws_any) with a handler.
+    ///
+    /// # Errors
+    /// As [`ws_any`](Self::ws_any).
+    pub fn ws_any_with_handler(
+        &self,
+        urls: &[&str],
+        config: WebSocketConfig,
+        handler: impl WebSocketHandler,
+    ) -> Result<WebSocket, Error> {
+        self.start(urls, config, Sink::Handler(Box::new(handler)))
     }
 
     /// A WebSocket to `url` whose events go to `handler`.
@@ -256,10 +283,15 @@ impl Client {
         config: WebSocketConfig,
         handler: impl WebSocketHandler,
     ) -> Result<WebSocket, Error> {
-        self.start(url, config, Sink::Handler(Box::new(handler)))
+        self.start(&[url], config, Sink::Handler(Box::new(handler)))
     }
 
-    fn start(&self, url: &str, config: WebSocketConfig, sink: Sink) -> Result<WebSocket, Error> {
+    fn start(
+        &self,
+        urls: &[&str],
+        config: WebSocketConfig,
+        sink: Sink,
+    ) -> Result<WebSocket, Error> {
         config.validate()?;
         if !config.headers.is_empty() {
             return Err(Error::InvalidConfig(
@@ -268,23 +300,32 @@ impl Client {
                     .into(),
             ));
         }
-        let mut url = to_ws(resolve(self.defaults.base_url.as_ref(), url)?)?;
-        append_query(&mut url, &config.query);
-        let shown = url.to_string();
+        let urls = ws_urls(self.defaults.base_url.as_ref(), urls, &config.query)?;
+        let shown = urls
+            .first()
+            .map(|u| u.to_string())
+            .ok_or_else(|| Error::InvalidUrl("no URL".into()))?;
+        let count = urls.len();
         // The URL of each attempt, with the token the provider gives now.
         let defaults = Arc::clone(&self.defaults);
         let name = config
             .token_query_param
             .unwrap_or_else(|| "token".to_owned());
-        let attempt_url = move || match defaults.token_now() {
-            Some(token) => {
-                let mut url = url.clone();
-                append_query(&mut url, &[(name.as_str(), token)]);
-                url.into()
+        let attempt_url = move |endpoint: usize| {
+            let Some(url) = urls.get(endpoint).or(urls.first()) else {
+                return String::new();
+            };
+            match defaults.token_now() {
+                Some(token) => {
+                    let mut url = url.clone();
+                    append_query(&mut url, &[(name.as_str(), token)]);
+                    url.into()
+                }
+                None => url.to_string(),
             }
-            None => url.to_string(),
         };
-        let session = Session::new(config.session.clone(), seed())?;
+        let mut session = Session::new(config.session.clone(), seed())?;
+        session.set_endpoints(count);
         let status = Rc::new(RefCell::new(Status {
             state: session.state(),
             stop_error: None,

@@ -33,6 +33,34 @@ pub(crate) fn to_ws(mut url: Url) -> Result<Url, Error> {
     Ok(url)
 }
 
+/// The WebSocket URLs of one connection (`urls` resolved against `base`, `http(s)` as
+/// `ws(s)`), each with the query pairs; at least one.
+#[cfg_attr(
+    not(any(
+        all(feature = "tokio-runtime", not(target_arch = "wasm32")),
+        all(feature = "browser", target_arch = "wasm32")
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn ws_urls(
+    base: Option<&Url>,
+    urls: &[&str],
+    query: &[(String, String)],
+) -> Result<Vec<Url>, Error> {
+    if urls.is_empty() {
+        return Err(Error::InvalidUrl(
+            "no URL: a WebSocket needs at least one".into(),
+        ));
+    }
+    urls.iter()
+        .map(|u| {
+            let mut url = to_ws(resolve(base, u)?)?;
+            append_query(&mut url, query);
+            Ok(url)
+        })
+        .collect()
+}
+
 /// The HTTP URL for a REST call: only `http` and `https` are accepted.
 pub(crate) fn check_http(url: Url) -> Result<Url, Error> {
     match url.scheme() {

@@ -246,6 +246,24 @@ async fn disconnect_answers_a_pending_connect_and_dropping_the_socket_ends_event
 }
 
 #[wasm_bindgen_test]
+async fn several_urls_skip_a_dead_gateway_within_the_round() {
+    // A 600 s reconnect delay: only the switch to the next URL, which does not wait, connects.
+    let policy = moleculer_ws_client::ReconnectPolicy::fixed().delay(Duration::from_secs(600));
+    let client = client();
+    let live = format!("{}ws/chat", GATEWAY.unwrap_or_default());
+    // The first URL is picked at random: four sockets start on both in all likelihood.
+    for _ in 0..4 {
+        let config = WebSocketConfig::default().reconnect(policy.clone());
+        let (socket, _events) = client.ws_any(&[NOBODY, &live], config).unwrap();
+        assert_eq!(
+            socket.wait_for_connection(Duration::from_secs(10)).await,
+            Ok(())
+        );
+        socket.disconnect().await;
+    }
+}
+
+#[wasm_bindgen_test]
 fn headers_are_refused_with_a_clear_error() {
     let config = WebSocketConfig::default().header("X-Api-Key", "k");
     let err = client().ws("/ws/chat", config).unwrap_err();

@@ -55,7 +55,7 @@ impl Connection {
         let driver = Driver::new(
             {
                 let url = url.clone();
-                move || url.clone()
+                move |_| url.clone()
             },
             session,
             true,

@@ -97,6 +97,12 @@ pub struct Session {
     position: Position,
     /// The query pairs the attempt in progress must add to the URL.
     query: Vec<(&'static str, String)>,
+    /// The gateway URLs the driver rotates through, and the one of the next attempt.
+    endpoints: usize,
+    endpoint: usize,
+    /// Endpoints still to try at once before the backoff delay (a round tries each once).
+    round_left: usize,
+    seed: u64,
 }
 
 impl Session {
@@ -119,7 +125,28 @@ impl Session {
             healthy: false,
             position: Position::default(),
             query: Vec::new(),
+            endpoints: 1,
+            endpoint: 0,
+            round_left: 1,
+            seed,
         })
+    }
+
+    /// The driver has `n` gateway URLs for the same path (at least 1; 1 is the default). The
+    /// first attempt goes to one picked from the seed, each failed attempt or lost connection
+    /// moves to the next one at once, and the reconnect delay (with its jitter, and its attempt
+    /// limit) applies per round, once every URL was tried. The driver opens
+    /// [`endpoint`](Self::endpoint) on each [`Action::Connect`].
+    pub fn set_endpoints(&mut self, n: usize) {
+        self.endpoints = n.max(1);
+        self.endpoint = (splitmix64(self.seed) % self.endpoints as u64) as usize;
+        self.round_left = self.endpoints;
+    }
+
+    /// The index of the URL the next (or current) attempt uses, below the count given to
+    /// [`set_endpoints`](Self::set_endpoints); always 0 with one URL.
+    pub fn endpoint(&self) -> usize {
+        self.endpoint
     }
 
     /// The configuration.
@@ -260,6 +287,8 @@ impl Session {
             self.stats.downtime += now.saturating_since(since);
         }
         self.healthy = false;
+        // A lost connection starts a new round: the next URL at once.
+        self.round_left = self.endpoints;
         self.heartbeat.start(now);
         self.state = State::Open { since: now };
         self.emit(Event::Open);

@@ -89,12 +89,22 @@ impl Session {
         closed: Option<(Option<u16>, String)>,
     ) {
         let next = match verdict {
-            Verdict::Retry { at_least } => match self.backoff.next_delay() {
-                Some(delay) => Ok(delay.max(at_least)),
-                None => Err(Error::GaveUp {
-                    attempts: self.backoff.attempt(),
-                }),
-            },
+            Verdict::Retry { at_least } => {
+                // Several URLs: the next one, at once until each was tried in this round.
+                self.endpoint = (self.endpoint + 1) % self.endpoints;
+                self.round_left = self.round_left.saturating_sub(1);
+                if self.round_left > 0 {
+                    Ok(at_least)
+                } else {
+                    self.round_left = self.endpoints;
+                    match self.backoff.next_delay() {
+                        Some(delay) => Ok(delay.max(at_least)),
+                        None => Err(Error::GaveUp {
+                            attempts: self.backoff.attempt(),
+                        }),
+                    }
+                }
+            }
             Verdict::Stop(error) => Err(error),
         };
         if let Some((code, reason)) = closed {

@@ -15,11 +15,12 @@ use tokio::time::Instant;
 
 use crate::client::parse_header;
 use crate::session::{splitmix64, ConnectionState, Event, Session, Stats};
-use crate::url::{append_query, resolve, to_ws};
+use crate::url::ws_urls;
 use crate::{Client, Error, WebSocketConfig, WebSocketHandler};
 pub use events::Events;
 use socket::Settings;
 use task::{Command, Task};
+use url::Url;
 
 /// Where the events go: the stream or the handler.
 pub(super) enum Sink {
@@ -164,7 +165,7 @@ impl fmt::Debug for WebSocket {
 }
 
 impl WebSocket {
-    /// The WebSocket URL (without the token).
+    /// The WebSocket URL (the first one given; without the token).
     pub fn url(&self) -> &str {
         self.shared.settings.url.as_str()
     }
@@ -251,13 +252,20 @@ impl WebSocket {
 }
 
 impl Client {
-    /// A WebSocket to `url` (`http(s)` becomes `ws(s)`; relative to the base URL if set) with
-    /// its events as a stream. Connects at once unless `config.auto_connect` is off.
-    /// Must be called inside a tokio runtime.
+    /// A WebSocket to the same path on several gateways, for programs without a load
+    /// balancer: the first attempt goes to one of `urls` at random, each failed attempt or
+    /// lost connection (a gateway restarting says 1012) moves to the next one at once, and the
+    /// reconnect delay, with its jitter and attempt limit, applies once per round of all URLs.
+    /// With message recovery, a gateway sharing its history with the others (a cluster) lets
+    /// the socket resume where it was on any of them.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`], [`Error::InvalidConfig`], or [`Error::NoRuntime`].
-    pub fn ws(&self, url: &str, config: WebSocketConfig) -> Result<(WebSocket, Events), Error> {
+    /// As [`ws`](Self::ws); [`Error::InvalidUrl`] also for an empty list.
+    pub fn ws_any(
+        &self,
+        urls: &[&str],
+        config: WebSocketConfig,
+    ) -> Result<(WebSocket, Events), Error> {
         let buffer = config.event_buffer.clamp(1, Semaphore::MAX_PERMITS);
         let batch = buffer.min(task::BURST);
         let room = Arc::new(Semaphore::new(buffer));
@@ -267,8 +275,18 @@ impl Client {
             room: Arc::clone(&room),
             batch,
         };
-        let ws = self.start(url, config, sink)?;
+        let ws = self.start(urls, config, sink)?;
         Ok((ws, Events::new(rx, room)))
+    }
+
+    /// A WebSocket to `url` (`http(s)` becomes `ws(s)`; relative to the base URL if set) with
+    /// its events as a stream. Connects at once unless `config.auto_connect` is off.
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`], [`Error::InvalidConfig`], or [`Error::NoRuntime`].
+    pub fn ws(&self, url: &str, config: WebSocketConfig) -> Result<(WebSocket, Events), Error> {
+        self.ws_any(&[url], config)
     }
 
     /// A WebSocket to `url` whose events go to `handler` (Java's `ws(url, handler, configure)`,
@@ -282,15 +300,37 @@ impl Client {
         config: WebSocketConfig,
         handler: impl WebSocketHandler,
     ) -> Result<WebSocket, Error> {
-        self.start(url, config, Sink::Handler(Arc::new(handler)))
+        self.start(&[url], config, Sink::Handler(Arc::new(handler)))
     }
 
-    fn start(&self, url: &str, config: WebSocketConfig, sink: Sink) -> Result<WebSocket, Error> {
+    /// [`ws_any`](Self::ws_any) with a handler.
+    ///
+    /// # Errors
+    /// As [`ws_any`](Self::ws_any).
+    pub fn ws_any_with_handler(
+        &self,
+        urls: &[&str],
+        config: WebSocketConfig,
+        handler: impl WebSocketHandler,
+    ) -> Result<WebSocket, Error> {
+        self.start(urls, config, Sink::Handler(Arc::new(handler)))
+    }
+
+    fn start(
+        &self,
+        urls: &[&str],
+        config: WebSocketConfig,
+        sink: Sink,
+    ) -> Result<WebSocket, Error> {
         config.validate()?;
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|e| Error::NoRuntime(e.to_string()))?;
-        let mut url = to_ws(resolve(self.defaults.base_url.as_ref(), url)?)?;
-        append_query(&mut url, &config.query);
+        let urls: Arc<[Url]> =
+            ws_urls(self.defaults.base_url.as_ref(), urls, &config.query)?.into();
+        let url = urls
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::InvalidUrl("no URL".into()))?;
         let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &config.headers {
             let (n, v) = parse_header(name, value)?;
@@ -300,7 +340,8 @@ impl Client {
             &std::collections::hash_map::RandomState::new(),
             url.as_str(),
         ));
-        let session = Session::new(config.session.clone(), seed)?;
+        let mut session = Session::new(config.session.clone(), seed)?;
+        session.set_endpoints(urls.len());
         let state = if config.auto_connect {
             ConnectionState::Connecting
         } else {
@@ -314,6 +355,7 @@ impl Client {
         let shared = Arc::new(Shared {
             settings: Arc::new(Settings {
                 url,
+                urls,
                 headers,
                 defaults: Arc::clone(&self.defaults),
                 token_query_param: config.token_query_param.clone(),

@@ -26,7 +26,10 @@ const CLOSE_ABANDON: Duration = Duration::from_millis(500);
 /// What every attempt of one connection uses.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
+    /// The URL of this attempt: one of `urls`, with the session's query.
     pub(crate) url: Url,
+    /// Every gateway URL of the connection (the session picks one per attempt).
+    pub(crate) urls: Arc<[Url]>,
     pub(crate) headers: HeaderMap,
     pub(crate) defaults: Arc<Defaults>,
     pub(crate) token_query_param: Option<String>,

@@ -238,10 +238,14 @@ impl Task {
         while let Some(action) = self.session.poll_action() {
             match action {
                 Action::Connect => {
-                    let settings = match self.session.connect_query() {
-                        [] => self.settings.clone(),
-                        query => {
+                    let endpoint = self.session.endpoint();
+                    let settings = match (self.session.connect_query(), endpoint) {
+                        ([], 0) => self.settings.clone(),
+                        (query, i) => {
                             let mut s = Settings::clone(&self.settings);
+                            if let Some(url) = s.urls.get(i) {
+                                s.url = url.clone();
+                            }
                             crate::url::append_query(&mut s.url, query);
                             Arc::new(s)
                         }

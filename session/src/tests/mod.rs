@@ -85,6 +85,7 @@ fn reconnecting(actions: &[Action]) -> Option<(u32, Duration)> {
     })
 }
 
+mod endpoints;
 mod lifecycle;
 mod recovery;
 mod resume;

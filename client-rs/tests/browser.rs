@@ -263,6 +263,37 @@ async fn several_urls_skip_a_dead_gateway_within_the_round() {
     }
 }
 
+/// A gateway started with `--token s3cret`, given by the script at build time.
+const TOKEN_GATEWAY: Option<&str> = option_env!("MOLECULER_WS_TEST_TOKEN_GATEWAY");
+
+#[wasm_bindgen_test]
+async fn the_token_goes_in_the_query_and_is_asked_at_every_attempt() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let base =
+        TOKEN_GATEWAY.expect("no gateway: run these tests with scripts/test-browser-rust.sh");
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    // The first attempt has a stale token (refused), the next ones the refreshed one.
+    let client = Client::builder()
+        .base_url(base)
+        .token_provider(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            Some(if n == 0 { "stale" } else { "s3cret" }.to_owned())
+        })
+        .build()
+        .unwrap();
+    let config = WebSocketConfig::default()
+        .reconnect(moleculer_ws_client::ReconnectPolicy::fixed().delay(Duration::from_millis(50)));
+    let (socket, _events) = client.ws("/ws/secure", config).unwrap();
+    assert_eq!(
+        socket.wait_for_connection(Duration::from_secs(10)).await,
+        Ok(())
+    );
+    assert!(asked.load(Ordering::SeqCst) >= 2);
+    assert!(!socket.url().contains("s3cret"), "{}", socket.url());
+}
+
 #[wasm_bindgen_test]
 fn headers_are_refused_with_a_clear_error() {
     let config = WebSocketConfig::default().header("X-Api-Key", "k");

@@ -235,22 +235,8 @@ impl futures_core::Stream for Events {
 }
 
 impl Client {
-    /// A WebSocket to `url` (`http(s)` becomes `ws(s)`; relative to the base URL if set) with
-    /// its events as a stream. Connects at once unless `config.auto_connect` is off.
-    ///
-    /// # Errors
-    /// [`Error::InvalidUrl`] or [`Error::InvalidConfig`] (also for headers: see the module).
-    pub fn ws(&self, url: &str, config: WebSocketConfig) -> Result<(WebSocket, Events), Error> {
-        self.ws_any(&[url], config)
-    }
-
-    /// A WebSocket to the same path on several gateways: the first attempt goes to one of
-    /// `urls` at random, each failed attempt or lost connection moves to the next one at once,
-    /// and the reconnect delay applies once per round (as on native targets).
-    ///
-    /// # Errors
-    /// As [`ws`](Self::ws); [`Error::InvalidUrl`] also for an empty list.
-    pub fn ws_any(
+    /// The browser driver's [`Client::ws_any`]: the events as a stream.
+    pub(crate) fn open_stream(
         &self,
         urls: &[&str],
         config: WebSocketConfig,
@@ -260,30 +246,14 @@ impl Client {
         Ok((ws, Events { rx }))
     }
 
-    /// [`ws_any`](Self::ws_any) with a handler.
-    ///
-    /// # Errors
-    /// As [`ws_any`](Self::ws_any).
-    pub fn ws_any_with_handler(
+    /// The browser driver's [`Client::ws_any_with_handler`].
+    pub(crate) fn open_with_handler(
         &self,
         urls: &[&str],
         config: WebSocketConfig,
-        handler: impl WebSocketHandler,
+        handler: Box<dyn WebSocketHandler>,
     ) -> Result<WebSocket, Error> {
-        self.start(urls, config, Sink::Handler(Box::new(handler)))
-    }
-
-    /// A WebSocket to `url` whose events go to `handler`.
-    ///
-    /// # Errors
-    /// As [`ws`](Self::ws).
-    pub fn ws_with_handler(
-        &self,
-        url: &str,
-        config: WebSocketConfig,
-        handler: impl WebSocketHandler,
-    ) -> Result<WebSocket, Error> {
-        self.start(&[url], config, Sink::Handler(Box::new(handler)))
+        self.start(urls, config, Sink::Handler(handler))
     }
 
     fn start(

@@ -98,6 +98,11 @@ pub mod rest;
 /// The session core (the crate `moleculer-ws-session`): the rules this client drives.
 pub use moleculer_ws_session as session;
 mod url;
+#[cfg(any(
+    all(feature = "tokio-runtime", not(target_arch = "wasm32")),
+    all(feature = "browser", target_arch = "wasm32")
+))]
+mod ws;
 mod ws_config;
 
 #[cfg(all(feature = "browser", target_arch = "wasm32"))]

@@ -195,8 +195,16 @@ async fn wait_for_connection_times_out_without_connect() {
     );
 }
 
-/// A port nothing listens on: every attempt fails at once.
-const NOBODY: &str = "ws://127.0.0.1:9/ws/nobody";
+/// A gateway started with `--token s3cret`, given by the script at build time.
+const TOKEN_GATEWAY: Option<&str> = option_env!("MOLECULER_WS_TEST_TOKEN_GATEWAY");
+
+/// A URL whose every attempt fails at once: the token gateway refuses a socket without the
+/// token (a browser sees the refusal as a close before the open).
+fn nobody() -> String {
+    let base =
+        TOKEN_GATEWAY.expect("no gateway: run these tests with scripts/test-browser-rust.sh");
+    format!("{base}ws/nobody")
+}
 
 #[wasm_bindgen_test]
 async fn connect_is_answered_by_the_stop_when_attempts_run_out() {
@@ -204,7 +212,7 @@ async fn connect_is_answered_by_the_stop_when_attempts_run_out() {
         .delay(Duration::from_millis(20))
         .max_attempts(Some(2));
     let config = WebSocketConfig::default().reconnect(policy);
-    let (socket, mut events) = client().ws(NOBODY, config).unwrap();
+    let (socket, mut events) = client().ws(&nobody(), config).unwrap();
     assert_eq!(socket.connect().await, Err(Error::GaveUp { attempts: 2 }));
     assert_eq!(socket.state(), ConnectionState::Stopped);
     // Also for a wait that starts after the stop.
@@ -223,7 +231,7 @@ async fn connect_is_answered_by_the_stop_when_attempts_run_out() {
 
 #[wasm_bindgen_test]
 async fn disconnect_answers_a_pending_connect_and_dropping_the_socket_ends_events() {
-    let (socket, mut events) = client().ws(NOBODY, WebSocketConfig::default()).unwrap();
+    let (socket, mut events) = client().ws(&nobody(), WebSocketConfig::default()).unwrap();
     {
         let mut connecting = std::pin::pin!(socket.connect());
         // Start the connect (it waits for an open that never comes), then disconnect.
@@ -254,7 +262,7 @@ async fn several_urls_skip_a_dead_gateway_within_the_round() {
     // The first URL is picked at random: four sockets start on both in all likelihood.
     for _ in 0..4 {
         let config = WebSocketConfig::default().reconnect(policy.clone());
-        let (socket, _events) = client.ws_any(&[NOBODY, &live], config).unwrap();
+        let (socket, _events) = client.ws_any(&[&nobody(), &live], config).unwrap();
         assert_eq!(
             socket.wait_for_connection(Duration::from_secs(10)).await,
             Ok(())
@@ -262,9 +270,6 @@ async fn several_urls_skip_a_dead_gateway_within_the_round() {
         socket.disconnect().await;
     }
 }
-
-/// A gateway started with `--token s3cret`, given by the script at build time.
-const TOKEN_GATEWAY: Option<&str> = option_env!("MOLECULER_WS_TEST_TOKEN_GATEWAY");
 
 #[wasm_bindgen_test]
 async fn the_token_goes_in_the_query_and_is_asked_at_every_attempt() {

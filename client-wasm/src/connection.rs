@@ -9,7 +9,9 @@ use moleculer_ws_session::{ConnectionState, Event, Session};
 use wasm_bindgen::prelude::*;
 
 use crate::options::{self, Callbacks};
-use crate::text::{message, whole_ms, Part};
+// Texts are built with the session core's writers, not `format!`: `core::fmt` would be several
+// kilobytes of the download.
+use moleculer_ws_session::text::{message, whole_ms, Part};
 
 #[wasm_bindgen]
 extern "C" {

@@ -14,8 +14,6 @@
 mod connection;
 #[cfg(target_arch = "wasm32")]
 mod options;
-#[cfg(target_arch = "wasm32")]
-mod text;
 
 #[cfg(target_arch = "wasm32")]
 pub use connection::Connection;

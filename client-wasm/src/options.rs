@@ -6,7 +6,9 @@ use js_sys::{Function, Reflect};
 use moleculer_ws_session::{detectable_timeout, BackoffKind, ReconnectPolicy, SessionConfig};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::text::{message, whole_ms, Part};
+// Texts are built with the session core's writers, not `format!`: `core::fmt` would be several
+// kilobytes of the download.
+use moleculer_ws_session::text::{message, whole_ms, Part};
 
 /// Defaults of the original `websocket.js` (docs/protocol.md section 3.2).
 const DEFAULT_INTERVAL_MS: f64 = 6000.0;

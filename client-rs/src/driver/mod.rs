@@ -252,16 +252,8 @@ impl WebSocket {
 }
 
 impl Client {
-    /// A WebSocket to the same path on several gateways, for programs without a load
-    /// balancer: the first attempt goes to one of `urls` at random, each failed attempt or
-    /// lost connection (a gateway restarting says 1012) moves to the next one at once, and the
-    /// reconnect delay, with its jitter and attempt limit, applies once per round of all URLs.
-    /// With message recovery, a gateway sharing its history with the others (a cluster) lets
-    /// the socket resume where it was on any of them.
-    ///
-    /// # Errors
-    /// As [`ws`](Self::ws); [`Error::InvalidUrl`] also for an empty list.
-    pub fn ws_any(
+    /// The tokio driver's [`Client::ws_any`]: the events as a stream.
+    pub(crate) fn open_stream(
         &self,
         urls: &[&str],
         config: WebSocketConfig,
@@ -279,41 +271,14 @@ impl Client {
         Ok((ws, Events::new(rx, room)))
     }
 
-    /// A WebSocket to `url` (`http(s)` becomes `ws(s)`; relative to the base URL if set) with
-    /// its events as a stream. Connects at once unless `config.auto_connect` is off.
-    /// Must be called inside a tokio runtime.
-    ///
-    /// # Errors
-    /// [`Error::InvalidUrl`], [`Error::InvalidConfig`], or [`Error::NoRuntime`].
-    pub fn ws(&self, url: &str, config: WebSocketConfig) -> Result<(WebSocket, Events), Error> {
-        self.ws_any(&[url], config)
-    }
-
-    /// A WebSocket to `url` whose events go to `handler` (Java's `ws(url, handler, configure)`,
-    /// with the configuration really applied).
-    ///
-    /// # Errors
-    /// As [`ws`](Self::ws).
-    pub fn ws_with_handler(
-        &self,
-        url: &str,
-        config: WebSocketConfig,
-        handler: impl WebSocketHandler,
-    ) -> Result<WebSocket, Error> {
-        self.start(&[url], config, Sink::Handler(Arc::new(handler)))
-    }
-
-    /// [`ws_any`](Self::ws_any) with a handler.
-    ///
-    /// # Errors
-    /// As [`ws_any`](Self::ws_any).
-    pub fn ws_any_with_handler(
+    /// The tokio driver's [`Client::ws_any_with_handler`].
+    pub(crate) fn open_with_handler(
         &self,
         urls: &[&str],
         config: WebSocketConfig,
-        handler: impl WebSocketHandler,
+        handler: Box<dyn WebSocketHandler>,
     ) -> Result<WebSocket, Error> {
-        self.start(urls, config, Sink::Handler(Arc::new(handler)))
+        self.start(urls, config, Sink::Handler(Arc::from(handler)))
     }
 
     fn start(

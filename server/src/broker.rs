@@ -7,13 +7,14 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::error::MoleculerError;
+use crate::history::HistoryHost;
 use crate::sync::{read, write};
 
 /// A boxed, sendable future, as the broker's object-safe traits return.
@@ -44,6 +45,10 @@ pub struct Event {
     pub params: Value,
     /// The node that sent it; `None` for a local event.
     pub sender: Option<String>,
+    /// The ID the sender gave this event (Moleculer's `requestID`, else the packet's `id`),
+    /// the same in every copy a broadcast sends to the nodes; `None` when it had none. Local
+    /// broadcasts get a fresh one. The shared recovery history stores a message once per ID.
+    pub request_id: Option<String>,
 }
 
 type ActionFn = Arc<dyn Fn(Context) -> BoxFuture<'static, ActionResult> + Send + Sync>;
@@ -55,6 +60,12 @@ type ListenerFn = Arc<dyn Fn(&Event) + Send + Sync>;
 pub trait Transport: Send + Sync + 'static {
     /// Send `event` to every other node that listens to it.
     fn broadcast<'a>(&'a self, event: &'a str, params: &'a Value) -> BoxFuture<'a, ()>;
+    /// Send `event` to every other node that listens to it, with its request ID in every copy
+    /// (what the shared recovery history deduplicates by). The default sends it as
+    /// [`broadcast`](Self::broadcast) does, without the ID.
+    fn broadcast_event<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, ()> {
+        self.broadcast(&event.name, &event.params)
+    }
     /// Send `event` to one listener per group among other nodes. Returns the groups reached.
     fn emit<'a>(
         &'a self,
@@ -84,6 +95,11 @@ struct Inner {
     actions: RwLock<HashMap<String, ActionFn>>,
     listeners: RwLock<HashMap<String, Vec<Listener>>>,
     transport: RwLock<Option<Arc<dyn Transport>>>,
+    /// The gateway that keeps recovery histories on this broker, for a cluster's shared history.
+    history_host: RwLock<Option<Weak<dyn HistoryHost>>>,
+    /// Request IDs of local broadcasts: a random instance prefix and a counter.
+    instance: u64,
+    next_request: AtomicU64,
     round_robin: AtomicUsize,
     /// Bumped whenever an action or listener is added: a cluster re-announces the node.
     services_version: watch::Sender<u64>,
@@ -129,6 +145,9 @@ impl Broker {
                 actions: RwLock::default(),
                 listeners: RwLock::default(),
                 transport: RwLock::default(),
+                history_host: RwLock::default(),
+                instance: crate::history::random_u64(),
+                next_request: AtomicU64::new(1),
                 round_robin: AtomicUsize::new(0),
                 services_version: watch::Sender::new(0),
             }),
@@ -177,6 +196,22 @@ impl Broker {
         *write(&self.inner.transport) = None;
     }
 
+    /// The gateway keeping recovery histories on this broker registers itself here; a
+    /// cluster started on the broker then shares them through its engine.
+    pub(crate) fn set_history_host(&self, host: Weak<dyn HistoryHost>) {
+        *write(&self.inner.history_host) = Some(host);
+    }
+
+    pub(crate) fn history_host(&self) -> Option<Arc<dyn HistoryHost>> {
+        read(&self.inner.history_host).as_ref()?.upgrade()
+    }
+
+    /// A request ID for a local broadcast: unique per broker instance, across restarts too.
+    fn new_request_id(&self) -> String {
+        let n = self.inner.next_request.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{:016x}-{n}", self.inner.node_id, self.inner.instance)
+    }
+
     pub(crate) fn downgrade(&self) -> WeakBroker {
         WeakBroker(Arc::downgrade(&self.inner))
     }
@@ -207,13 +242,15 @@ impl Broker {
 
     /// Sends `event` to every listener, local and (through the transport) remote.
     pub async fn broadcast(&self, event: &str, params: Value) {
-        self.deliver_event(&Event {
+        let event = Event {
             name: event.to_owned(),
-            params: params.clone(),
+            params,
             sender: None,
-        });
+            request_id: Some(self.new_request_id()),
+        };
+        self.deliver_event(&event);
         if let Some(transport) = self.transport() {
-            transport.broadcast(event, &params).await;
+            transport.broadcast_event(&event).await;
         }
     }
 
@@ -223,6 +260,7 @@ impl Broker {
             name: event.to_owned(),
             params,
             sender: None,
+            request_id: Some(self.new_request_id()),
         };
         let reached = self.deliver_balanced(&ev);
         if let Some(transport) = self.transport() {

@@ -99,7 +99,8 @@ impl GatewayBuilder {
         let user_routes = self.routes;
         let config = self.config;
         let mut route_error = None;
-        let shared = Arc::new_cyclic(|weak| {
+        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
+            broker.set_history_host(weak.clone());
             let builtin = services::register(&broker, weak.clone(), &config);
             let mut routes = Vec::new();
             for r in user_routes.into_iter().chain(builtin) {

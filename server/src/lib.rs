@@ -47,6 +47,7 @@ mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;
+mod history;
 mod http;
 mod metrics;
 mod recovery;
@@ -63,7 +64,9 @@ mod upgrade;
 mod ws;
 
 pub use broker::{ActionResult, BoxFuture, Broker, Context, Event, Transport};
-pub use cluster::{Cluster, ClusterBuilder, ClusterConfig, ClusterError, ClusterHandle};
+pub use cluster::{
+    Cluster, ClusterBuilder, ClusterConfig, ClusterError, ClusterHandle, SharedHistory,
+};
 pub use config::{GatewayConfig, ProxyHeader};
 pub use embed::EmbeddedGateway;
 pub use error::{MoleculerError, ServerError};

@@ -65,18 +65,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The cluster first: a shared recovery history is read before the first client comes.
+    let cluster = match join_cluster(&cli, gateway.broker()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("moleculer-ws-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let running = match gateway.bind(&cli.listen).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("moleculer-ws-server: cannot listen on {}: {e}", cli.listen);
-            return ExitCode::FAILURE;
-        }
-    };
-    let cluster = match join_cluster(&cli, running.broker()).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("moleculer-ws-server: {e}");
-            running.shutdown().await;
+            if let Some(cluster) = cluster {
+                cluster.shutdown().await;
+            }
             return ExitCode::FAILURE;
         }
     };

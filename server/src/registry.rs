@@ -201,15 +201,33 @@ impl Registry {
         max_bytes: usize,
         metrics: &Metrics,
     ) -> usize {
+        self.deliver_split(
+            path,
+            Some(text),
+            Some(enveloped.unwrap_or(text)),
+            max_bytes,
+            metrics,
+        )
+    }
+
+    /// Queues `plain` for the sockets at `path` that did not opt into recovery and `recovering`
+    /// for those that did; `None` skips them (a shared history delivers the two apart).
+    pub(crate) fn deliver_split(
+        &self,
+        path: &str,
+        plain: Option<&Utf8Bytes>,
+        recovering: Option<&Utf8Bytes>,
+        max_bytes: usize,
+        metrics: &Metrics,
+    ) -> usize {
         let paths = read(&self.paths);
         let Some(entry) = paths.get(path) else {
             return 0;
         };
         let mut queued = 0;
         for socket in entry.sockets.values() {
-            let text = match enveloped {
-                Some(e) if socket.recover => e,
-                _ => text,
+            let Some(text) = (if socket.recover { recovering } else { plain }) else {
+                continue;
             };
             let len = text.len();
             // Counted before the send, so that the socket's task, which subtracts what it

@@ -25,7 +25,7 @@ pub(crate) fn register(
     let listener = shared.clone();
     broker.on_event(SEND_EVENT, "websocket", move |event| {
         if let Some(shared) = listener.upgrade() {
-            shared.deliver(&event.params);
+            shared.deliver(event);
         }
     });
 

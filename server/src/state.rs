@@ -11,12 +11,13 @@ use axum::response::Response;
 use serde_json::Value;
 use tower_http::services::ServeDir;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Event};
 use crate::config::GatewayConfig;
 use crate::error::MoleculerError;
 use crate::filter::WebSocketFilter;
+use crate::history::{Append, HistoryHost, Stored, Tip};
 use crate::metrics::Metrics;
-use crate::recovery::Recovery;
+use crate::recovery::{Origin, Recovery};
 use crate::registry::{Registry, Utf8Bytes};
 use crate::rest::{self, CompiledRoute};
 use crate::slots::Slots;
@@ -46,7 +47,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// Delivers one `websocket.send` event to the sockets at its path (docs/protocol.md
     /// section 1.3).
-    pub(crate) fn deliver(&self, params: &Value) {
+    pub(crate) fn deliver(&self, event: &Event) {
+        let params = &event.params;
         self.metrics.broadcasts.fetch_add(1, Ordering::Relaxed);
         let path = match params.get("path").and_then(Value::as_str) {
             Some(p) if !p.is_empty() => p,
@@ -63,9 +65,18 @@ impl Shared {
         let data = params.get("data").unwrap_or(&Value::Null);
         let text = Utf8Bytes::from(data.to_string());
         let max_bytes = self.config.outbound_queue_bytes;
-        let n = self
-            .recovery
-            .deliver(&self.registry, &path, &text, max_bytes, &self.metrics);
+        let origin = Origin {
+            sender: event.sender.as_deref().unwrap_or(self.broker.node_id()),
+            request_id: event.request_id.as_deref(),
+        };
+        let n = self.recovery.deliver(
+            &self.registry,
+            &path,
+            &text,
+            origin,
+            max_bytes,
+            &self.metrics,
+        );
         tracing::trace!(path = %path, sockets = n, "websocket.send delivered");
     }
 
@@ -87,5 +98,36 @@ impl Shared {
         let status =
             StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         rest::json_response(status, &err.to_body(self.broker.node_id()))
+    }
+}
+
+/// The gateway's side of a cluster's shared history (`crate::history`).
+impl HistoryHost for Shared {
+    fn attach(&self, appends: Option<tokio::sync::mpsc::Sender<Append>>) {
+        self.recovery.attach(appends);
+    }
+
+    fn stored(&self, message: Stored) {
+        let max_bytes = self.config.outbound_queue_bytes;
+        self.recovery
+            .stored(&self.registry, message, max_bytes, &self.metrics);
+    }
+
+    fn tip(&self, path: &str) -> Tip {
+        self.recovery.tip(path)
+    }
+
+    fn unstored(&self, message: Append) {
+        let max_bytes = self.config.outbound_queue_bytes;
+        self.recovery
+            .unstored(&self.registry, message, max_bytes, &self.metrics);
+    }
+
+    fn engine_up(&self, up: bool) {
+        self.recovery.set_engine_up(up);
+    }
+
+    fn limits(&self) -> (usize, std::time::Duration) {
+        (self.config.recovery_history, self.config.recovery_max_age)
     }
 }

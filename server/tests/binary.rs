@@ -58,6 +58,7 @@ fn help_documents_every_option_with_its_env_var() {
         "--cluster-max-packet-size",
         "--cluster-max-nodes",
         "--cluster-max-concurrent-requests",
+        "--shared-history",
         "--ws-read-buffer",
         "--ws-write-buffer",
         "--recovery-history",

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::config::ClusterConfig;
+use super::history;
 use super::packets::{self, Version};
 use super::transit::{ClusterTransport, Timing, Transit};
 use super::transporter::{self, Connected, LinkOptions};
@@ -77,6 +78,12 @@ impl ClusterBuilder {
     /// Sets [`ClusterConfig::max_reconnect_delay`].
     pub fn max_reconnect_delay(mut self, delay: Duration) -> Self {
         self.config.max_reconnect_delay = delay;
+        self
+    }
+
+    /// Sets [`ClusterConfig::shared_history`].
+    pub fn shared_history(mut self, shared: super::SharedHistory) -> Self {
+        self.config.shared_history = shared;
         self
     }
 
@@ -191,6 +198,26 @@ impl ClusterBuilder {
         tasks.push(tokio::spawn(timer_loop(transit.clone(), broker.clone())));
         let writer = tokio::spawn(write_loop(link.clone(), out_rx));
         broker.set_transport(Arc::new(ClusterTransport(transit.clone())));
+        let history = history::start(
+            c.shared_history,
+            &url,
+            &c.namespace,
+            broker,
+            c.max_packet_size,
+            c.max_reconnect_delay,
+        )
+        .await;
+        let history = match history {
+            Ok(h) => h,
+            Err(e) => {
+                broker.clear_transport();
+                for task in &tasks {
+                    task.abort();
+                }
+                writer.abort();
+                return Err(e);
+            }
+        };
         tracing::info!(
             node = %broker.node_id(),
             transporter = %transporter::redact(&url),
@@ -203,6 +230,7 @@ impl ClusterBuilder {
             _link: link,
             tasks,
             writer: Some(writer),
+            history,
         })
     }
 }

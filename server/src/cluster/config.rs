@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::transit::Limits;
+use super::SharedHistory;
 #[cfg(feature = "cli")]
 use crate::cli_values::{duration_text, parse_duration};
 
@@ -95,6 +96,15 @@ pub struct ClusterConfig {
     /// the wait doubles up to this.
     #[cfg_attr(feature = "cli", arg(skip = Self::default().max_reconnect_delay))]
     pub max_reconnect_delay: Duration,
+    /// Where the recovery histories live in a cluster (README "Message recovery").
+    ///
+    /// Default `auto`: shared through the transporter's engine (Redis Streams with a Redis
+    /// transporter; NATS JetStream with a NATS one, when the server runs it), so a client
+    /// recovers from any gateway; per gateway, with a warning in the log, when the engine
+    /// cannot keep them. `on`: the node does not start without them. `off`: per gateway.
+    #[cfg_attr(feature = "cli", arg(long, env = "MOLECULER_WS_SHARED_HISTORY",
+        value_enum, default_value_t = Self::default().shared_history))]
+    pub shared_history: SharedHistory,
 }
 
 impl Default for ClusterConfig {
@@ -110,6 +120,7 @@ impl Default for ClusterConfig {
             heartbeat_timeout: None,
             connect_timeout: Duration::from_secs(10),
             max_reconnect_delay: Duration::from_secs(5),
+            shared_history: SharedHistory::Auto,
         }
     }
 }

@@ -24,6 +24,7 @@
 
 mod builder;
 mod config;
+mod history;
 mod local;
 mod nodes;
 mod packets;
@@ -45,6 +46,7 @@ use self::transporter::Link;
 use crate::broker::Broker;
 pub use builder::ClusterBuilder;
 pub use config::ClusterConfig;
+pub use history::SharedHistory;
 
 /// Packets waiting to be published; beyond this many, new ones are dropped (with a warning).
 const OUTBOUND_QUEUE: usize = 4096;
@@ -141,6 +143,8 @@ pub struct ClusterHandle {
     _link: Arc<dyn Link>,
     tasks: Vec<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
+    /// The shared recovery history, when there is one.
+    history: Option<history::HistoryHandle>,
 }
 
 impl std::fmt::Debug for ClusterHandle {
@@ -181,6 +185,7 @@ impl ClusterHandle {
     /// Leaves the cluster: publishes DISCONNECT (waiting at most 2 s for it to go out), fails
     /// pending remote calls, unplugs the broker's transport and closes the connection.
     pub async fn shutdown(mut self) {
+        self.history = None;
         self.broker.clear_transport();
         for task in &self.tasks {
             task.abort();

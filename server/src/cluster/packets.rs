@@ -203,6 +203,28 @@ pub(crate) struct EventPacket {
     pub(crate) groups: Option<Vec<String>>,
     #[serde(default)]
     pub(crate) broadcast: bool,
+    /// The copy's own ID, and the request's (the same in every copy of a broadcast).
+    #[serde(default)]
+    pub(crate) id: Option<Value>,
+    #[serde(default, rename = "requestID")]
+    pub(crate) request_id: Option<Value>,
+}
+
+/// The longest event or request ID kept (an ID is a key of the shared recovery history).
+pub(crate) const MAX_EVENT_ID_LEN: usize = 128;
+
+impl EventPacket {
+    /// The event's identity across the copies a broadcast sends: `requestID`, else `id`;
+    /// only a string of at most [`MAX_EVENT_ID_LEN`] bytes counts.
+    pub(crate) fn request_id(&self) -> Option<String> {
+        let usable = |v: &Option<Value>| match v {
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_EVENT_ID_LEN => {
+                Some(s.clone())
+            }
+            _ => None,
+        };
+        usable(&self.request_id).or_else(|| usable(&self.id))
+    }
 }
 
 /// REQ: a call of one of this node's actions.

@@ -12,15 +12,20 @@
 //! the plain frames, byte for byte.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
+
+use crate::history::{Append, Occurrences};
 use crate::registry::{Registration, Registry, Utf8Bytes};
 use crate::sync::{read, write};
 
 mod render;
+mod shared;
+
+pub(crate) use shared::DEDUP_WINDOW;
 
 /// What a client asked for in its upgrade request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +54,14 @@ impl RecoverRequest {
     }
 }
 
+/// Where a broadcast came from: the sending node (this one for a local broadcast) and the
+/// event's request ID (what the shared history deduplicates by).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Origin<'a> {
+    pub sender: &'a str,
+    pub request_id: Option<&'a str>,
+}
+
 /// The bounds of one path's history.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -72,9 +85,27 @@ struct History {
     sockets: usize,
     /// Set when the sweep dropped this history: a registration holding it must start over.
     removed: bool,
+    /// Shared history: the newest message read back from the engine (epoch, seq, position).
+    engine: Option<(u64, u64, u64)>,
+    /// Shared history: the engine was unreachable and this history went on under an epoch of
+    /// this gateway's own.
+    local: bool,
 }
 
 impl History {
+    fn new(epoch: u64, last_seq: u64) -> History {
+        History {
+            epoch,
+            last_seq,
+            entries: VecDeque::new(),
+            bytes: 0,
+            sockets: 0,
+            removed: false,
+            engine: None,
+            local: false,
+        }
+    }
+
     fn prune(&mut self, now: Instant, limits: Limits) -> (usize, usize) {
         let (mut n, mut b) = (0, 0);
         while let Some(front) = self.entries.front() {
@@ -108,14 +139,19 @@ pub(crate) struct Recovery {
     max_paths: usize,
     paths: RwLock<HashMap<String, Arc<Mutex<History>>>>,
     any: AtomicBool,
-    seed: u64,
-    counter: AtomicU64,
     messages: AtomicU64,
     bytes: AtomicU64,
     /// Replayed messages and refused recoveries, for the counters.
     pub(crate) replayed: AtomicU64,
     pub(crate) resets: AtomicU64,
     pub(crate) recovered: AtomicU64,
+    /// Shared history (`crate::history`): where messages are offered to the engine; `None`
+    /// keeps the histories in process.
+    appends: RwLock<Option<mpsc::Sender<Append>>>,
+    occurrences: Mutex<Occurrences>,
+    engine_up: AtomicBool,
+    /// Messages the engine did not take (delivered under a local epoch).
+    pub(crate) unstored: AtomicU64,
 }
 
 fn lock(h: &Mutex<History>) -> MutexGuard<'_, History> {
@@ -124,67 +160,33 @@ fn lock(h: &Mutex<History>) -> MutexGuard<'_, History> {
 
 impl Recovery {
     pub(crate) fn new(limits: Limits, max_paths: usize) -> Recovery {
-        let seed = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
         Recovery {
             limits,
             max_paths,
             paths: RwLock::default(),
             any: AtomicBool::new(false),
-            seed,
-            counter: AtomicU64::new(0),
             messages: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             recovered: AtomicU64::new(0),
+            appends: RwLock::default(),
+            occurrences: Mutex::new(Occurrences::new(shared::DEDUP_WINDOW)),
+            engine_up: AtomicBool::new(false),
+            unstored: AtomicU64::new(0),
         }
     }
 
     /// A fresh random epoch (never 0).
     fn new_epoch(&self) -> u64 {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(self.seed ^ n);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        h.finish().max(1)
+        crate::history::random_u64()
     }
 
-    /// Delivers one broadcast: through the path's history when recovery is on there (the
-    /// history lock is held while queueing, so that a registering socket sees each message
-    /// either in its replay or live), else plainly. Returns how many sockets got it.
-    pub(crate) fn deliver(
-        &self,
-        registry: &Registry,
-        path: &str,
-        text: &Utf8Bytes,
-        max_bytes: usize,
-        metrics: &crate::metrics::Metrics,
-    ) -> usize {
-        let history = if self.any.load(Ordering::Relaxed) {
-            read(&self.paths).get(path).cloned()
-        } else {
-            None
-        };
-        let Some(history) = history else {
-            return registry.deliver(path, text, None, max_bytes, metrics);
-        };
-        let mut h = lock(&history);
-        let now = Instant::now();
-        h.last_seq += 1;
-        let frame = Utf8Bytes::from(format!(
-            "#{:016x}:{}:{}",
-            h.epoch,
-            h.last_seq,
-            text.as_str()
-        ));
+    /// Appends `frame` (message `seq`, enveloped) to `h`, drops what the limits no longer
+    /// allow, and keeps the totals.
+    fn push(&self, h: &mut History, seq: u64, frame: &Utf8Bytes, now: Instant) {
+        h.last_seq = seq;
         h.bytes += frame.len();
-        let seq = h.last_seq;
         h.entries.push_back(Entry {
             seq,
             at: now,
@@ -195,6 +197,65 @@ impl Recovery {
         self.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
         self.messages.fetch_sub(n as u64, Ordering::Relaxed);
         self.bytes.fetch_sub(b as u64, Ordering::Relaxed);
+    }
+
+    /// Empties `h` (a new epoch follows), keeping the totals.
+    fn clear(&self, h: &mut History) {
+        self.messages
+            .fetch_sub(h.entries.len() as u64, Ordering::Relaxed);
+        self.bytes.fetch_sub(h.bytes as u64, Ordering::Relaxed);
+        h.entries.clear();
+        h.bytes = 0;
+    }
+
+    /// The history of `path`, made (with `make`) when there is none; `None` when the gateway
+    /// holds its most paths already.
+    fn history(&self, path: &str, make: impl FnOnce() -> History) -> Option<Arc<Mutex<History>>> {
+        if let Some(h) = read(&self.paths).get(path) {
+            return Some(h.clone());
+        }
+        let mut paths = write(&self.paths);
+        if !paths.contains_key(path) && paths.len() >= self.max_paths {
+            return None;
+        }
+        self.any.store(true, Ordering::Relaxed);
+        Some(
+            paths
+                .entry(path.to_owned())
+                .or_insert_with(|| Arc::new(Mutex::new(make())))
+                .clone(),
+        )
+    }
+
+    /// Delivers one broadcast: through the path's history when recovery is on there (the
+    /// history lock is held while queueing, so that a registering socket sees each message
+    /// either in its replay or live), else plainly. With a shared history, recovering sockets
+    /// get it when the engine gives it back stored ([`Recovery::stored`]). Returns how many
+    /// sockets got it now.
+    pub(crate) fn deliver(
+        &self,
+        registry: &Registry,
+        path: &str,
+        text: &Utf8Bytes,
+        origin: Origin<'_>,
+        max_bytes: usize,
+        metrics: &crate::metrics::Metrics,
+    ) -> usize {
+        if let Some(appends) = read(&self.appends).as_ref() {
+            return self.deliver_shared(appends, registry, path, text, origin, max_bytes, metrics);
+        }
+        let history = if self.any.load(Ordering::Relaxed) {
+            read(&self.paths).get(path).cloned()
+        } else {
+            None
+        };
+        let Some(history) = history else {
+            return registry.deliver(path, text, None, max_bytes, metrics);
+        };
+        let mut h = lock(&history);
+        let seq = h.last_seq + 1;
+        let frame = Utf8Bytes::from(format!("#{:016x}:{seq}:{}", h.epoch, text.as_str()));
+        self.push(&mut h, seq, &frame, Instant::now());
         registry.deliver(path, text, Some(&frame), max_bytes, metrics)
     }
 
@@ -211,25 +272,8 @@ impl Recovery {
     ) -> Result<(Registration, Vec<Utf8Bytes>), Refused> {
         let mut admit = Some(admit);
         loop {
-            let history = {
-                let mut paths = write(&self.paths);
-                if !paths.contains_key(path) && paths.len() >= self.max_paths {
-                    return Err(Refused::PathsFull);
-                }
-                self.any.store(true, Ordering::Relaxed);
-                paths
-                    .entry(path.to_owned())
-                    .or_insert_with(|| {
-                        Arc::new(Mutex::new(History {
-                            epoch: self.new_epoch(),
-                            last_seq: 0,
-                            entries: VecDeque::new(),
-                            bytes: 0,
-                            sockets: 0,
-                            removed: false,
-                        }))
-                    })
-                    .clone()
+            let Some(history) = self.history(path, || History::new(self.new_epoch(), 0)) else {
+                return Err(Refused::PathsFull);
             };
             let mut h = lock(&history);
             if h.removed {

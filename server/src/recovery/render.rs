@@ -25,6 +25,16 @@ impl Recovery {
                 "Bytes of the frames held in recovery histories.",
                 bytes,
             ),
+            (
+                "moleculer_ws_recovery_shared",
+                "1 when the histories are shared through the cluster's engine, else 0.",
+                u64::from(self.is_shared()),
+            ),
+            (
+                "moleculer_ws_recovery_engine_up",
+                "1 while the shared history's engine is reachable, else 0.",
+                u64::from(self.is_shared() && self.engine_up()),
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -44,6 +54,11 @@ impl Recovery {
                 "moleculer_ws_recovery_resets_total",
                 "Recoveries refused (another epoch or history too short).",
                 &self.resets,
+            ),
+            (
+                "moleculer_ws_recovery_unstored_total",
+                "Messages the shared history's engine did not take (sent under a local epoch).",
+                &self.unstored,
             ),
         ];
         for (name, help, v) in counters {

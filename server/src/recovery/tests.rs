@@ -3,6 +3,11 @@
 use super::*;
 use crate::metrics::Metrics;
 
+const ORIGIN: Origin<'static> = Origin {
+    sender: "n",
+    request_id: None,
+};
+
 fn limits(n: usize) -> Limits {
     Limits {
         max_messages: n,
@@ -27,7 +32,7 @@ fn a_replay_over_budget_and_a_full_gateway_are_refused_and_register_nothing() {
     let m = Metrics::default();
     let (_first, frames) = reg_ok(&rec, &reg, None);
     let epoch = epoch_of(frames[0].as_str());
-    rec.deliver(&reg, "/p", &Utf8Bytes::from("1234"), usize::MAX, &m);
+    rec.deliver(&reg, "/p", &Utf8Bytes::from("1234"), ORIGIN, usize::MAX, &m);
     let wait = Duration::from_secs(3);
     let mut asked = 0;
     let since = RecoverRequest {
@@ -87,7 +92,14 @@ async fn replays_what_was_missed_and_resets_when_too_short() {
     let epoch = epoch_of(frames[0].as_str());
     let mut plain = reg.register("/p", 16).unwrap();
     for i in 1..=4 {
-        rec.deliver(&reg, "/p", &Utf8Bytes::from(i.to_string()), usize::MAX, &m);
+        rec.deliver(
+            &reg,
+            "/p",
+            &Utf8Bytes::from(i.to_string()),
+            ORIGIN,
+            usize::MAX,
+            &m,
+        );
     }
     assert_eq!(plain.rx.recv().await.unwrap().as_str(), "1");
     assert_eq!(
@@ -124,7 +136,7 @@ fn paths_nobody_opted_into_have_no_history() {
     let rec = Recovery::new(limits(3), usize::MAX);
     let m = Metrics::default();
     let _plain = reg.register("/p", 16).unwrap();
-    rec.deliver(&reg, "/p", &Utf8Bytes::from("1"), usize::MAX, &m);
+    rec.deliver(&reg, "/p", &Utf8Bytes::from("1"), ORIGIN, usize::MAX, &m);
     assert_eq!(rec.totals(), (0, 0, 0));
 }
 

@@ -63,6 +63,8 @@ fn free_port() -> u16 {
 pub struct NatsServer {
     child: Option<Child>,
     port: u16,
+    /// JetStream's store (kept across a stop and start, removed on drop).
+    store: Option<PathBuf>,
 }
 
 impl NatsServer {
@@ -70,6 +72,22 @@ impl NatsServer {
         let mut server = Self {
             child: None,
             port: 0,
+            store: None,
+        };
+        server.spawn(None);
+        server
+    }
+
+    /// With JetStream (`-js`), its store in a fresh temporary folder.
+    pub fn start_jetstream() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let store = std::env::temp_dir().join(format!("mws-js-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&store);
+        let mut server = Self {
+            child: None,
+            port: 0,
+            store: Some(store),
         };
         server.spawn(None);
         server
@@ -77,8 +95,12 @@ impl NatsServer {
 
     fn spawn(&mut self, port: Option<u16>) {
         let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
-        let mut child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port_arg])
+        let mut command = Command::new("nats-server");
+        command.args(["-a", "127.0.0.1", "-p", &port_arg]);
+        if let Some(store) = &self.store {
+            command.arg("-js").arg("-sd").arg(store);
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -112,6 +134,9 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         kill(&mut self.child);
+        if let Some(store) = &self.store {
+            let _ = std::fs::remove_dir_all(store);
+        }
     }
 }
 

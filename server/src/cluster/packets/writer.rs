@@ -90,6 +90,7 @@ impl Writer {
     pub(crate) fn event(
         &self,
         id: &str,
+        request_id: &str,
         event: &str,
         data: &Value,
         groups: Option<&[String]>,
@@ -104,7 +105,7 @@ impl Writer {
             meta: Map::new(),
             headers: self.version.headers(),
             level: 1,
-            request_id: id,
+            request_id,
             need_ack: false,
         })
     }

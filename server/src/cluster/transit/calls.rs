@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::{lock, Pending, Transit};
-use crate::broker::{ActionResult, BoxFuture, Transport};
+use crate::broker::{ActionResult, BoxFuture, Event, Transport};
 use crate::cluster::packets::Kind;
 use crate::error::MoleculerError;
 
@@ -54,11 +54,17 @@ impl Transit {
         params: &Value,
         groups: &[String],
         broadcast: bool,
+        request_id: Option<&str>,
     ) {
         let id = self.new_id();
-        let payload = self
-            .writer
-            .event(&id, event, params, Some(groups), broadcast);
+        let payload = self.writer.event(
+            &id,
+            request_id.unwrap_or(&id),
+            event,
+            params,
+            Some(groups),
+            broadcast,
+        );
         self.send(self.topics.to_node(Kind::Event, node), payload);
     }
 }
@@ -121,7 +127,18 @@ impl Transport for ClusterTransport {
         Box::pin(async move {
             let targets = self.0.view().broadcast_targets(event);
             for (node, groups) in targets {
-                self.0.send_event(&node, event, params, &groups, true);
+                self.0.send_event(&node, event, params, &groups, true, None);
+            }
+        })
+    }
+
+    fn broadcast_event<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let targets = self.0.view().broadcast_targets(&event.name);
+            let request_id = event.request_id.as_deref();
+            for (node, groups) in targets {
+                self.0
+                    .send_event(&node, &event.name, &event.params, &groups, true, request_id);
             }
         })
     }
@@ -139,7 +156,8 @@ impl Transport for ClusterTransport {
                 .balanced_targets(&self.0.turns, event, skip_groups);
             let mut reached = Vec::new();
             for (node, groups) in targets {
-                self.0.send_event(&node, event, params, &groups, false);
+                self.0
+                    .send_event(&node, event, params, &groups, false, None);
                 reached.extend(groups);
             }
             reached

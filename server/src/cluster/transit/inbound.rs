@@ -151,10 +151,12 @@ impl Transit {
                 let Some(broker) = self.broker.upgrade() else {
                     return;
                 };
+                let request_id = ev.request_id();
                 let event = Event {
                     name: ev.event,
                     params: ev.data,
                     sender: Some(sender.to_owned()),
+                    request_id,
                 };
                 let ran = broker.deliver_to_groups(&event, ev.groups.as_deref(), !ev.broadcast);
                 tracing::trace!(event = %event.name, sender, ran, "cluster: event delivered");

@@ -1,0 +1,249 @@
+//! The shared recovery history (`crate::history`): the engines that store it (NATS JetStream,
+//! Redis Streams), the worker that offers them this gateway's messages, and the reader that
+//! mirrors what they stored into the gateway's histories.
+//!
+//! Every gateway offers every message for a recovering path, with the same ID; the engine
+//! stores the first copy, gives it the path's next `<epoch>:<seq>` and drops the others. Each
+//! gateway reads every stored message back, in the engine's order, and delivers it from there,
+//! so all gateways hand out the same positions in the same order.
+
+mod jetstream;
+mod redis;
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::transporter::{reconnect_delays, redact};
+use super::ClusterError;
+use crate::broker::{BoxFuture, Broker};
+use crate::history::{Append, HistoryHost, Tip};
+
+/// Messages waiting to be offered to the engine; beyond this many, a message goes to the
+/// recovering sockets here under a local epoch (after a `#reset`).
+const APPEND_QUEUE: usize = 4096;
+/// How long one offer may take before the engine counts as unreachable.
+const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// After the engine failed, offers are not tried again for this long (the messages meanwhile
+/// go out under a local epoch at once, instead of each waiting for a timeout).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long the start waits for the mirror to read the stored history.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Offers retried when another gateway stored a message of the path in between.
+const MAX_TRIES: usize = 8;
+
+/// Whether the gateways of a cluster share their recovery histories through the transporter's
+/// engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[non_exhaustive]
+pub enum SharedHistory {
+    /// Shared when the engine offers it (Redis always; NATS when JetStream is enabled), else
+    /// kept per gateway with a warning in the log.
+    #[default]
+    Auto,
+    /// Shared; the node does not start when the engine cannot keep it.
+    On,
+    /// Kept per gateway (in process): a client recovers only from the gateway it left.
+    Off,
+}
+
+/// The bounds of the stored history, the same as the gateway's in-process ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub max_messages: usize,
+    pub max_age: Duration,
+    pub max_message_size: usize,
+}
+
+/// What an offer came to.
+#[derive(Debug)]
+pub(crate) enum Offered {
+    /// Stored now, or stored before (a copy from another gateway).
+    Done,
+    /// The path's newest stored message is not the one the offer followed: ask for the tip.
+    WrongTip,
+}
+
+/// A history engine: where the messages are stored and read back.
+pub(crate) trait Engine: Send + Sync + 'static {
+    /// Offers one message, following `tip`.
+    fn offer<'a>(&'a self, message: &'a Append, tip: Tip)
+        -> BoxFuture<'a, Result<Offered, String>>;
+    /// The newest stored message of `path` (`None`: the path has none).
+    fn tip<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Tip>, String>>;
+    /// Reads every stored message, then each new one, into `host`, forever (reconnecting);
+    /// `ready` is sent once what was stored at the start has been read.
+    fn follow(
+        self: Arc<Self>,
+        host: Weak<dyn HistoryHost>,
+        ready: oneshot::Sender<()>,
+        delays: Duration,
+    ) -> BoxFuture<'static, ()>;
+}
+
+/// The running shared history of one node.
+pub(crate) struct HistoryHandle {
+    host: Weak<dyn HistoryHost>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for HistoryHandle {
+    fn drop(&mut self) {
+        if let Some(host) = self.host.upgrade() {
+            host.attach(None);
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Starts the shared history for the gateway on `broker` (none without a gateway, or with
+/// `mode` off), and waits until it mirrors what the engine holds.
+pub(crate) async fn start(
+    mode: SharedHistory,
+    url: &str,
+    namespace: &str,
+    broker: &Broker,
+    max_message_size: usize,
+    max_reconnect_delay: Duration,
+) -> Result<Option<HistoryHandle>, ClusterError> {
+    if mode == SharedHistory::Off {
+        return Ok(None);
+    }
+    let Some(host) = broker.history_host() else {
+        return Ok(None);
+    };
+    let (max_messages, max_age) = host.limits();
+    let limits = Limits {
+        max_messages,
+        max_age,
+        max_message_size,
+    };
+    let engine: Result<Arc<dyn Engine>, String> =
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("nats") => jetstream::JetStream::connect(url, namespace, limits)
+                .await
+                .map(|e| Arc::new(e) as Arc<dyn Engine>),
+            Some("redis") => redis::RedisStreams::connect(url, namespace, limits)
+                .await
+                .map(|e| Arc::new(e) as Arc<dyn Engine>),
+            _ => Err("the transporter has no history engine".to_owned()),
+        };
+    let engine = match (engine, mode) {
+        (Ok(engine), _) => engine,
+        (Err(reason), SharedHistory::On) => {
+            return Err(ClusterError::Config(format!(
+                "shared history on {}: {reason}",
+                redact(url)
+            )))
+        }
+        (Err(reason), _) => {
+            tracing::warn!(
+                transporter = %redact(url),
+                %reason,
+                "cluster: recovery histories stay per gateway (a client recovers only from \
+                 the gateway it left); enable JetStream (nats-server -js) to share them"
+            );
+            return Ok(None);
+        }
+    };
+    let weak = Arc::downgrade(&host);
+    let (ready_tx, ready) = oneshot::channel();
+    let follower = tokio::spawn(
+        engine
+            .clone()
+            .follow(weak.clone(), ready_tx, max_reconnect_delay),
+    );
+    if tokio::time::timeout(CATCH_UP_TIMEOUT, ready).await.is_err() {
+        tracing::warn!("cluster: the shared history was not read in time; going on");
+    }
+    let (appends, queue) = mpsc::channel(APPEND_QUEUE);
+    let worker = tokio::spawn(offer_loop(engine, weak.clone(), queue));
+    host.attach(Some(appends));
+    host.engine_up(true);
+    tracing::info!(transporter = %redact(url), "cluster: recovery histories shared");
+    Ok(Some(HistoryHandle {
+        host: weak,
+        tasks: vec![follower, worker],
+    }))
+}
+
+/// Offers the queued messages one by one, in the order this gateway received them.
+async fn offer_loop(
+    engine: Arc<dyn Engine>,
+    host: Weak<dyn HistoryHost>,
+    mut queue: mpsc::Receiver<Append>,
+) {
+    let mut paused_until: Option<Instant> = None;
+    while let Some(message) = queue.recv().await {
+        let Some(host) = host.upgrade() else {
+            return;
+        };
+        if paused_until.is_some_and(|t| Instant::now() < t) {
+            host.unstored(message);
+            continue;
+        }
+        match offer(&*engine, &*host, &message).await {
+            Ok(()) => {
+                if paused_until.take().is_some() {
+                    tracing::info!("cluster: the history engine takes messages again");
+                }
+                host.engine_up(true);
+            }
+            Err(reason) => {
+                if paused_until.is_none() {
+                    tracing::warn!(%reason, "cluster: the history engine is unreachable; \
+                        recovering sockets get messages under a local epoch meanwhile");
+                }
+                paused_until = Some(Instant::now() + RETRY_AFTER);
+                host.engine_up(false);
+                host.unstored(message);
+            }
+        }
+    }
+}
+
+/// One message offered until the engine has it (stored by us or by another gateway).
+async fn offer(
+    engine: &dyn Engine,
+    host: &dyn HistoryHost,
+    message: &Append,
+) -> Result<(), String> {
+    let mut tip = host.tip(&message.path);
+    for _ in 0..MAX_TRIES {
+        let offered = tokio::time::timeout(APPEND_TIMEOUT, engine.offer(message, tip))
+            .await
+            .map_err(|_| "no answer in time".to_owned())??;
+        match offered {
+            Offered::Done => return Ok(()),
+            Offered::WrongTip => {
+                let fresh = match host.tip(&message.path) {
+                    Tip::Fresh { epoch } => epoch,
+                    Tip::Known { .. } => crate::history::random_u64(),
+                };
+                tip = tokio::time::timeout(APPEND_TIMEOUT, engine.tip(&message.path))
+                    .await
+                    .map_err(|_| "no answer in time".to_owned())??
+                    .unwrap_or(Tip::Fresh { epoch: fresh });
+            }
+        }
+    }
+    Err(format!(
+        "the path {:?} changed {MAX_TRIES} times during one offer",
+        message.path
+    ))
+}
+
+/// Waits before the reader's next connection attempt.
+pub(crate) async fn pause(delays: &mut impl Iterator<Item = Duration>) {
+    tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(1))).await;
+}
+
+/// The reader's delays between reconnect attempts.
+pub(crate) fn delays(max: Duration) -> impl Iterator<Item = Duration> {
+    reconnect_delays(max)
+}

@@ -1,0 +1,231 @@
+//! The shared history on Redis Streams: one stream for all paths (entries `p` path, `e` epoch,
+//! `s` sequence, `d` text), trimmed by age (`MINID`, the entries' IDs being their times), and
+//! per path a tip key `<epoch>:<seq>` that expires with the path's last message.
+//!
+//! An offer runs one script, atomically: it drops an ID seen within the deduplication window
+//! (`SET NX PX`), else gives the message the path's next `<epoch>:<seq>` and appends it. The
+//! keys share one hash tag, so the script also runs on a Redis Cluster (on one shard).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::AsyncCommands;
+use tokio::sync::oneshot;
+
+use super::{delays, pause, Engine, Limits, Offered};
+use crate::broker::BoxFuture;
+use crate::history::{Append, HistoryHost, Stored, Tip};
+use crate::recovery::DEDUP_WINDOW;
+use crate::registry::Utf8Bytes;
+
+/// KEYS: stream, tip key, ID key. ARGV: path, epoch for a new run (16 hex), text, max age in
+/// ms, dedup window in ms, most entries of the stream.
+const OFFER: &str = r"
+if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[5]) then return 0 end
+local tip = redis.call('GET', KEYS[2])
+local epoch, seq = ARGV[2], 1
+if tip then
+  local i = string.find(tip, ':', 1, true)
+  if i then
+    epoch = string.sub(tip, 1, i - 1)
+    seq = (tonumber(string.sub(tip, i + 1)) or 0) + 1
+  end
+end
+redis.call('SET', KEYS[2], epoch .. ':' .. seq, 'PX', ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('XADD', KEYS[1], 'MINID', '~', now - tonumber(ARGV[4]), '*',
+  'p', ARGV[1], 'e', epoch, 's', seq, 'd', ARGV[3])
+redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[6])
+return seq
+";
+
+/// Entries read per request.
+const PAGE: usize = 512;
+/// How long one read waits for new entries (below the connection's response timeout).
+const BLOCK_MS: usize = 250;
+
+pub(crate) struct RedisStreams {
+    client: redis::Client,
+    conn: MultiplexedConnection,
+    script: redis::Script,
+    stream: String,
+    keys: String,
+    limits: Limits,
+}
+
+impl RedisStreams {
+    pub(crate) async fn connect(
+        url: &str,
+        namespace: &str,
+        limits: Limits,
+    ) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        let keys = if namespace.is_empty() {
+            "{moleculer-ws}".to_owned()
+        } else {
+            format!("{{moleculer-ws-{namespace}}}")
+        };
+        Ok(RedisStreams {
+            client,
+            conn,
+            script: redis::Script::new(OFFER),
+            stream: format!("{keys}:history"),
+            keys,
+            limits,
+        })
+    }
+
+    fn tip_key(&self, path: &str) -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, path.as_bytes());
+        let mut s = format!("{}:tip:", self.keys);
+        for b in &digest.as_ref()[..16] {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+}
+
+impl Engine for RedisStreams {
+    fn offer<'a>(
+        &'a self,
+        message: &'a Append,
+        tip: Tip,
+    ) -> BoxFuture<'a, Result<Offered, String>> {
+        Box::pin(async move {
+            // The script follows the tip it keeps itself; only a new run's epoch comes from here.
+            let (epoch, _) = tip.next();
+            let max_age = self.limits.max_age.as_millis().max(1) as u64;
+            let window = DEDUP_WINDOW.as_millis() as u64;
+            let most = self.limits.max_messages.saturating_mul(1024).max(PAGE);
+            let mut conn = self.conn.clone();
+            self.script
+                .key(&self.stream)
+                .key(self.tip_key(&message.path))
+                .key(format!("{}:id:{}", self.keys, message.id))
+                .arg(&message.path)
+                .arg(format!("{epoch:016x}"))
+                .arg(message.text.as_str())
+                .arg(max_age)
+                .arg(window)
+                .arg(most)
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map(|_| Offered::Done)
+                .map_err(|e| format!("redis: {e}"))
+        })
+    }
+
+    fn tip<'a>(&'a self, _path: &'a str) -> BoxFuture<'a, Result<Option<Tip>, String>> {
+        // The script never refuses a tip: nothing to look up.
+        Box::pin(async { Ok(None) })
+    }
+
+    fn follow(
+        self: Arc<Self>,
+        host: Weak<dyn HistoryHost>,
+        ready: oneshot::Sender<()>,
+        max_delay: Duration,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut ready = Some(ready);
+            let mut delays = delays(max_delay);
+            // The ID of the entry read last ("0-0": none yet).
+            let mut read = "0-0".to_owned();
+            loop {
+                match self.read_from(&host, &mut read, &mut ready).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cluster: reading the shared history");
+                        if let Some(host) = host.upgrade() {
+                            host.engine_up(false);
+                        }
+                        pause(&mut delays).await;
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl RedisStreams {
+    /// Reads the entries after `read` into `host` until an error (or the host is gone).
+    async fn read_from(
+        &self,
+        host: &Weak<dyn HistoryHost>,
+        read: &mut String,
+        ready: &mut Option<oneshot::Sender<()>>,
+    ) -> Result<(), String> {
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| e.to_string())?;
+        if ready.is_some() {
+            // What is stored now, page by page, then the ready signal.
+            loop {
+                let page: StreamRangeReply = conn
+                    .xrange_count(&self.stream, format!("({read}"), "+", PAGE)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let n = page.ids.len();
+                let Some(h) = host.upgrade() else {
+                    return Ok(());
+                };
+                h.engine_up(true);
+                for entry in page.ids {
+                    read.clone_from(&entry.id);
+                    mirror(&*h, entry);
+                }
+                if n < PAGE {
+                    break;
+                }
+            }
+            if let Some(r) = ready.take() {
+                let _ = r.send(());
+            }
+        }
+        let options = StreamReadOptions::default().block(BLOCK_MS).count(PAGE);
+        loop {
+            let reply: Option<StreamReadReply> = conn
+                .xread_options(&[&self.stream], &[read.as_str()], &options)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(h) = host.upgrade() else {
+                return Ok(());
+            };
+            h.engine_up(true);
+            for key in reply.map(|r| r.keys).unwrap_or_default() {
+                for entry in key.ids {
+                    read.clone_from(&entry.id);
+                    mirror(&*h, entry);
+                }
+            }
+        }
+    }
+}
+
+/// One entry into the host; a malformed one is skipped (the engine is shared: never trusted).
+fn mirror(host: &dyn HistoryHost, entry: StreamId) {
+    let text = |field: &str| -> Option<String> { entry.get(field) };
+    let stored = (|| {
+        let epoch = text("e").filter(|e| e.len() == 16)?;
+        Some(Stored {
+            path: text("p")?,
+            epoch: u64::from_str_radix(&epoch, 16).ok()?,
+            seq: text("s")?.parse::<u64>().ok().filter(|&s| s > 0)?,
+            pos: 0,
+            text: Utf8Bytes::from(text("d")?),
+        })
+    })();
+    match stored {
+        Some(m) => host.stored(m),
+        None => tracing::debug!(id = %entry.id, "cluster: a malformed entry in the shared history"),
+    }
+}

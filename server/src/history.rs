@@ -35,7 +35,17 @@ pub(crate) struct Append {
     pub text: Utf8Bytes,
 }
 
-/// A message as the engine stored it.
+/// Work for the engine's worker.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// Store a message.
+    Offer(Append),
+    /// A recovering client came to a path the engine has no history of: start one with this
+    /// epoch (unless another gateway did first), so every gateway announces the same epoch.
+    Open { path: String, epoch: u64 },
+}
+
+/// A message as the engine stored it (`seq` 0: the start of a path's history, no message).
 #[derive(Debug, Clone)]
 pub(crate) struct Stored {
     pub path: String,
@@ -44,6 +54,9 @@ pub(crate) struct Stored {
     /// Where the engine keeps it (JetStream: the stream sequence; Redis: 0).
     pub pos: u64,
     pub text: Utf8Bytes,
+    /// The ID it was offered with (a gateway that gave up waiting for the engine and sent it
+    /// under a local epoch knows it by this, and does not send it again).
+    pub id: Option<String>,
 }
 
 /// The newest stored message of a path as a gateway knows it, or the epoch to start the path's
@@ -68,7 +81,7 @@ impl Tip {
 pub(crate) trait HistoryHost: Send + Sync {
     /// Plugs the queue of messages to offer to the engine in (`None`: unplugs it; histories
     /// are then kept in process again).
-    fn attach(&self, appends: Option<tokio::sync::mpsc::Sender<Append>>);
+    fn attach(&self, jobs: Option<tokio::sync::mpsc::Sender<Job>>);
     /// A message read back from the engine, in the engine's order.
     fn stored(&self, message: Stored);
     /// The newest stored message of `path` this gateway has read.
@@ -161,7 +174,7 @@ pub(crate) fn decode(body: &[u8], pos: u64) -> Option<Stored> {
     let mut it = body.splitn(4, ':');
     let epoch = it.next().filter(|e| e.len() == 16)?;
     let epoch = u64::from_str_radix(epoch, 16).ok()?;
-    let seq = it.next()?.parse::<u64>().ok().filter(|&s| s > 0)?;
+    let seq = it.next()?.parse::<u64>().ok()?;
     let len = it.next()?.parse::<usize>().ok()?;
     let rest = it.next()?;
     let path = rest.get(..len)?;
@@ -172,6 +185,7 @@ pub(crate) fn decode(body: &[u8], pos: u64) -> Option<Stored> {
         seq,
         pos,
         text: Utf8Bytes::from(text.to_owned()),
+        id: None,
     })
 }
 
@@ -219,7 +233,7 @@ mod tests {
         for bad in [
             &b""[..],
             b"zz:1:1:/x",
-            b"00000000000000ab:0:3:/ws1",
+            b"00000000000000ab:-1:3:/ws1",
             b"00000000000000ab:1:9:/ws",
             b"00000000000000ab:1:x:/ws",
             b"ab:1:3:/ws1",

@@ -15,7 +15,7 @@ use crate::broker::{Broker, Event};
 use crate::config::GatewayConfig;
 use crate::error::MoleculerError;
 use crate::filter::WebSocketFilter;
-use crate::history::{Append, HistoryHost, Stored, Tip};
+use crate::history::{Append, HistoryHost, Job, Stored, Tip};
 use crate::metrics::Metrics;
 use crate::recovery::{Origin, Recovery};
 use crate::registry::{Registry, Utf8Bytes};
@@ -103,8 +103,8 @@ impl Shared {
 
 /// The gateway's side of a cluster's shared history (`crate::history`).
 impl HistoryHost for Shared {
-    fn attach(&self, appends: Option<tokio::sync::mpsc::Sender<Append>>) {
-        self.recovery.attach(appends);
+    fn attach(&self, jobs: Option<tokio::sync::mpsc::Sender<Job>>) {
+        self.recovery.attach(jobs);
     }
 
     fn stored(&self, message: Stored) {

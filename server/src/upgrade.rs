@@ -207,6 +207,11 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
     // A client that opted into message recovery (README "Message recovery") is registered
     // with the history locked, and first gets its status frame and replay.
     let recover = RecoverRequest::from_query(&connect.query);
+    if let Some(request) = &recover {
+        // With a shared history: the path's history started in the engine, and what the
+        // client saw elsewhere read here (a bounded wait).
+        shared.recovery.prepare(&path, request).await;
+    }
     let queue = config.outbound_queue;
     let registered = match &recover {
         Some(request) => {

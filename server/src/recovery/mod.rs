@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::history::{Append, Occurrences};
+use crate::history::{Job, Occurrences};
 use crate::registry::{Registration, Registry, Utf8Bytes};
 use crate::sync::{read, write};
 
@@ -147,11 +147,15 @@ pub(crate) struct Recovery {
     pub(crate) recovered: AtomicU64,
     /// Shared history (`crate::history`): where messages are offered to the engine; `None`
     /// keeps the histories in process.
-    appends: RwLock<Option<mpsc::Sender<Append>>>,
+    appends: RwLock<Option<mpsc::Sender<Job>>>,
+    /// Signalled whenever a shared history changes (what a registration may wait for).
+    changed: tokio::sync::Notify,
     occurrences: Mutex<Occurrences>,
     engine_up: AtomicBool,
     /// Messages the engine did not take (delivered under a local epoch).
     pub(crate) unstored: AtomicU64,
+    /// The IDs of the latest of those: one the engine stored after all is not sent again.
+    unstored_ids: Mutex<VecDeque<String>>,
 }
 
 fn lock(h: &Mutex<History>) -> MutexGuard<'_, History> {
@@ -171,9 +175,11 @@ impl Recovery {
             resets: AtomicU64::new(0),
             recovered: AtomicU64::new(0),
             appends: RwLock::default(),
+            changed: tokio::sync::Notify::new(),
             occurrences: Mutex::new(Occurrences::new(shared::DEDUP_WINDOW)),
             engine_up: AtomicBool::new(false),
             unstored: AtomicU64::new(0),
+            unstored_ids: Mutex::default(),
         }
     }
 

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::{lock, History, Origin, Recovery};
-use crate::history::{Append, Stored, Tip};
+use super::{lock, History, Origin, RecoverRequest, Recovery};
+use crate::history::{Append, Job, Stored, Tip};
 use crate::metrics::Metrics;
 use crate::registry::{Registry, Utf8Bytes};
 use crate::sync::{read, write};
@@ -25,11 +25,60 @@ use crate::sync::{read, write};
 /// How long an engine remembers a message ID (JetStream's `duplicate_window`, Redis's key
 /// expiry): a copy offered later than this after the first is stored again.
 pub(crate) const DEDUP_WINDOW: Duration = Duration::from_secs(120);
+/// How long a recovering socket's upgrade waits for this gateway's mirror (a path's first
+/// history to start, or messages the client already saw on another gateway to be read).
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(2);
+/// IDs of messages sent under a local epoch that are remembered (in case the engine stored
+/// them after all).
+const UNSTORED_IDS: usize = 4096;
 
 impl Recovery {
     /// Plugs the engine's queue in (or out, with `None`).
-    pub(crate) fn attach(&self, appends: Option<mpsc::Sender<Append>>) {
-        *write(&self.appends) = appends;
+    pub(crate) fn attach(&self, jobs: Option<mpsc::Sender<Job>>) {
+        *write(&self.appends) = jobs;
+    }
+
+    /// Before a recovering socket registers: when the mirror does not know `path` yet, asks
+    /// the engine to start its history (so every gateway announces the same epoch); when the
+    /// client saw messages of this epoch the mirror has not read yet (it comes from another
+    /// gateway), waits for them. Either wait ends after [`PREPARE_TIMEOUT`] (the client then
+    /// gets `#reset`: announced, not silent).
+    pub(crate) async fn prepare(&self, path: &str, request: &RecoverRequest) {
+        let Some(jobs) = read(&self.appends).clone() else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + PREPARE_TIMEOUT;
+        let mut asked = false;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let state = read(&self.paths).get(path).map(|h| {
+                let h = lock(h);
+                (h.engine.is_some() || h.local, h.epoch, h.last_seq)
+            });
+            match state {
+                Some((true, epoch, last)) => match request.since {
+                    Some((e, s)) if e == epoch && s > last => {}
+                    _ => return,
+                },
+                _ if !asked => {
+                    asked = true;
+                    let epoch = self.new_epoch();
+                    let open = Job::Open {
+                        path: path.to_owned(),
+                        epoch,
+                    };
+                    if jobs.try_send(open).is_err() {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Whether a shared history engine is plugged in.
@@ -48,7 +97,7 @@ impl Recovery {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn deliver_shared(
         &self,
-        appends: &mpsc::Sender<Append>,
+        appends: &mpsc::Sender<Job>,
         registry: &Registry,
         path: &str,
         text: &Utf8Bytes,
@@ -71,12 +120,14 @@ impl Recovery {
                 id,
                 text: text.clone(),
             };
-            if let Err(e) = appends.try_send(message) {
-                let message = match e {
-                    mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m,
+            if let Err(e) = appends.try_send(Job::Offer(message)) {
+                let job = match e {
+                    mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
                 };
                 tracing::debug!(path, "recovery: the engine's queue is full");
-                self.unstored(registry, message, max_bytes, metrics);
+                if let Job::Offer(message) = job {
+                    self.unstored(registry, message, max_bytes, metrics);
+                }
             }
         }
         n
@@ -91,9 +142,14 @@ impl Recovery {
         max_bytes: usize,
         metrics: &Metrics,
     ) {
+        self.mirror(registry, message, max_bytes, metrics);
+        self.changed.notify_waiters();
+    }
+
+    fn mirror(&self, registry: &Registry, message: Stored, max_bytes: usize, metrics: &Metrics) {
         let path = message.path.as_str();
         let history = loop {
-            let made = || History::new(message.epoch, message.seq - 1);
+            let made = || History::new(message.epoch, message.seq.saturating_sub(1));
             let Some(history) = self.history(path, made) else {
                 tracing::debug!(
                     path,
@@ -105,23 +161,37 @@ impl Recovery {
                 break history;
             }
         };
+        // Sent here under a local epoch already (the engine answered too late)?
+        let sent = message.id.as_ref().is_some_and(|id| {
+            let mut ids = self.unstored_ids.lock().unwrap_or_else(|e| e.into_inner());
+            let at = ids.iter().position(|i| i == id);
+            at.and_then(|at| ids.remove(at)).is_some()
+        });
         let mut h = lock(&history);
         let continues = !h.local && h.epoch == message.epoch;
         if continues && message.seq <= h.last_seq {
-            return; // read twice (the engine's reader started over)
+            // Read twice (the engine's reader started over), or the start of the history this
+            // gateway proposed.
+            h.engine
+                .get_or_insert((message.epoch, message.seq, message.pos));
+            return;
         }
         if !(continues && message.seq == h.last_seq + 1) {
             // Another epoch, a gap, or the engine back after a local stretch: start over here.
             self.clear(&mut h);
             h.local = false;
             h.epoch = message.epoch;
-            h.last_seq = message.seq - 1;
-            if h.sockets > 0 {
+            h.last_seq = message.seq.saturating_sub(1);
+            if h.sockets > 0 && !sent {
                 let reset = Utf8Bytes::from(format!("#reset:{:016x}:{}", h.epoch, h.last_seq));
                 registry.deliver_split(path, None, Some(&reset), max_bytes, metrics);
             }
         }
         h.engine = Some((message.epoch, message.seq, message.pos));
+        if message.seq == 0 {
+            h.last_seq = 0;
+            return; // the start of a history: no message
+        }
         let frame = Utf8Bytes::from(format!(
             "#{:016x}:{}:{}",
             message.epoch,
@@ -129,7 +199,13 @@ impl Recovery {
             message.text.as_str()
         ));
         self.push(&mut h, message.seq, &frame, Instant::now());
-        registry.deliver_split(path, None, Some(&frame), max_bytes, metrics);
+        if sent {
+            // The sockets here have it already (under the local epoch): they move past it.
+            let reset = Utf8Bytes::from(format!("#reset:{:016x}:{}", h.epoch, message.seq));
+            registry.deliver_split(path, None, Some(&reset), max_bytes, metrics);
+        } else {
+            registry.deliver_split(path, None, Some(&frame), max_bytes, metrics);
+        }
     }
 
     /// A message the engine did not take: the recovering sockets here get it under an epoch of
@@ -142,6 +218,13 @@ impl Recovery {
         metrics: &Metrics,
     ) {
         self.unstored.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut ids = self.unstored_ids.lock().unwrap_or_else(|e| e.into_inner());
+            if ids.len() >= UNSTORED_IDS {
+                ids.pop_front();
+            }
+            ids.push_back(message.id.clone());
+        }
         let path = message.path.as_str();
         let history = loop {
             let Some(history) = self.history(path, || History::new(self.new_epoch(), 0)) else {
@@ -166,6 +249,8 @@ impl Recovery {
         let frame = Utf8Bytes::from(format!("#{:016x}:{seq}:{}", h.epoch, message.text.as_str()));
         self.push(&mut h, seq, &frame, Instant::now());
         registry.deliver_split(path, None, Some(&frame), max_bytes, metrics);
+        drop(h);
+        self.changed.notify_waiters();
     }
 
     /// The newest message of `path` read back from the engine, or the epoch to propose for

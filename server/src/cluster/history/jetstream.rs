@@ -26,6 +26,9 @@ use crate::recovery::DEDUP_WINDOW;
 
 pub(crate) struct JetStream {
     js: Context,
+    /// Signalled when the client connected again after a loss: the reader's consumer lived on
+    /// the server that went away, so it is made again.
+    reconnected: Arc<tokio::sync::Notify>,
     stream: String,
     prefix: String,
     config: Config,
@@ -38,8 +41,18 @@ impl JetStream {
         namespace: &str,
         limits: Limits,
     ) -> Result<Self, String> {
+        let reconnected = Arc::new(tokio::sync::Notify::new());
+        let signal = reconnected.clone();
         let client = async_nats::ConnectOptions::new()
             .name("moleculer-ws history")
+            .event_callback(move |event| {
+                let signal = signal.clone();
+                async move {
+                    if matches!(event, async_nats::Event::Connected) {
+                        signal.notify_one();
+                    }
+                }
+            })
             .retry_on_initial_connect()
             .connect(url)
             .await
@@ -68,6 +81,7 @@ impl JetStream {
         };
         let engine = JetStream {
             js,
+            reconnected,
             stream,
             prefix,
             config,
@@ -133,6 +147,28 @@ impl Engine for JetStream {
                     self.make_stream().await?;
                     Ok(Offered::WrongTip)
                 }
+                Err(e) => Err(format!("JetStream: {e}")),
+            }
+        })
+    }
+
+    fn open<'a>(&'a self, path: &'a str, epoch: u64) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            // The history's start, `<epoch>:0` with no text, only while the path has nothing.
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
+            let body = encode(epoch, 0, path, "");
+            let ack = match self
+                .js
+                .publish_with_headers(self.subject(path), headers, body.into())
+                .await
+            {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            match ack {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(()),
                 Err(e) => Err(format!("JetStream: {e}")),
             }
         })
@@ -243,7 +279,14 @@ impl JetStream {
         if let Some(h) = host.upgrade() {
             h.engine_up(true);
         }
-        while let Some(m) = messages.next().await {
+        loop {
+            let m = tokio::select! {
+                m = messages.next() => m,
+                () = self.reconnected.notified() => {
+                    return Err("connected again: reading on with a new consumer".to_owned());
+                }
+            };
+            let Some(m) = m else { break };
             let m = m.map_err(|e| e.to_string())?;
             let Some(h) = host.upgrade() else {
                 return Ok(());
@@ -251,7 +294,14 @@ impl JetStream {
             let pos = m.info().map(|i| i.stream_sequence).unwrap_or(*read + 1);
             *read = pos;
             match decode(&m.payload, pos) {
-                Some(stored) => h.stored(stored),
+                Some(mut stored) => {
+                    stored.id = m
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+                        .map(|v| v.as_str().to_owned());
+                    h.stored(stored);
+                }
                 None => tracing::debug!(pos, "cluster: a malformed message in the shared history"),
             }
             if pos >= last {

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::transporter::{reconnect_delays, redact};
 use super::ClusterError;
 use crate::broker::{BoxFuture, Broker};
-use crate::history::{Append, HistoryHost, Tip};
+use crate::history::{Append, HistoryHost, Job, Tip};
 
 /// Messages waiting to be offered to the engine; beyond this many, a message goes to the
 /// recovering sockets here under a local epoch (after a `#reset`).
@@ -72,6 +72,8 @@ pub(crate) trait Engine: Send + Sync + 'static {
     /// Offers one message, following `tip`.
     fn offer<'a>(&'a self, message: &'a Append, tip: Tip)
         -> BoxFuture<'a, Result<Offered, String>>;
+    /// Starts the history of `path` with `epoch`, unless the engine has one already.
+    fn open<'a>(&'a self, path: &'a str, epoch: u64) -> BoxFuture<'a, Result<(), String>>;
     /// The newest stored message of `path` (`None`: the path has none).
     fn tip<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Tip>, String>>;
     /// Reads every stored message, then each new one, into `host`, forever (reconnecting);
@@ -172,16 +174,35 @@ pub(crate) async fn start(
     }))
 }
 
-/// Offers the queued messages one by one, in the order this gateway received them.
+/// Offers the queued messages one by one, in the order this gateway received them (and opens
+/// the histories recovering clients ask for).
 async fn offer_loop(
     engine: Arc<dyn Engine>,
     host: Weak<dyn HistoryHost>,
-    mut queue: mpsc::Receiver<Append>,
+    mut queue: mpsc::Receiver<Job>,
 ) {
     let mut paused_until: Option<Instant> = None;
-    while let Some(message) = queue.recv().await {
+    while let Some(job) = queue.recv().await {
         let Some(host) = host.upgrade() else {
             return;
+        };
+        let message = match job {
+            Job::Offer(message) => message,
+            Job::Open { path, epoch } => {
+                if paused_until.is_none_or(|t| Instant::now() >= t) {
+                    let opened =
+                        tokio::time::timeout(APPEND_TIMEOUT, engine.open(&path, epoch)).await;
+                    let error = match opened {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e),
+                        Err(_) => Some("no answer in time".to_owned()),
+                    };
+                    if let Some(error) = error {
+                        tracing::debug!(path, %error, "cluster: a shared history not opened");
+                    }
+                }
+                continue;
+            }
         };
         if paused_until.is_some_and(|t| Instant::now() < t) {
             host.unstored(message);

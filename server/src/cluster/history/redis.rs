@@ -21,7 +21,7 @@ use crate::recovery::DEDUP_WINDOW;
 use crate::registry::Utf8Bytes;
 
 /// KEYS: stream, tip key, ID key. ARGV: path, epoch for a new run (16 hex), text, max age in
-/// ms, dedup window in ms, most entries of the stream.
+/// ms, dedup window in ms, most entries of the stream, the message's ID.
 const OFFER: &str = r"
 if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[5]) then return 0 end
 local tip = redis.call('GET', KEYS[2])
@@ -37,9 +37,18 @@ redis.call('SET', KEYS[2], epoch .. ':' .. seq, 'PX', ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('XADD', KEYS[1], 'MINID', '~', now - tonumber(ARGV[4]), '*',
-  'p', ARGV[1], 'e', epoch, 's', seq, 'd', ARGV[3])
+  'p', ARGV[1], 'e', epoch, 's', seq, 'd', ARGV[3], 'i', ARGV[7])
 redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[6])
 return seq
+";
+
+/// KEYS: stream, tip key. ARGV: path, epoch (16 hex), max age in ms, most entries. Starts the
+/// path's history (`<epoch>:0`, an entry with no text) unless it has one.
+const OPEN: &str = r"
+if not redis.call('SET', KEYS[2], ARGV[2] .. ':0', 'NX', 'PX', ARGV[3]) then return 0 end
+redis.call('XADD', KEYS[1], '*', 'p', ARGV[1], 'e', ARGV[2], 's', 0, 'd', '')
+redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[4])
+return 1
 ";
 
 /// Entries read per request.
@@ -49,8 +58,10 @@ const BLOCK_MS: usize = 250;
 
 pub(crate) struct RedisStreams {
     client: redis::Client,
-    conn: MultiplexedConnection,
+    /// The connection offers go through; made again after an error.
+    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     script: redis::Script,
+    open: redis::Script,
     stream: String,
     keys: String,
     limits: Limits,
@@ -74,12 +85,65 @@ impl RedisStreams {
         };
         Ok(RedisStreams {
             client,
-            conn,
+            conn: tokio::sync::Mutex::new(Some(conn)),
             script: redis::Script::new(OFFER),
+            open: redis::Script::new(OPEN),
             stream: format!("{keys}:history"),
             keys,
             limits,
         })
+    }
+
+    /// Runs `script` with `keys` and `args` on the offer connection (connecting first when the
+    /// last one failed).
+    async fn run(
+        &self,
+        script: &redis::Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<i64, String> {
+        let mut slot = self.conn.lock().await;
+        let mut conn = match slot.as_ref() {
+            Some(c) => c.clone(),
+            None => {
+                let c = self
+                    .client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(|e| format!("redis: {e}"))?;
+                *slot = Some(c.clone());
+                c
+            }
+        };
+        drop(slot);
+        let mut invocation = script.prepare_invoke();
+        for k in keys {
+            invocation.key(k);
+        }
+        for a in args {
+            invocation.arg(a);
+        }
+        match invocation.invoke_async::<i64>(&mut conn).await {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+                    *self.conn.lock().await = None;
+                }
+                Err(format!("redis: {e}"))
+            }
+        }
+    }
+
+    fn max_age_ms(&self) -> u64 {
+        u64::try_from(self.limits.max_age.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// The most entries the stream keeps (all paths together; each path's own bounds are its
+    /// age and the mirrors' limits).
+    fn most(&self) -> usize {
+        self.limits.max_messages.saturating_mul(1024).max(PAGE)
     }
 
     fn tip_key(&self, path: &str) -> String {
@@ -101,24 +165,36 @@ impl Engine for RedisStreams {
         Box::pin(async move {
             // The script follows the tip it keeps itself; only a new run's epoch comes from here.
             let (epoch, _) = tip.next();
-            let max_age = self.limits.max_age.as_millis().max(1) as u64;
-            let window = DEDUP_WINDOW.as_millis() as u64;
-            let most = self.limits.max_messages.saturating_mul(1024).max(PAGE);
-            let mut conn = self.conn.clone();
-            self.script
-                .key(&self.stream)
-                .key(self.tip_key(&message.path))
-                .key(format!("{}:id:{}", self.keys, message.id))
-                .arg(&message.path)
-                .arg(format!("{epoch:016x}"))
-                .arg(message.text.as_str())
-                .arg(max_age)
-                .arg(window)
-                .arg(most)
-                .invoke_async::<i64>(&mut conn)
+            let keys = [
+                self.stream.clone(),
+                self.tip_key(&message.path),
+                format!("{}:id:{}", self.keys, message.id),
+            ];
+            let args = [
+                message.path.clone(),
+                format!("{epoch:016x}"),
+                message.text.as_str().to_owned(),
+                self.max_age_ms().to_string(),
+                (DEDUP_WINDOW.as_millis() as u64).to_string(),
+                self.most().to_string(),
+                message.id.clone(),
+            ];
+            self.run(&self.script, &keys, &args)
                 .await
                 .map(|_| Offered::Done)
-                .map_err(|e| format!("redis: {e}"))
+        })
+    }
+
+    fn open<'a>(&'a self, path: &'a str, epoch: u64) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let keys = [self.stream.clone(), self.tip_key(path)];
+            let args = [
+                path.to_owned(),
+                format!("{epoch:016x}"),
+                self.max_age_ms().to_string(),
+                self.most().to_string(),
+            ];
+            self.run(&self.open, &keys, &args).await.map(|_| ())
         })
     }
 
@@ -219,9 +295,10 @@ fn mirror(host: &dyn HistoryHost, entry: StreamId) {
         Some(Stored {
             path: text("p")?,
             epoch: u64::from_str_radix(&epoch, 16).ok()?,
-            seq: text("s")?.parse::<u64>().ok().filter(|&s| s > 0)?,
+            seq: text("s")?.parse::<u64>().ok()?,
             pos: 0,
             text: Utf8Bytes::from(text("d")?),
+            id: text("i"),
         })
     })();
     match stored {

@@ -31,6 +31,10 @@ step "browser client build (js/pkg)"
 ./scripts/build-wasm.sh
 
 step "cargo test --workspace"
+# The rolling-restart test (tests/tests/rolling_restart.rs) drives a browser page with js/'s
+# packages (playwright-core) and a Node.js broker with tests/moleculer-node's.
+(cd js && npm ci --no-audit --no-fund --silent)
+(cd tests/moleculer-node && npm ci --no-audit --no-fund --silent)
 cargo test --workspace
 
 step "Autobahn TestSuite (gateway in echo mode, Rust client; diffed with tests/autobahn/expected-*.json)"
@@ -51,7 +55,7 @@ if grep -q -- --test-hooks <<<"$help"; then
 fi
 # The browser tests switch heartbeat replies off: the gateway binary with the feature test-hooks.
 cargo build -p moleculer-ws-server --features moleculer-ws-server/test-hooks -p moleculer-ws-conformance
-(cd js && npm ci --no-audit --no-fund --silent && npm test)
+(cd js && npm test)
 
 step "the Rust client on wasm32 in headless Chromium (wasm-bindgen-test, chromedriver)"
 ./scripts/test-browser-rust.sh

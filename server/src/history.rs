@@ -33,6 +33,10 @@ pub(crate) struct Append {
     pub id: String,
     /// The plain frame's text (the event's `data` as JSON).
     pub text: Utf8Bytes,
+    /// When this gateway received it.
+    pub received: Instant,
+    /// The node that sent it.
+    pub sender: String,
 }
 
 /// Work for the engine's worker.
@@ -93,6 +97,10 @@ pub(crate) trait HistoryHost: Send + Sync {
     fn engine_up(&self, up: bool);
     /// The most messages kept per path, and for how long (the gateway's recovery limits).
     fn limits(&self) -> (usize, Duration);
+    /// Whether a message with this ID was read back from the engine lately.
+    fn was_stored(&self, id: &str) -> bool;
+    /// Resolves when the next message is read back from the engine, or after `timeout`.
+    fn changed(&self, timeout: Duration) -> crate::broker::BoxFuture<'_, ()>;
 }
 
 /// The longest message ID an engine keeps in its deduplication window.

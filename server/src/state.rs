@@ -130,4 +130,12 @@ impl HistoryHost for Shared {
     fn limits(&self) -> (usize, std::time::Duration) {
         (self.config.recovery_history, self.config.recovery_max_age)
     }
+
+    fn was_stored(&self, id: &str) -> bool {
+        self.recovery.was_stored(id)
+    }
+
+    fn changed(&self, timeout: std::time::Duration) -> crate::broker::BoxFuture<'_, ()> {
+        Box::pin(self.recovery.changed(timeout))
+    }
 }

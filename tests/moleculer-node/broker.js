@@ -7,6 +7,9 @@
 // and prints one `@@ <json>` reply line for each:
 //   {"broadcast": {"event": "websocket.send", "params": {...}}}  -> {"ok": true}
 //   {"call": {"action": "websocket.clients", "params": {}}}      -> {"result": ...} | {"error": {...}}
+//   {"pace": {"path": "/ws/x", "from": 1, "count": 500, "rate": 100}}
+//       broadcasts `websocket.send` with data from, from+1, ... at `rate` per second, paced
+//       from the start (no drift); replies {"sent": count} when the last one went out.
 // Moleculer's own log goes to stderr. The broker stops when stdin closes.
 "use strict";
 
@@ -60,6 +63,15 @@ async function main() {
 			if (cmd.broadcast) {
 				await broker.broadcast(cmd.broadcast.event, cmd.broadcast.params);
 				reply({ ok: true });
+			} else if (cmd.pace) {
+				const { path, from, count, rate } = cmd.pace;
+				const start = Date.now();
+				for (let i = 0; i < count; i++) {
+					const due = start + (i * 1000) / rate - Date.now();
+					if (due > 0) await new Promise(r => setTimeout(r, due));
+					await broker.broadcast("websocket.send", { path, data: from + i });
+				}
+				reply({ sent: count });
 			} else if (cmd.call) {
 				const result = await broker.call(cmd.call.action, cmd.call.params || {});
 				reply({ result: result === undefined ? null : result });

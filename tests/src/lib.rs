@@ -5,6 +5,7 @@
 //! - [`FaultProxy`]: a TCP proxy on 127.0.0.1 that injects faults between a client and a
 //!   gateway (pass, blackhole, delay, cut, slice).
 //! - [`check_rust_client`]: drives our Rust client through the proxy, fault by fault.
+//! - [`Balancer`]: a round-robin TCP balancer in front of several gateways.
 //!
 //! The `moleculer-ws-conformance` program runs them from the command line.
 //!
@@ -18,12 +19,14 @@
 //! # }
 //! ```
 
+mod balancer;
 mod clients;
 mod gateway;
 mod proxy;
 pub mod report;
 mod wire;
 
+pub use balancer::Balancer;
 pub use clients::{check_rust_client, ClientTarget};
 pub use gateway::{check_gateway, GatewayTarget};
 pub use proxy::{Fault, FaultProxy};

@@ -198,6 +198,7 @@ impl ClusterBuilder {
         tasks.push(tokio::spawn(timer_loop(transit.clone(), broker.clone())));
         let writer = tokio::spawn(write_loop(link.clone(), out_rx));
         broker.set_transport(Arc::new(ClusterTransport(transit.clone())));
+        let oldest = transit.clone();
         let history = history::start(
             c.shared_history,
             &url,
@@ -205,10 +206,16 @@ impl ClusterBuilder {
             broker,
             c.max_packet_size,
             c.max_reconnect_delay,
+            Arc::new(move || oldest.is_history_writer()),
         )
         .await;
         let history = match history {
-            Ok(h) => h,
+            Ok(h) => {
+                if h.is_some() {
+                    transit.share_history();
+                }
+                h
+            }
             Err(e) => {
                 broker.clear_transport();
                 for task in &tasks {

@@ -56,7 +56,12 @@ pub(crate) fn services(broker: &Broker) -> Vec<Value> {
 }
 
 /// The INFO fields beside `services`.
-pub(crate) fn info(broker: &Broker, instance_id: &str, seq: u64) -> Value {
+pub(crate) fn info(broker: &Broker, instance_id: &str, seq: u64, history_since: u64) -> Value {
+    let metadata = if history_since > 0 {
+        json!({ super::packets::HISTORY_SINCE: history_since })
+    } else {
+        json!({})
+    };
     json!({
         "services": services(broker),
         "config": {},
@@ -69,7 +74,7 @@ pub(crate) fn info(broker: &Broker, instance_id: &str, seq: u64) -> Value {
             "langVersion": env!("CARGO_PKG_RUST_VERSION"),
         },
         "seq": seq,
-        "metadata": {},
+        "metadata": metadata,
     })
 }
 

@@ -155,6 +155,8 @@ impl NodeServices {
 #[derive(Debug)]
 struct RemoteNode {
     instance_id: Option<String>,
+    /// Since when it shares the recovery history (INFO metadata), if it does.
+    history_since: Option<u64>,
     last_seen: Instant,
     services: Arc<NodeServices>,
 }
@@ -202,6 +204,7 @@ impl NodeRegistry {
     pub(crate) fn apply_info(
         &mut self,
         instance_id: Option<String>,
+        history_since: Option<u64>,
         services: NodeServices,
         now: Instant,
     ) -> InfoChange {
@@ -210,6 +213,7 @@ impl NodeRegistry {
         }
         let node = RemoteNode {
             instance_id,
+            history_since,
             last_seen: now,
             services: Arc::new(services),
         };
@@ -250,6 +254,14 @@ impl NodeRegistry {
             self.nodes.remove(id);
         }
         gone
+    }
+
+    /// The oldest node sharing the recovery history: `(since, id)`, the smallest.
+    pub(crate) fn oldest_history_node(&self) -> Option<(u64, &str)> {
+        self.nodes
+            .iter()
+            .filter_map(|(id, n)| Some((n.history_since?, id.as_str())))
+            .min()
     }
 
     /// The known node IDs, sorted.

@@ -270,6 +270,22 @@ pub(crate) struct InfoPacket {
     pub(crate) services: Vec<Value>,
     #[serde(default, rename = "instanceID")]
     pub(crate) instance_id: Option<String>,
+    #[serde(default)]
+    pub(crate) metadata: Value,
+}
+
+/// The INFO metadata key under which a gateway announces since when (Unix ms) it shares the
+/// recovery history (`cluster::history`: the oldest one stores, the others stand by).
+pub(crate) const HISTORY_SINCE: &str = "moleculerWsHistorySince";
+
+impl InfoPacket {
+    /// Since when the node shares the recovery history, if it says so.
+    pub(crate) fn history_since(&self) -> Option<u64> {
+        self.metadata
+            .get(HISTORY_SINCE)?
+            .as_u64()
+            .filter(|&t| t > 0)
+    }
 }
 
 /// PING: answered with PONG `{time, id, arrived}`.

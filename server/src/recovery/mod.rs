@@ -156,6 +156,8 @@ pub(crate) struct Recovery {
     pub(crate) unstored: AtomicU64,
     /// The IDs of the latest of those: one the engine stored after all is not sent again.
     unstored_ids: Mutex<VecDeque<String>>,
+    /// The IDs of the latest messages read back from the engine, in order and as a set.
+    stored_ids: Mutex<(VecDeque<String>, std::collections::HashSet<String>)>,
 }
 
 fn lock(h: &Mutex<History>) -> MutexGuard<'_, History> {
@@ -180,6 +182,7 @@ impl Recovery {
             engine_up: AtomicBool::new(false),
             unstored: AtomicU64::new(0),
             unstored_ids: Mutex::default(),
+            stored_ids: Mutex::default(),
         }
     }
 
@@ -313,6 +316,14 @@ impl Recovery {
                         replay.len()
                     )));
                     recovered = Some(replay.len());
+                    tracing::trace!(
+                        path,
+                        since = s,
+                        last,
+                        first = replay.first().map(|f| f.as_str()),
+                        n = replay.len(),
+                        "recovery: replay"
+                    );
                     frames.extend(replay);
                 }
                 None => {

@@ -31,6 +31,9 @@ const PREPARE_TIMEOUT: Duration = Duration::from_secs(2);
 /// IDs of messages sent under a local epoch that are remembered (in case the engine stored
 /// them after all).
 const UNSTORED_IDS: usize = 4096;
+/// IDs of the messages read back from the engine that are remembered (what a standing-by
+/// gateway waits for).
+const STORED_IDS: usize = 1 << 16;
 
 impl Recovery {
     /// Plugs the engine's queue in (or out, with `None`).
@@ -119,6 +122,8 @@ impl Recovery {
                 path: path.to_owned(),
                 id,
                 text: text.clone(),
+                received: Instant::now(),
+                sender: origin.sender.to_owned(),
             };
             if let Err(e) = appends.try_send(Job::Offer(message)) {
                 let job = match e {
@@ -148,6 +153,14 @@ impl Recovery {
 
     fn mirror(&self, registry: &Registry, message: Stored, max_bytes: usize, metrics: &Metrics) {
         let path = message.path.as_str();
+        tracing::trace!(
+            path,
+            epoch = message.epoch,
+            seq = message.seq,
+            id = message.id.as_deref(),
+            text = message.text.as_str(),
+            "recovery: stored message read back"
+        );
         let history = loop {
             let made = || History::new(message.epoch, message.seq.saturating_sub(1));
             let Some(history) = self.history(path, made) else {
@@ -161,6 +174,17 @@ impl Recovery {
                 break history;
             }
         };
+        if let Some(id) = &message.id {
+            let mut ids = self.stored_ids.lock().unwrap_or_else(|e| e.into_inner());
+            if ids.0.len() >= STORED_IDS {
+                if let Some(old) = ids.0.pop_front() {
+                    ids.1.remove(&old);
+                }
+            }
+            if ids.1.insert(id.clone()) {
+                ids.0.push_back(id.clone());
+            }
+        }
         // Sent here under a local epoch already (the engine answered too late)?
         let sent = message.id.as_ref().is_some_and(|id| {
             let mut ids = self.unstored_ids.lock().unwrap_or_else(|e| e.into_inner());
@@ -251,6 +275,17 @@ impl Recovery {
         registry.deliver_split(path, None, Some(&frame), max_bytes, metrics);
         drop(h);
         self.changed.notify_waiters();
+    }
+
+    /// Whether a message with this ID was read back from the engine lately.
+    pub(crate) fn was_stored(&self, id: &str) -> bool {
+        let ids = self.stored_ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.1.contains(id)
+    }
+
+    /// Resolves when the mirror changes next, or after `timeout`.
+    pub(crate) async fn changed(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.changed.notified()).await;
     }
 
     /// The newest message of `path` read back from the engine, or the epoch to propose for

@@ -226,11 +226,31 @@ impl NodeBroker {
 
     /// Sends one command and returns its reply.
     pub fn command(&mut self, cmd: serde_json::Value) -> serde_json::Value {
+        self.send(cmd);
+        let line = wait_for_line(&self.replies, "@@ ", "the node broker");
+        serde_json::from_str(line.trim_start_matches("@@ ")).expect("reply JSON")
+    }
+
+    /// Sends one command without waiting for its reply (see [`reply_within`](Self::reply_within)).
+    pub fn send(&mut self, cmd: serde_json::Value) {
         let stdin = self.stdin.as_mut().expect("stdin");
         writeln!(stdin, "{cmd}").expect("write to node");
         stdin.flush().expect("flush");
-        let line = wait_for_line(&self.replies, "@@ ", "the node broker");
-        serde_json::from_str(line.trim_start_matches("@@ ")).expect("reply JSON")
+    }
+
+    /// The next reply, waiting at most `wait`.
+    pub fn reply_within(&mut self, wait: std::time::Duration) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.replies.recv_timeout(left) {
+                Ok(line) if line.starts_with("@@ ") => {
+                    return serde_json::from_str(&line[3..]).expect("reply JSON")
+                }
+                Ok(_) => {}
+                Err(_) => panic!("the node broker did not reply within {wait:?}"),
+            }
+        }
     }
 }
 

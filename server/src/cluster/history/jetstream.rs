@@ -43,13 +43,19 @@ impl JetStream {
     ) -> Result<Self, String> {
         let reconnected = Arc::new(tokio::sync::Notify::new());
         let signal = reconnected.clone();
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let client = async_nats::ConnectOptions::new()
             .name("moleculer-ws history")
             .event_callback(move |event| {
-                let signal = signal.clone();
+                let (signal, lost) = (signal.clone(), lost.clone());
                 async move {
-                    if matches!(event, async_nats::Event::Connected) {
-                        signal.notify_one();
+                    use std::sync::atomic::Ordering::Relaxed;
+                    match event {
+                        async_nats::Event::Disconnected => lost.store(true, Relaxed),
+                        async_nats::Event::Connected if lost.swap(false, Relaxed) => {
+                            signal.notify_one();
+                        }
+                        _ => {}
                     }
                 }
             })

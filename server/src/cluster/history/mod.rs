@@ -33,6 +33,14 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Offers retried when another gateway stored a message of the path in between.
 const MAX_TRIES: usize = 8;
+/// How long a gateway that is not the history's writer waits, from receiving a message, for
+/// the writer to store it before it stores it itself (the writer is gone or stuck).
+const STANDBY_WAIT: Duration = Duration::from_secs(1);
+/// The same for a sender none of whose messages this gateway has seen stored yet (it joined a
+/// moment ago, and may not have received the sender's messages before this one).
+const UNSYNCED_WAIT: Duration = Duration::from_secs(10);
+/// Senders remembered as in step with the history; past this many, forgotten all at once.
+const MAX_SENDERS: usize = 4096;
 
 /// Whether the gateways of a cluster share their recovery histories through the transporter's
 /// engine.
@@ -112,6 +120,7 @@ pub(crate) async fn start(
     broker: &Broker,
     max_message_size: usize,
     max_reconnect_delay: Duration,
+    is_writer: Arc<dyn Fn() -> bool + Send + Sync>,
 ) -> Result<Option<HistoryHandle>, ClusterError> {
     if mode == SharedHistory::Off {
         return Ok(None);
@@ -154,6 +163,10 @@ pub(crate) async fn start(
         }
     };
     let weak = Arc::downgrade(&host);
+    // Shared from now on: a message that comes while the history is read waits in the queue
+    // (it must not go into the histories being read with a position of this gateway's own).
+    let (appends, queue) = mpsc::channel(APPEND_QUEUE);
+    host.attach(Some(appends));
     let (ready_tx, ready) = oneshot::channel();
     let follower = tokio::spawn(
         engine
@@ -163,9 +176,7 @@ pub(crate) async fn start(
     if tokio::time::timeout(CATCH_UP_TIMEOUT, ready).await.is_err() {
         tracing::warn!("cluster: the shared history was not read in time; going on");
     }
-    let (appends, queue) = mpsc::channel(APPEND_QUEUE);
-    let worker = tokio::spawn(offer_loop(engine, weak.clone(), queue));
-    host.attach(Some(appends));
+    let worker = tokio::spawn(offer_loop(engine, weak.clone(), queue, is_writer));
     host.engine_up(true);
     tracing::info!(transporter = %redact(url), "cluster: recovery histories shared");
     Ok(Some(HistoryHandle {
@@ -180,8 +191,12 @@ async fn offer_loop(
     engine: Arc<dyn Engine>,
     host: Weak<dyn HistoryHost>,
     mut queue: mpsc::Receiver<Job>,
+    is_writer: Arc<dyn Fn() -> bool + Send + Sync>,
 ) {
     let mut paused_until: Option<Instant> = None;
+    // Senders whose messages this gateway has seen stored: from then on it received every one
+    // of theirs, so it may store them itself, in order.
+    let mut in_step: std::collections::HashSet<String> = std::collections::HashSet::new();
     while let Some(job) = queue.recv().await {
         let Some(host) = host.upgrade() else {
             return;
@@ -204,12 +219,25 @@ async fn offer_loop(
                 continue;
             }
         };
+        let known = in_step.contains(&message.sender);
+        if stand_by(&*host, &message, &*is_writer, known).await {
+            if !known {
+                if in_step.len() >= MAX_SENDERS {
+                    in_step.clear();
+                }
+                in_step.insert(message.sender.clone());
+            }
+            continue; // the writer stored it
+        }
         if paused_until.is_some_and(|t| Instant::now() < t) {
             host.unstored(message);
             continue;
         }
         match offer(&*engine, &*host, &message).await {
             Ok(()) => {
+                if !in_step.contains(&message.sender) && in_step.len() < MAX_SENDERS {
+                    in_step.insert(message.sender.clone());
+                }
                 if paused_until.take().is_some() {
                     tracing::info!("cluster: the history engine takes messages again");
                 }
@@ -225,6 +253,32 @@ async fn offer_loop(
                 host.unstored(message);
             }
         }
+    }
+}
+
+/// On a gateway that is not the writer: waits until the writer stored `message` (`true`),
+/// this gateway became the writer, or [`STANDBY_WAIT`] passed since it was received
+/// ([`UNSYNCED_WAIT`] when this gateway has not seen any message of the sender stored yet).
+/// Only the writer stores as messages come, so they are stored in the order it received them
+/// (the order the sender sent them in), not in the order of whichever gateway was quickest,
+/// which may be one that did not receive the ones before (it joined a moment ago).
+async fn stand_by(
+    host: &dyn HistoryHost,
+    message: &Append,
+    is_writer: &(dyn Fn() -> bool + Send + Sync),
+    in_step: bool,
+) -> bool {
+    let wait = if in_step { STANDBY_WAIT } else { UNSYNCED_WAIT };
+    let deadline = message.received + wait;
+    loop {
+        if host.was_stored(&message.id) {
+            return true;
+        }
+        let now = Instant::now();
+        if is_writer() || now >= deadline {
+            return false;
+        }
+        host.changed(deadline - now).await;
     }
 }
 

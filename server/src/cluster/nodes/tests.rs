@@ -10,7 +10,12 @@ fn info(services: Value, instance: &str) -> InfoPacket {
 
 fn apply(reg: &mut NodeRegistry, id: &str, info: &InfoPacket, now: Instant) -> InfoChange {
     let (services, _) = NodeServices::read(id, &info.services);
-    reg.apply_info(info.instance_id.clone(), services, now)
+    reg.apply_info(
+        info.instance_id.clone(),
+        info.history_since(),
+        services,
+        now,
+    )
 }
 
 fn gateway_services() -> Value {

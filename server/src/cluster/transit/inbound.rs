@@ -209,7 +209,9 @@ impl Transit {
                 );
             }
         }
-        let change = self.change_nodes(|nodes| nodes.apply_info(info.instance_id, services, now));
+        let since = info.history_since();
+        let change =
+            self.change_nodes(|nodes| nodes.apply_info(info.instance_id, since, services, now));
         match change {
             InfoChange::Joined => tracing::info!(node = sender, "cluster: node joined"),
             InfoChange::Restarted => {

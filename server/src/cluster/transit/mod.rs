@@ -102,6 +102,8 @@ pub(crate) struct Transit {
     requests: Arc<Semaphore>,
     pending: Mutex<HashMap<String, Pending>>,
     info_seq: AtomicU64,
+    /// Since when (Unix ms) this node shares the recovery history; 0: it does not.
+    history_since: AtomicU64,
     next_id: AtomicU64,
     /// (sender, version) pairs already warned about, at most [`MAX_WARNED_VERSIONS`].
     warned_versions: Mutex<HashSet<(String, String)>>,
@@ -145,6 +147,7 @@ impl Transit {
             requests: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             pending: Mutex::default(),
             info_seq: AtomicU64::new(1),
+            history_since: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             warned_versions: Mutex::default(),
             stopped: AtomicBool::new(false),
@@ -158,6 +161,35 @@ impl Transit {
 
     pub(crate) fn node_id(&self) -> &str {
         &self.node_id
+    }
+
+    /// This node shares the recovery history from now on: tell everyone (INFO metadata).
+    pub(crate) fn share_history(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64);
+        self.history_since.store(now.max(1), Ordering::Relaxed);
+        self.services_changed();
+    }
+
+    /// Whether this node stores the recovery history's messages as they come (the oldest
+    /// sharing node; ties by node ID), rather than standing by for the one that does.
+    pub(crate) fn is_history_writer(&self) -> bool {
+        let since = self.history_since.load(Ordering::Relaxed);
+        if since == 0 {
+            return false;
+        }
+        // Just started: the other nodes' INFO may not be here yet.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        if now.saturating_sub(since) < 1000 {
+            return false;
+        }
+        match lock(&self.nodes).oldest_history_node() {
+            Some(oldest) => (since, self.node_id.as_str()) < oldest,
+            None => true,
+        }
     }
 
     pub(crate) fn out_sender(&self) -> &mpsc::Sender<Outbound> {
@@ -205,7 +237,8 @@ impl Transit {
             return;
         };
         let seq = self.info_seq.load(Ordering::Relaxed);
-        let info = local::info(&broker, &self.instance_id, seq);
+        let since = self.history_since.load(Ordering::Relaxed);
+        let info = local::info(&broker, &self.instance_id, seq, since);
         let topic = match to {
             Some(node) => self.topics.to_node(Kind::Info, node),
             None => self.topics.broadcast(Kind::Info),

@@ -100,7 +100,10 @@ pub(crate) trait HistoryHost: Send + Sync {
     /// Whether a message with this ID was read back from the engine lately.
     fn was_stored(&self, id: &str) -> bool;
     /// Resolves when the next message is read back from the engine, or after `timeout`.
-    fn changed(&self, timeout: Duration) -> crate::broker::BoxFuture<'_, ()>;
+    fn changed(
+        &self,
+        timeout: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
 }
 
 /// The longest message ID an engine keeps in its deduplication window.

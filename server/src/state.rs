@@ -135,7 +135,10 @@ impl HistoryHost for Shared {
         self.recovery.was_stored(id)
     }
 
-    fn changed(&self, timeout: std::time::Duration) -> crate::broker::BoxFuture<'_, ()> {
+    fn changed(
+        &self,
+        timeout: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(self.recovery.changed(timeout))
     }
 }

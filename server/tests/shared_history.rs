@@ -288,3 +288,64 @@ async fn redis_streams_away_and_back() {
     )
     .await;
 }
+
+/// The gateway that stores (the oldest) dies without a word, as with SIGKILL: what the engine
+/// acknowledged is kept, the others store in its place (after their stand-by wait, then at once
+/// when it is dropped from the cluster), and a recovering client sees every message once, in
+/// order.
+async fn writer_killed(url: &str) {
+    let a = gateway("gw-a").await;
+    let ca = join(&a, url, SharedHistory::On).await;
+    let b = gateway("gw-b").await;
+    let cb = Cluster::builder()
+        .transporter(url)
+        .heartbeat_interval(Duration::from_millis(200))
+        .heartbeat_timeout(Duration::from_millis(1500))
+        .max_reconnect_delay(Duration::from_millis(300))
+        .start(b.broker())
+        .await
+        .unwrap();
+    within(cb.wait_for_nodes(|ids| ids.iter().any(|n| n == "gw-a"))).await;
+    let mut x = connect(&b, "/ws/k?recover=1").await;
+    let mut seen = Follower::default();
+    seen.read(&next_text(&mut x).await);
+    for n in 1..=5 {
+        trigger(&b, "/ws/k", json!(n)).await;
+    }
+    while seen.payloads.len() < 5 {
+        seen.read(&next_text(&mut x).await);
+    }
+    // Gone without DISCONNECT: b still counts it as the oldest until its heartbeat timeout.
+    drop(ca);
+    drop(a);
+    for n in 6..=10 {
+        trigger(&b, "/ws/k", json!(n)).await;
+    }
+    while seen.payloads.len() < 10 {
+        seen.read(&next_text(&mut x).await);
+    }
+    within(cb.wait_for_nodes(|ids| !ids.iter().any(|n| n == "gw-a"))).await;
+    trigger(&b, "/ws/k", json!(11)).await;
+    seen.read(&next_text(&mut x).await);
+    assert_eq!(seen.payloads, (1..=11).collect::<Vec<_>>());
+    assert_eq!(seen.resets, 1, "the first status only");
+    // All of it in the engine: a new gateway reads the eleven back.
+    let c = gateway("gw-c").await;
+    let _cc = join(&c, url, SharedHistory::On).await;
+    assert_eq!(
+        metric(&c, "moleculer_ws_recovery_history_messages").await,
+        11
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_jetstream_writer_killed() {
+    let nats = NatsServer::start_jetstream();
+    writer_killed(&nats.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_streams_writer_killed() {
+    let redis = RedisServer::start();
+    writer_killed(&redis.url()).await;
+}

@@ -206,7 +206,7 @@ impl ClusterBuilder {
             broker,
             c.max_packet_size,
             c.max_reconnect_delay,
-            Arc::new(move || oldest.is_history_writer()),
+            Arc::new(move || oldest.history_role()),
         )
         .await;
         let history = match history {

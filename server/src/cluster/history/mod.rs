@@ -58,6 +58,19 @@ pub enum SharedHistory {
     Off,
 }
 
+/// A gateway's part in storing the shared history's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The oldest gateway sharing the history: it stores each message as it comes.
+    Writer,
+    /// An older gateway shares the history: this one stores a message only when the writer
+    /// has not, a while after receiving it.
+    Follower,
+    /// No older gateway is known, but this one joined a moment ago (an older one may not have
+    /// announced itself yet): it stands by briefly.
+    Settling,
+}
+
 /// The bounds of the stored history, the same as the gateway's in-process ones.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -120,7 +133,7 @@ pub(crate) async fn start(
     broker: &Broker,
     max_message_size: usize,
     max_reconnect_delay: Duration,
-    is_writer: Arc<dyn Fn() -> bool + Send + Sync>,
+    role: Arc<dyn Fn() -> Role + Send + Sync>,
 ) -> Result<Option<HistoryHandle>, ClusterError> {
     if mode == SharedHistory::Off {
         return Ok(None);
@@ -176,7 +189,13 @@ pub(crate) async fn start(
     if tokio::time::timeout(CATCH_UP_TIMEOUT, ready).await.is_err() {
         tracing::warn!("cluster: the shared history was not read in time; going on");
     }
-    let worker = tokio::spawn(offer_loop(engine, weak.clone(), queue, is_writer));
+    let worker = tokio::spawn(offer_loop(
+        engine,
+        weak.clone(),
+        queue,
+        role,
+        broker.node_id().to_owned(),
+    ));
     host.engine_up(true);
     tracing::info!(transporter = %redact(url), "cluster: recovery histories shared");
     Ok(Some(HistoryHandle {
@@ -191,7 +210,8 @@ async fn offer_loop(
     engine: Arc<dyn Engine>,
     host: Weak<dyn HistoryHost>,
     mut queue: mpsc::Receiver<Job>,
-    is_writer: Arc<dyn Fn() -> bool + Send + Sync>,
+    role: Arc<dyn Fn() -> Role + Send + Sync>,
+    own_id: String,
 ) {
     let mut paused_until: Option<Instant> = None;
     // Senders whose messages this gateway has seen stored: from then on it received every one
@@ -219,8 +239,9 @@ async fn offer_loop(
                 continue;
             }
         };
-        let known = in_step.contains(&message.sender);
-        if stand_by(&*host, &message, &*is_writer, known).await {
+        // Its own broadcasts a gateway has all of.
+        let known = message.sender == own_id || in_step.contains(&message.sender);
+        if stand_by(&*host, &message, &*role, known).await {
             if !known {
                 if in_step.len() >= MAX_SENDERS {
                     in_step.clear();
@@ -258,24 +279,29 @@ async fn offer_loop(
 
 /// On a gateway that is not the writer: waits until the writer stored `message` (`true`),
 /// this gateway became the writer, or [`STANDBY_WAIT`] passed since it was received
-/// ([`UNSYNCED_WAIT`] when this gateway has not seen any message of the sender stored yet).
+/// ([`UNSYNCED_WAIT`] when an older gateway is the writer and this one has not seen any
+/// message of the sender stored yet).
 /// Only the writer stores as messages come, so they are stored in the order it received them
 /// (the order the sender sent them in), not in the order of whichever gateway was quickest,
 /// which may be one that did not receive the ones before (it joined a moment ago).
 async fn stand_by(
     host: &dyn HistoryHost,
     message: &Append,
-    is_writer: &(dyn Fn() -> bool + Send + Sync),
+    role: &(dyn Fn() -> Role + Send + Sync),
     in_step: bool,
 ) -> bool {
-    let wait = if in_step { STANDBY_WAIT } else { UNSYNCED_WAIT };
-    let deadline = message.received + wait;
     loop {
         if host.was_stored(&message.id) {
             return true;
         }
+        let wait = match role() {
+            Role::Writer => return false,
+            Role::Follower if !in_step => UNSYNCED_WAIT,
+            Role::Follower | Role::Settling => STANDBY_WAIT,
+        };
+        let deadline = message.received + wait;
         let now = Instant::now();
-        if is_writer() || now >= deadline {
+        if now >= deadline {
             return false;
         }
         host.changed(deadline - now).await;

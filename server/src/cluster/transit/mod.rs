@@ -19,6 +19,7 @@ use super::packets::{Kind, Topics, Version, Writer};
 use super::transporter::LinkEvent;
 
 mod calls;
+mod history;
 mod inbound;
 mod stats;
 
@@ -161,35 +162,6 @@ impl Transit {
 
     pub(crate) fn node_id(&self) -> &str {
         &self.node_id
-    }
-
-    /// This node shares the recovery history from now on: tell everyone (INFO metadata).
-    pub(crate) fn share_history(&self) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_millis() as u64);
-        self.history_since.store(now.max(1), Ordering::Relaxed);
-        self.services_changed();
-    }
-
-    /// Whether this node stores the recovery history's messages as they come (the oldest
-    /// sharing node; ties by node ID), rather than standing by for the one that does.
-    pub(crate) fn is_history_writer(&self) -> bool {
-        let since = self.history_since.load(Ordering::Relaxed);
-        if since == 0 {
-            return false;
-        }
-        // Just started: the other nodes' INFO may not be here yet.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        if now.saturating_sub(since) < 1000 {
-            return false;
-        }
-        match lock(&self.nodes).oldest_history_node() {
-            Some(oldest) => (since, self.node_id.as_str()) < oldest,
-            None => true,
-        }
     }
 
     pub(crate) fn out_sender(&self) -> &mpsc::Sender<Outbound> {

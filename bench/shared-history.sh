@@ -16,6 +16,7 @@ out=${BENCH_OUT:-bench/results/issue-16}
 rates=${RATES:-20,50,100,150,200}
 step_secs=${STEP_SECS:-5}
 sockets=${SOCKETS:-10000}
+modes=${MODES:-off process nats redis}
 clients=${REPLAY_CLIENTS:-1000}
 messages=${REPLAY_MESSAGES:-500}
 ulimit -n "$(ulimit -Hn)"
@@ -50,6 +51,7 @@ start_gateway() {
     nats) extra=(--transporter "$nats_url" --shared-history on) ;;
     redis) extra=(--transporter "$redis_url" --shared-history on) ;;
   esac
+  export RUST_LOG=${GATEWAY_LOG:-info}
   # Every generator socket comes from 127.0.0.x: the per-address replay budget is raised so
   # that it measures the replay, not the budget.
   "$target/release/moleculer-ws-server" --listen 127.0.0.1:0 --trigger \
@@ -60,7 +62,7 @@ start_gateway() {
 }
 stop_gateway() { kill -INT "$gw_pid"; wait "$gw_pid" || true; }
 
-for mode in off process nats redis; do
+for mode in $modes; do
   start_gateway "$mode"
   q="?recover=1"; [ "$mode" = off ] && q=""
   echo "==> fan-out, $mode ($addr)" >&2
@@ -75,5 +77,6 @@ for mode in off process nats redis; do
       --out "$out/replay-$mode.json" > "$work/replay-$mode.log" 2>&1
   fi
   stop_gateway
+  cp "$work/gw-$mode.err" "$out/gateway-$mode.log"
 done
 node bench/shared-history-report.js "$out"

@@ -43,7 +43,8 @@ struct Args {
     deadline_secs: f64,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn text(ws: &mut Ws) -> String {
     loop {
@@ -62,7 +63,10 @@ fn position(frame: &str) -> (String, u64) {
         .or_else(|| frame.strip_prefix("#recovered:"))
         .unwrap_or_else(|| panic!("not a status frame: {frame}"));
     let mut it = rest.split(':');
-    (it.next().unwrap().to_owned(), it.next().unwrap().parse().unwrap())
+    (
+        it.next().unwrap().to_owned(),
+        it.next().unwrap().parse().unwrap(),
+    )
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -118,7 +122,10 @@ async fn main() {
             gate.wait().await;
             let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.ok()?;
             let status = text(&mut ws).await;
-            let n = status.rsplit(':').next().and_then(|n| n.parse::<u64>().ok());
+            let n = status
+                .rsplit(':')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok());
             if !status.starts_with("#recovered:") || n != Some(want) {
                 return None;
             }

@@ -185,7 +185,6 @@ impl ClusterHandle {
     /// Leaves the cluster: publishes DISCONNECT (waiting at most 2 s for it to go out), fails
     /// pending remote calls, unplugs the broker's transport and closes the connection.
     pub async fn shutdown(mut self) {
-        self.history = None;
         self.broker.clear_transport();
         for task in &self.tasks {
             task.abort();
@@ -199,6 +198,9 @@ impl ClusterHandle {
         {
             tracing::warn!("cluster: DISCONNECT could not be sent in time");
         }
+        // The shared history's worker offered what it had queued meanwhile; the others know
+        // this node left (and the next oldest stores from now on).
+        self.history = None;
         if let Some(writer) = self.writer.take() {
             writer.abort();
         }

@@ -14,7 +14,6 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use super::transporter::{reconnect_delays, redact};
 use super::ClusterError;
@@ -107,19 +106,18 @@ pub(crate) trait Engine: Send + Sync + 'static {
     ) -> BoxFuture<'static, ()>;
 }
 
-/// The running shared history of one node.
+/// The running shared history of one node: a thread of its own with a runtime of its own, so
+/// that offers and reads are not queued behind the fan-out to thousands of sockets.
 pub(crate) struct HistoryHandle {
     host: Weak<dyn HistoryHost>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Dropped to stop the thread (its runtime, and with it every task and connection).
+    _stop: oneshot::Sender<()>,
 }
 
 impl Drop for HistoryHandle {
     fn drop(&mut self) {
         if let Some(host) = self.host.upgrade() {
             host.attach(None);
-        }
-        for task in &self.tasks {
-            task.abort();
         }
     }
 }
@@ -147,61 +145,129 @@ pub(crate) async fn start(
         max_age,
         max_message_size,
     };
-    let engine: Result<Arc<dyn Engine>, String> =
-        match url.split_once("://").map(|(scheme, _)| scheme) {
-            Some("nats") => jetstream::JetStream::connect(url, namespace, limits)
-                .await
-                .map(|e| Arc::new(e) as Arc<dyn Engine>),
-            Some("redis") => redis::RedisStreams::connect(url, namespace, limits)
-                .await
-                .map(|e| Arc::new(e) as Arc<dyn Engine>),
-            _ => Err("the transporter has no history engine".to_owned()),
-        };
-    let engine = match (engine, mode) {
-        (Ok(engine), _) => engine,
-        (Err(reason), SharedHistory::On) => {
+    let weak = Arc::downgrade(&host);
+    drop(host);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (connected_tx, connected) = oneshot::channel::<Result<(), String>>();
+    let (ready_tx, ready) = oneshot::channel::<()>();
+    let run = Run {
+        url: url.to_owned(),
+        namespace: namespace.to_owned(),
+        limits,
+        host: weak.clone(),
+        max_reconnect_delay,
+        role,
+        own_id: broker.node_id().to_owned(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("moleculer-ws-history".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = connected_tx.send(Err(format!("no runtime: {e}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                tokio::select! {
+                    _ = stopped => {}
+                    () = run.run(connected_tx, ready_tx) => {}
+                }
+            });
+        });
+    if let Err(e) = thread {
+        return Err(ClusterError::Config(format!(
+            "shared history: no thread: {e}"
+        )));
+    }
+    let reason = match connected.await {
+        Ok(Ok(())) => None,
+        Ok(Err(reason)) => Some(reason),
+        Err(_) => Some("the history's thread ended".to_owned()),
+    };
+    if let Some(reason) = reason {
+        if mode == SharedHistory::On {
             return Err(ClusterError::Config(format!(
                 "shared history on {}: {reason}",
                 redact(url)
-            )))
+            )));
         }
-        (Err(reason), _) => {
-            tracing::warn!(
-                transporter = %redact(url),
-                %reason,
-                "cluster: recovery histories stay per gateway (a client recovers only from \
-                 the gateway it left); enable JetStream (nats-server -js) to share them"
-            );
-            return Ok(None);
-        }
-    };
-    let weak = Arc::downgrade(&host);
-    // Shared from now on: a message that comes while the history is read waits in the queue
-    // (it must not go into the histories being read with a position of this gateway's own).
-    let (appends, queue) = mpsc::channel(APPEND_QUEUE);
-    host.attach(Some(appends));
-    let (ready_tx, ready) = oneshot::channel();
-    let follower = tokio::spawn(
-        engine
-            .clone()
-            .follow(weak.clone(), ready_tx, max_reconnect_delay),
-    );
+        tracing::warn!(
+            transporter = %redact(url),
+            %reason,
+            "cluster: recovery histories stay per gateway (a client recovers only from \
+             the gateway it left); enable JetStream (nats-server -js) to share them"
+        );
+        return Ok(None);
+    }
     if tokio::time::timeout(CATCH_UP_TIMEOUT, ready).await.is_err() {
         tracing::warn!("cluster: the shared history was not read in time; going on");
     }
-    let worker = tokio::spawn(offer_loop(
-        engine,
-        weak.clone(),
-        queue,
-        role,
-        broker.node_id().to_owned(),
-    ));
-    host.engine_up(true);
     tracing::info!(transporter = %redact(url), "cluster: recovery histories shared");
     Ok(Some(HistoryHandle {
         host: weak,
-        tasks: vec![follower, worker],
+        _stop: stop,
     }))
+}
+
+/// What the history's thread runs.
+struct Run {
+    url: String,
+    namespace: String,
+    limits: Limits,
+    host: Weak<dyn HistoryHost>,
+    max_reconnect_delay: Duration,
+    role: Arc<dyn Fn() -> Role + Send + Sync>,
+    own_id: String,
+}
+
+impl Run {
+    /// Connects (telling `connected`), attaches the gateway, reads the history (then tells
+    /// `ready`) and offers messages, until the runtime is stopped.
+    async fn run(self, connected: oneshot::Sender<Result<(), String>>, ready: oneshot::Sender<()>) {
+        let (url, namespace, limits) = (&self.url, &self.namespace, self.limits);
+        let engine: Result<Arc<dyn Engine>, String> =
+            match url.split_once("://").map(|(scheme, _)| scheme) {
+                Some("nats") => jetstream::JetStream::connect(url, namespace, limits)
+                    .await
+                    .map(|e| Arc::new(e) as Arc<dyn Engine>),
+                Some("redis") => redis::RedisStreams::connect(url, namespace, limits)
+                    .await
+                    .map(|e| Arc::new(e) as Arc<dyn Engine>),
+                _ => Err("the transporter has no history engine".to_owned()),
+            };
+        let engine = match engine {
+            Ok(e) => e,
+            Err(reason) => {
+                let _ = connected.send(Err(reason));
+                return;
+            }
+        };
+        let Some(host) = self.host.upgrade() else {
+            return;
+        };
+        // Shared from now on: a message that comes while the history is read waits in the
+        // queue (it must not go into the histories being read with a position of their own).
+        let (appends, queue) = mpsc::channel(APPEND_QUEUE);
+        host.attach(Some(appends));
+        host.engine_up(true);
+        drop(host);
+        let _ = connected.send(Ok(()));
+        let (read_tx, read) = oneshot::channel();
+        let follower = tokio::spawn(engine.clone().follow(
+            self.host.clone(),
+            read_tx,
+            self.max_reconnect_delay,
+        ));
+        let _ = tokio::time::timeout(CATCH_UP_TIMEOUT, read).await;
+        let _ = ready.send(());
+        offer_loop(engine, self.host, queue, self.role, self.own_id).await;
+        follower.abort();
+    }
 }
 
 /// Offers the queued messages one by one, in the order this gateway received them (and opens

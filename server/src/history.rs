@@ -88,6 +88,9 @@ pub(crate) trait HistoryHost: Send + Sync {
     fn attach(&self, jobs: Option<tokio::sync::mpsc::Sender<Job>>);
     /// A message read back from the engine, in the engine's order.
     fn stored(&self, message: Stored);
+    /// A message this gateway's offer just stored: taken when it is the next one of its
+    /// path here (else the reader brings it, in order).
+    fn stored_here(&self, message: Stored);
     /// The newest stored message of `path` this gateway has read.
     fn tip(&self, path: &str) -> Tip;
     /// A message the engine did not take (unreachable, too slow): this gateway's recovering

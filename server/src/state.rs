@@ -113,6 +113,12 @@ impl HistoryHost for Shared {
             .stored(&self.registry, message, max_bytes, &self.metrics);
     }
 
+    fn stored_here(&self, message: Stored) {
+        let max_bytes = self.config.outbound_queue_bytes;
+        self.recovery
+            .stored_here(&self.registry, message, max_bytes, &self.metrics);
+    }
+
     fn tip(&self, path: &str) -> Tip {
         self.recovery.tip(path)
     }

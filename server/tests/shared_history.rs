@@ -197,9 +197,9 @@ impl Follower {
     }
 }
 
-/// The engine away and back: local broadcasts still reach every socket; the recovering one
-/// gets `#reset` (a local epoch) instead of a silent hole, and the shared history again once
-/// the engine is back; no message lost or repeated on the wire.
+/// The engine away for 5 s and back: local broadcasts still reach every socket; the
+/// recovering one gets `#reset` (a local epoch) instead of a silent hole, and the shared
+/// history again once the engine is back; no message lost or repeated on the wire.
 async fn engine_away_and_back(url: &str, stop: impl FnOnce(), start_again: impl FnOnce()) {
     let a = gateway("gw-a").await;
     let _ca = join(&a, url, SharedHistory::On).await;
@@ -228,6 +228,18 @@ async fn engine_away_and_back(url: &str, stop: impl FnOnce(), start_again: impl 
     assert_ne!(local_epoch, shared_epoch);
     seen.read(&reset);
     seen.read(&next_text(&mut x).await);
+    // The engine stays away for 5 s (the length of the fault, not a wait for something):
+    // a message every 100 ms reaches both sockets, the recovering one under the local epoch.
+    let away = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < away {
+        n += 1;
+        trigger(&a, "/ws/f", json!(n)).await;
+        assert_eq!(next_text(&mut plain).await, n.to_string());
+        let frame = next_text(&mut x).await;
+        assert!(frame.starts_with(&format!("#{local_epoch}:")), "{frame}");
+        seen.read(&frame);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     start_again();
     // Until a message comes back through the engine again: each goes to the plain socket at
     // once and to the recovering one under one epoch or the other, announced.

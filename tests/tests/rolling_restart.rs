@@ -3,8 +3,9 @@
 //! balancer, 1,000 recovering Rust clients and a browser page through the balancer, a Node.js
 //! moleculer broker broadcasting 100 messages a second; each gateway is stopped with SIGTERM
 //! (its sockets get 1012 and reconnect through the balancer to another gateway) and started
-//! again, in turn. Every client must receive every message exactly once, in order, and every
-//! reconnect must be `recovered: true`.
+//! again, in turn; then the one that stores the history is killed with SIGKILL and started
+//! again. Every client must receive every message exactly once, in order, and every reconnect
+//! must be `recovered: true`.
 //!
 //! Needs the gateway program (`target/<profile>/moleculer-ws-server`, built by `cargo test
 //! --workspace`; or `MWS_SERVER_BIN`), `nats-server`, `redis-server`, Node.js with
@@ -117,16 +118,19 @@ impl Program {
         format!("127.0.0.1:{}", self.port).parse().unwrap()
     }
 
-    /// SIGTERM (sockets get 1012), wait for the exit, start again on the same port.
-    fn restart(&mut self) {
+    /// SIGTERM (sockets get 1012, the cluster DISCONNECT) or SIGKILL (nothing at all), wait
+    /// for the exit, start again on the same port.
+    fn restart(&mut self, signal: &str) {
         let mut child = self.child.take().unwrap();
         let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
         let exit = child.wait().unwrap();
-        assert!(exit.success(), "{} exited with {exit:?}", self.node);
+        if signal == "-TERM" {
+            assert!(exit.success(), "{} exited with {exit:?}", self.node);
+        }
         self.spawn();
     }
 
@@ -330,13 +334,16 @@ async fn rolling_restart(url: &str) {
         })
     };
 
-    for i in 0..gateways.len() {
+    // Each gateway stopped with SIGTERM in turn; then the one that stores (the oldest now,
+    // gw-0) killed with SIGKILL.
+    let steps = [(0, "-TERM"), (1, "-TERM"), (2, "-TERM"), (0, "-KILL")];
+    for (i, signal) in steps {
         // 150 messages (1.5 s) of traffic, then the restart; the next one once every socket
         // is back.
         let from = newest.load(Ordering::Relaxed);
         wait_until("traffic", || newest.load(Ordering::Relaxed) >= from + 150).await;
         let g = &mut gateways[i];
-        tokio::task::block_in_place(|| g.restart());
+        tokio::task::block_in_place(|| g.restart(signal));
         let deadline = tokio::time::Instant::now() + WAIT * 2;
         loop {
             let mut n = 0;

@@ -147,11 +147,34 @@ impl Recovery {
         max_bytes: usize,
         metrics: &Metrics,
     ) {
-        self.mirror(registry, message, max_bytes, metrics);
+        self.mirror(registry, message, false, max_bytes, metrics);
         self.changed.notify_waiters();
     }
 
-    fn mirror(&self, registry: &Registry, message: Stored, max_bytes: usize, metrics: &Metrics) {
+    /// A message this gateway's own offer stored: into the mirror and to the sockets when it
+    /// is exactly the next of its path here; otherwise the reader brings it in order.
+    pub(crate) fn stored_here(
+        &self,
+        registry: &Registry,
+        message: Stored,
+        max_bytes: usize,
+        metrics: &Metrics,
+    ) {
+        if read(&self.paths).contains_key(&message.path) {
+            self.mirror(registry, message, true, max_bytes, metrics);
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// `only_next`: take the message only when it continues the path's history exactly.
+    fn mirror(
+        &self,
+        registry: &Registry,
+        message: Stored,
+        only_next: bool,
+        max_bytes: usize,
+        metrics: &Metrics,
+    ) {
         let path = message.path.as_str();
         tracing::trace!(
             path,
@@ -159,7 +182,7 @@ impl Recovery {
             seq = message.seq,
             id = message.id.as_deref(),
             text = message.text.as_str(),
-            "recovery: stored message read back"
+            "recovery: stored message"
         );
         let history = loop {
             let made = || History::new(message.epoch, message.seq.saturating_sub(1));
@@ -174,6 +197,11 @@ impl Recovery {
                 break history;
             }
         };
+        let mut h = lock(&history);
+        let continues = !h.local && h.epoch == message.epoch;
+        if only_next && !(continues && message.seq == h.last_seq + 1) {
+            return;
+        }
         if let Some(id) = &message.id {
             let mut ids = self.stored_ids.lock().unwrap_or_else(|e| e.into_inner());
             if ids.0.len() >= STORED_IDS {
@@ -191,8 +219,6 @@ impl Recovery {
             let at = ids.iter().position(|i| i == id);
             at.and_then(|at| ids.remove(at)).is_some()
         });
-        let mut h = lock(&history);
-        let continues = !h.local && h.epoch == message.epoch;
         if continues && message.seq <= h.last_seq {
             // Read twice (the engine's reader started over), or the start of the history this
             // gateway proposed.

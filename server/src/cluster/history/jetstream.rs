@@ -146,7 +146,15 @@ impl Engine for JetStream {
                 Err(e) => Err(e),
             };
             match ack {
-                Ok(_) => Ok(Offered::Done),
+                Ok(ack) if ack.duplicate => Ok(Offered::Done),
+                Ok(ack) => Ok(Offered::Stored(crate::history::Stored {
+                    path: message.path.clone(),
+                    epoch,
+                    seq,
+                    pos: ack.sequence,
+                    text: message.text.clone(),
+                    id: Some(message.id.clone()),
+                })),
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(Offered::WrongTip),
                 Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
                     // Deleted, or the server lost its store: make it again and start over.

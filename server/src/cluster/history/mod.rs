@@ -81,7 +81,9 @@ pub(crate) struct Limits {
 /// What an offer came to.
 #[derive(Debug)]
 pub(crate) enum Offered {
-    /// Stored now, or stored before (a copy from another gateway).
+    /// Stored now by this offer, as this.
+    Stored(crate::history::Stored),
+    /// Stored before (a copy from another gateway).
     Done,
     /// The path's newest stored message is not the one the offer followed: ask for the tip.
     WrongTip,
@@ -386,6 +388,11 @@ async fn offer(
             .await
             .map_err(|_| "no answer in time".to_owned())??;
         match offered {
+            Offered::Stored(stored) => {
+                // This gateway's sockets need not wait for the reader to bring it back.
+                host.stored_here(stored);
+                return Ok(());
+            }
             Offered::Done => return Ok(()),
             Offered::WrongTip => {
                 let fresh = match host.tip(&message.path) {

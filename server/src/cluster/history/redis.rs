@@ -21,9 +21,10 @@ use crate::recovery::DEDUP_WINDOW;
 use crate::registry::Utf8Bytes;
 
 /// KEYS: stream, tip key, ID key. ARGV: path, epoch for a new run (16 hex), text, max age in
-/// ms, dedup window in ms, most entries of the stream, the message's ID.
+/// ms, dedup window in ms, most entries of the stream, the message's ID. Returns
+/// `{seq, epoch}`, or `{0, ''}` for an ID seen within the window.
 const OFFER: &str = r"
-if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[5]) then return 0 end
+if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[5]) then return {0, ''} end
 local tip = redis.call('GET', KEYS[2])
 local epoch, seq = ARGV[2], 1
 if tip then
@@ -39,7 +40,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('XADD', KEYS[1], 'MINID', '~', now - tonumber(ARGV[4]), '*',
   'p', ARGV[1], 'e', epoch, 's', seq, 'd', ARGV[3], 'i', ARGV[7])
 redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[6])
-return seq
+return {seq, epoch}
 ";
 
 /// KEYS: stream, tip key. ARGV: path, epoch (16 hex), max age in ms, most entries. Starts the
@@ -96,12 +97,12 @@ impl RedisStreams {
 
     /// Runs `script` with `keys` and `args` on the offer connection (connecting first when the
     /// last one failed).
-    async fn run(
+    async fn run<T: redis::FromRedisValue>(
         &self,
         script: &redis::Script,
         keys: &[String],
         args: &[String],
-    ) -> Result<i64, String> {
+    ) -> Result<T, String> {
         let mut slot = self.conn.lock().await;
         let mut conn = match slot.as_ref() {
             Some(c) => c.clone(),
@@ -123,7 +124,7 @@ impl RedisStreams {
         for a in args {
             invocation.arg(a);
         }
-        match invocation.invoke_async::<i64>(&mut conn).await {
+        match invocation.invoke_async::<T>(&mut conn).await {
             Ok(n) => Ok(n),
             Err(e) => {
                 if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
@@ -179,9 +180,21 @@ impl Engine for RedisStreams {
                 self.most().to_string(),
                 message.id.clone(),
             ];
-            self.run(&self.script, &keys, &args)
-                .await
-                .map(|_| Offered::Done)
+            let (seq, epoch): (u64, String) = self.run(&self.script, &keys, &args).await?;
+            let epoch = u64::from_str_radix(&epoch, 16)
+                .ok()
+                .filter(|_| epoch.len() == 16);
+            Ok(match epoch {
+                Some(epoch) if seq > 0 => Offered::Stored(Stored {
+                    path: message.path.clone(),
+                    epoch,
+                    seq,
+                    pos: 0,
+                    text: message.text.clone(),
+                    id: Some(message.id.clone()),
+                }),
+                _ => Offered::Done,
+            })
         })
     }
 
@@ -194,7 +207,7 @@ impl Engine for RedisStreams {
                 self.max_age_ms().to_string(),
                 self.most().to_string(),
             ];
-            self.run(&self.open, &keys, &args).await.map(|_| ())
+            self.run::<i64>(&self.open, &keys, &args).await.map(|_| ())
         })
     }
 

@@ -6,7 +6,8 @@
 #   replay   1,000 clients recovering 500 messages each, all at once, for the three history
 #            modes -> replay-<mode>.json
 # One gateway (the release build) per mode; the engines are local nats-server -js and
-# redis-server on free ports. Results in bench/results/issue-16/ (BENCH_OUT), then
+# redis-server on free ports. Results in bench/results/issue-16/ (BENCH_OUT; with each
+# gateway's warnings and errors in gateway-<mode>.log), then
 # bench/shared-history-report.js prints the tables of BENCHMARKS.md. About 6 minutes.
 #   RATES=20,50 STEP_SECS=2 SOCKETS=1000 bench/shared-history.sh   # a quick look
 set -euo pipefail
@@ -51,7 +52,7 @@ start_gateway() {
     nats) extra=(--transporter "$nats_url" --shared-history on) ;;
     redis) extra=(--transporter "$redis_url" --shared-history on) ;;
   esac
-  export RUST_LOG=${GATEWAY_LOG:-info}
+  export RUST_LOG=${GATEWAY_LOG:-warn}
   # Every generator socket comes from 127.0.0.x: the per-address replay budget is raised so
   # that it measures the replay, not the budget.
   "$target/release/moleculer-ws-server" --listen 127.0.0.1:0 --trigger \
@@ -77,6 +78,7 @@ for mode in $modes; do
       --out "$out/replay-$mode.json" > "$work/replay-$mode.log" 2>&1
   fi
   stop_gateway
-  cp "$work/gw-$mode.err" "$out/gateway-$mode.log"
+  # The gateway's warnings and errors, without the log's colour codes.
+  sed 's/\x1b\[[0-9;]*m//g' "$work/gw-$mode.err" | grep -E " (WARN|ERROR) " > "$out/gateway-$mode.log" || true
 done
 node bench/shared-history-report.js "$out"

@@ -8,7 +8,7 @@
 # One gateway (the release build) per mode; the engines are local nats-server -js and
 # redis-server on free ports. Results in bench/results/issue-16/ (BENCH_OUT; with each
 # gateway's warnings and errors in gateway-<mode>.log), then
-# bench/shared-history-report.js prints the tables of BENCHMARKS.md. About 6 minutes.
+# bench/shared-history-report.js prints the tables of BENCHMARKS.md. About 7 minutes.
 #   RATES=20,50 STEP_SECS=2 SOCKETS=1000 bench/shared-history.sh   # a quick look
 set -euo pipefail
 cd "$(dirname "$0")/.."

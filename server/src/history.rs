@@ -61,7 +61,16 @@ pub(crate) struct Stored {
     /// The ID it was offered with (a gateway that gave up waiting for the engine and sent it
     /// under a local epoch knows it by this, and does not send it again).
     pub id: Option<String>,
+    /// A position only, no message: the start of a path's history (`seq` 0), or the newest
+    /// position of a history found when asking the engine to start one.
+    pub marker: bool,
 }
+
+/// The largest sequence number taken from an engine (anything above is refused: it would
+/// leave no room to count on).
+pub(crate) const MAX_SEQ: u64 = 1 << 62;
+/// The longest message ID taken from an engine (ours are 32 hex digits, a dash and a count).
+pub(crate) const MAX_ID_LEN: usize = 64;
 
 /// The newest stored message of a path as a gateway knows it, or the epoch to start the path's
 /// history with when it has none.
@@ -84,9 +93,10 @@ impl Tip {
 /// The gateway's side of a shared history, called by the engine's tasks.
 pub(crate) trait HistoryHost: Send + Sync {
     /// Plugs the queue of messages to offer to the engine in (`None`: unplugs it; histories
-    /// are then kept in process again).
+    /// are then kept in process again, each under a new epoch announced with `#reset`).
     fn attach(&self, jobs: Option<tokio::sync::mpsc::Sender<Job>>);
-    /// A message read back from the engine, in the engine's order.
+    /// A message read back from the engine, in the engine's order (a path longer than the
+    /// gateway takes is skipped).
     fn stored(&self, message: Stored);
     /// A message this gateway's offer just stored: taken when it is the next one of its
     /// path here (else the reader brings it, in order).
@@ -188,7 +198,7 @@ pub(crate) fn decode(body: &[u8], pos: u64) -> Option<Stored> {
     let mut it = body.splitn(4, ':');
     let epoch = it.next().filter(|e| e.len() == 16)?;
     let epoch = u64::from_str_radix(epoch, 16).ok()?;
-    let seq = it.next()?.parse::<u64>().ok()?;
+    let seq = it.next()?.parse::<u64>().ok().filter(|&s| s <= MAX_SEQ)?;
     let len = it.next()?.parse::<usize>().ok()?;
     let rest = it.next()?;
     let path = rest.get(..len)?;
@@ -200,6 +210,7 @@ pub(crate) fn decode(body: &[u8], pos: u64) -> Option<Stored> {
         pos,
         text: Utf8Bytes::from(text.to_owned()),
         id: None,
+        marker: seq == 0,
     })
 }
 
@@ -248,6 +259,7 @@ mod tests {
             &b""[..],
             b"zz:1:1:/x",
             b"00000000000000ab:-1:3:/ws1",
+            b"00000000000000ab:18446744073709551615:3:/ws1",
             b"00000000000000ab:1:9:/ws",
             b"00000000000000ab:1:x:/ws",
             b"ab:1:3:/ws1",

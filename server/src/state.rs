@@ -104,10 +104,19 @@ impl Shared {
 /// The gateway's side of a cluster's shared history (`crate::history`).
 impl HistoryHost for Shared {
     fn attach(&self, jobs: Option<tokio::sync::mpsc::Sender<Job>>) {
-        self.recovery.attach(jobs);
+        let max_bytes = self.config.outbound_queue_bytes;
+        match jobs {
+            Some(jobs) => self.recovery.attach(Some(jobs)),
+            None => self
+                .recovery
+                .detach(&self.registry, max_bytes, &self.metrics),
+        }
     }
 
     fn stored(&self, message: Stored) {
+        if message.path.len() > self.config.max_path_length {
+            return; // not a path of this gateway's
+        }
         let max_bytes = self.config.outbound_queue_bytes;
         self.recovery
             .stored(&self.registry, message, max_bytes, &self.metrics);

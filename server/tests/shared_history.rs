@@ -61,6 +61,17 @@ async fn metric(gw: &RunningGateway, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
+const WRITER: &str = "moleculer_ws_cluster_history_writer";
+
+/// A gauge of the cluster's metrics.
+fn cluster_metric(cluster: &ClusterHandle, name: &str) -> u64 {
+    cluster
+        .render_metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the cluster's metrics"))
+}
+
 /// Waits until `gw` mirrors `n` messages.
 async fn mirrors(gw: &RunningGateway, n: u64) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -169,15 +180,25 @@ async fn redis_streams_recovery_across_gateways() {
 #[derive(Default)]
 struct Follower {
     at: Option<(String, u64)>,
+    frames: Vec<String>,
     payloads: Vec<u64>,
     resets: usize,
 }
 
 impl Follower {
     fn read(&mut self, frame: &str) {
+        self.frames.push(frame.to_owned());
         if let Some(rest) = frame.strip_prefix("#reset:") {
             let (epoch, seq) = rest.split_once(':').unwrap();
-            self.at = Some((epoch.to_owned(), seq.parse().unwrap()));
+            let seq: u64 = seq.parse().unwrap();
+            if let Some((at_epoch, at_seq)) = &self.at {
+                // Within one epoch a reset only moves forward (else numbers would repeat).
+                assert!(
+                    epoch != at_epoch || seq >= *at_seq,
+                    "{frame} after {at_seq}"
+                );
+            }
+            self.at = Some((epoch.to_owned(), seq));
             self.resets += 1;
             return;
         }
@@ -318,6 +339,9 @@ async fn writer_killed(url: &str) {
         .await
         .unwrap();
     within(cb.wait_for_nodes(|ids| ids.iter().any(|n| n == "gw-a"))).await;
+    // a is the oldest: once settled it stores, b stands by.
+    eventually("a writes", || cluster_metric(&ca, WRITER) == 1).await;
+    assert_eq!(cluster_metric(&cb, WRITER), 0);
     let mut x = connect(&b, "/ws/k?recover=1").await;
     let mut seen = Follower::default();
     seen.read(&next_text(&mut x).await);
@@ -337,6 +361,7 @@ async fn writer_killed(url: &str) {
         seen.read(&next_text(&mut x).await);
     }
     within(cb.wait_for_nodes(|ids| !ids.iter().any(|n| n == "gw-a"))).await;
+    assert_eq!(cluster_metric(&cb, WRITER), 1, "b took over");
     trigger(&b, "/ws/k", json!(11)).await;
     seen.read(&next_text(&mut x).await);
     assert_eq!(seen.payloads, (1..=11).collect::<Vec<_>>());
@@ -360,4 +385,52 @@ async fn nats_jetstream_writer_killed() {
 async fn redis_streams_writer_killed() {
     let redis = RedisServer::start();
     writer_killed(&redis.url()).await;
+}
+
+/// A path quiet for longer than `--recovery-max-age`, with a recovering socket connected:
+/// the engine forgot it, so the next message starts a new epoch, announced with `#reset`
+/// (never the old epoch counting again from 1, which the gateways would drop as repeats).
+async fn path_idle_longer_than_max_age(url: &str) {
+    let a = start(
+        Gateway::builder()
+            .config(
+                GatewayConfig::default()
+                    .trigger(true)
+                    .recovery_max_age(Duration::from_secs(3)),
+            )
+            .broker(Broker::new("gw-a")),
+    )
+    .await;
+    let _ca = join(&a, url, SharedHistory::On).await;
+    let mut x = connect(&a, "/ws/i?recover=1").await;
+    let mut seen = Follower::default();
+    seen.read(&next_text(&mut x).await);
+    trigger(&a, "/ws/i", json!(1)).await;
+    seen.read(&next_text(&mut x).await);
+    let first = seen.at.clone().unwrap().0;
+    // Quiet for 4.5 s: the length of the scenario, longer than the 3 s age limit.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    trigger(&a, "/ws/i", json!(2)).await;
+    while seen.payloads.len() < 2 {
+        seen.read(&next_text(&mut x).await);
+    }
+    assert_eq!(seen.payloads, vec![1, 2]);
+    assert_ne!(seen.at.clone().unwrap().0, first, "a new epoch");
+    assert_eq!(
+        seen.resets, 2,
+        "the first status and the new epoch's: {:?}",
+        seen.frames
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_jetstream_path_idle_longer_than_max_age() {
+    let nats = NatsServer::start_jetstream();
+    path_idle_longer_than_max_age(&nats.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_streams_path_idle_longer_than_max_age() {
+    let redis = RedisServer::start();
+    path_idle_longer_than_max_age(&redis.url()).await;
 }

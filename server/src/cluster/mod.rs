@@ -198,8 +198,9 @@ impl ClusterHandle {
         {
             tracing::warn!("cluster: DISCONNECT could not be sent in time");
         }
-        // The shared history's worker offered what it had queued meanwhile; the others know
-        // this node left (and the next oldest stores from now on).
+        // Only now the shared history stops (what its worker still had queued is dropped: the
+        // others store it after their stand-by wait); they know this node left, and the next
+        // oldest stores from now on.
         self.history = None;
         if let Some(writer) = self.writer.take() {
             writer.abort();

@@ -24,6 +24,7 @@ use crate::sync::{read, write};
 
 mod render;
 mod shared;
+mod shared_ids;
 
 pub(crate) use shared::DEDUP_WINDOW;
 
@@ -132,6 +133,12 @@ pub(crate) enum Refused {
     Throttled(Duration),
 }
 
+/// The IDs of the latest stored messages, in order (with when they were seen) and as a set.
+type StoredIds = (
+    VecDeque<(String, Instant)>,
+    std::collections::HashSet<String>,
+);
+
 /// Every path's history, plus the totals reported at `/metrics`.
 pub(crate) struct Recovery {
     limits: Limits,
@@ -157,7 +164,7 @@ pub(crate) struct Recovery {
     /// The IDs of the latest of those: one the engine stored after all is not sent again.
     unstored_ids: Mutex<VecDeque<String>>,
     /// The IDs of the latest messages read back from the engine, in order and as a set.
-    stored_ids: Mutex<(VecDeque<String>, std::collections::HashSet<String>)>,
+    stored_ids: Mutex<StoredIds>,
 }
 
 fn lock(h: &Mutex<History>) -> MutexGuard<'_, History> {
@@ -316,14 +323,6 @@ impl Recovery {
                         replay.len()
                     )));
                     recovered = Some(replay.len());
-                    tracing::trace!(
-                        path,
-                        since = s,
-                        last,
-                        first = replay.first().map(|f| f.as_str()),
-                        n = replay.len(),
-                        "recovery: replay"
-                    );
                     frames.extend(replay);
                 }
                 None => {

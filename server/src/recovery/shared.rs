@@ -31,9 +31,6 @@ const PREPARE_TIMEOUT: Duration = Duration::from_secs(2);
 /// IDs of messages sent under a local epoch that are remembered (in case the engine stored
 /// them after all).
 const UNSTORED_IDS: usize = 4096;
-/// IDs of the messages read back from the engine that are remembered (what a standing-by
-/// gateway waits for).
-const STORED_IDS: usize = 1 << 16;
 
 impl Recovery {
     /// Plugs the engine's queue in (or out, with `None`).
@@ -65,6 +62,8 @@ impl Recovery {
                     Some((e, s)) if e == epoch && s > last => {}
                     _ => return,
                 },
+                // A path this gateway could not hold is not started in the engine either.
+                None if read(&self.paths).len() >= self.max_paths => return,
                 _ if !asked => {
                     asked = true;
                     let epoch = self.new_epoch();
@@ -182,36 +181,53 @@ impl Recovery {
             seq = message.seq,
             id = message.id.as_deref(),
             text = message.text.as_str(),
+            marker = message.marker,
             "recovery: stored message"
         );
-        let history = loop {
-            let made = || History::new(message.epoch, message.seq.saturating_sub(1));
-            let Some(history) = self.history(path, made) else {
+        // A message starts a history one before itself; a position (marker) at itself.
+        let start = if message.marker {
+            message.seq
+        } else {
+            message.seq.saturating_sub(1)
+        };
+        loop {
+            let Some(history) = self.history(path, || History::new(message.epoch, start)) else {
                 tracing::debug!(
                     path,
                     "recovery: too many paths; a stored message is not mirrored"
                 );
                 return;
             };
-            if !lock(&history).removed {
-                break history;
+            let mut h = lock(&history);
+            if h.removed {
+                continue; // dropped by the sweep meanwhile: a new one is made
             }
-        };
-        let mut h = lock(&history);
+            self.mirror_into(
+                &mut h, registry, &message, start, only_next, max_bytes, metrics,
+            );
+            return;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn mirror_into(
+        &self,
+        h: &mut History,
+        registry: &Registry,
+        message: &Stored,
+        start: u64,
+        only_next: bool,
+        max_bytes: usize,
+        metrics: &Metrics,
+    ) {
+        let path = message.path.as_str();
         let continues = !h.local && h.epoch == message.epoch;
-        if only_next && !(continues && message.seq == h.last_seq + 1) {
+        let next = continues && h.last_seq.checked_add(1) == Some(message.seq);
+        if only_next && !next {
             return;
         }
         if let Some(id) = &message.id {
-            let mut ids = self.stored_ids.lock().unwrap_or_else(|e| e.into_inner());
-            if ids.0.len() >= STORED_IDS {
-                if let Some(old) = ids.0.pop_front() {
-                    ids.1.remove(&old);
-                }
-            }
-            if ids.1.insert(id.clone()) {
-                ids.0.push_back(id.clone());
-            }
+            self.note_stored(id);
         }
         // Sent here under a local epoch already (the engine answered too late)?
         let sent = message.id.as_ref().is_some_and(|id| {
@@ -226,21 +242,21 @@ impl Recovery {
                 .get_or_insert((message.epoch, message.seq, message.pos));
             return;
         }
-        if !(continues && message.seq == h.last_seq + 1) {
+        if !next {
             // Another epoch, a gap, or the engine back after a local stretch: start over here.
-            self.clear(&mut h);
+            self.clear(h);
             h.local = false;
             h.epoch = message.epoch;
-            h.last_seq = message.seq.saturating_sub(1);
+            h.last_seq = start;
             if h.sockets > 0 && !sent {
-                let reset = Utf8Bytes::from(format!("#reset:{:016x}:{}", h.epoch, h.last_seq));
+                let reset = Utf8Bytes::from(format!("#reset:{:016x}:{start}", h.epoch));
                 registry.deliver_split(path, None, Some(&reset), max_bytes, metrics);
             }
         }
         h.engine = Some((message.epoch, message.seq, message.pos));
-        if message.seq == 0 {
-            h.last_seq = 0;
-            return; // the start of a history: no message
+        if message.marker {
+            h.last_seq = message.seq;
+            return; // a position, no message
         }
         let frame = Utf8Bytes::from(format!(
             "#{:016x}:{}:{}",
@@ -248,7 +264,7 @@ impl Recovery {
             message.seq,
             message.text.as_str()
         ));
-        self.push(&mut h, message.seq, &frame, Instant::now());
+        self.push(h, message.seq, &frame, Instant::now());
         if sent {
             // The sockets here have it already (under the local epoch): they move past it.
             let reset = Utf8Bytes::from(format!("#reset:{:016x}:{}", h.epoch, message.seq));
@@ -276,37 +292,61 @@ impl Recovery {
             ids.push_back(message.id.clone());
         }
         let path = message.path.as_str();
-        let history = loop {
+        loop {
             let Some(history) = self.history(path, || History::new(self.new_epoch(), 0)) else {
                 return;
             };
-            if !lock(&history).removed {
-                break history;
+            let mut h = lock(&history);
+            if h.removed {
+                continue;
             }
-        };
-        let mut h = lock(&history);
-        if !h.local {
-            self.clear(&mut h);
-            h.local = true;
-            h.epoch = self.new_epoch();
-            h.last_seq = 0;
-            if h.sockets > 0 {
-                let reset = Utf8Bytes::from(format!("#reset:{:016x}:0", h.epoch));
-                registry.deliver_split(path, None, Some(&reset), max_bytes, metrics);
+            if !h.local {
+                self.go_local(&mut h, path, registry, max_bytes, metrics);
             }
+            let seq = h.last_seq + 1;
+            let frame =
+                Utf8Bytes::from(format!("#{:016x}:{seq}:{}", h.epoch, message.text.as_str()));
+            self.push(&mut h, seq, &frame, Instant::now());
+            registry.deliver_split(path, None, Some(&frame), max_bytes, metrics);
+            break;
         }
-        let seq = h.last_seq + 1;
-        let frame = Utf8Bytes::from(format!("#{:016x}:{seq}:{}", h.epoch, message.text.as_str()));
-        self.push(&mut h, seq, &frame, Instant::now());
-        registry.deliver_split(path, None, Some(&frame), max_bytes, metrics);
-        drop(h);
         self.changed.notify_waiters();
     }
 
-    /// Whether a message with this ID was read back from the engine lately.
-    pub(crate) fn was_stored(&self, id: &str) -> bool {
-        let ids = self.stored_ids.lock().unwrap_or_else(|e| e.into_inner());
-        ids.1.contains(id)
+    /// Moves a history to a new epoch of this gateway's own, announced to its sockets.
+    fn go_local(
+        &self,
+        h: &mut History,
+        path: &str,
+        registry: &Registry,
+        max_bytes: usize,
+        metrics: &Metrics,
+    ) {
+        self.clear(h);
+        h.local = true;
+        h.engine = None;
+        h.epoch = self.new_epoch();
+        h.last_seq = 0;
+        if h.sockets > 0 {
+            let reset = Utf8Bytes::from(format!("#reset:{:016x}:0", h.epoch));
+            registry.deliver_split(path, None, Some(&reset), max_bytes, metrics);
+        }
+    }
+
+    /// The engine is unplugged: every history goes on in process under a new epoch (its
+    /// sockets get `#reset`), so no position of the engine's is counted on here.
+    pub(crate) fn detach(&self, registry: &Registry, max_bytes: usize, metrics: &Metrics) {
+        self.attach(None);
+        let histories: Vec<(String, std::sync::Arc<std::sync::Mutex<History>>)> = read(&self.paths)
+            .iter()
+            .map(|(p, h)| (p.clone(), h.clone()))
+            .collect();
+        for (path, history) in histories {
+            let mut h = lock(&history);
+            if !h.removed {
+                self.go_local(&mut h, &path, registry, max_bytes, metrics);
+            }
+        }
     }
 
     /// Resolves when the mirror changes next, or after `timeout`.

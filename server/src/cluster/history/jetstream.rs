@@ -154,6 +154,7 @@ impl Engine for JetStream {
                     pos: ack.sequence,
                     text: message.text.clone(),
                     id: Some(message.id.clone()),
+                    marker: false,
                 })),
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(Offered::WrongTip),
                 Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
@@ -166,7 +167,11 @@ impl Engine for JetStream {
         })
     }
 
-    fn open<'a>(&'a self, path: &'a str, epoch: u64) -> BoxFuture<'a, Result<(), String>> {
+    fn open<'a>(
+        &'a self,
+        path: &'a str,
+        epoch: u64,
+    ) -> BoxFuture<'a, Result<Option<crate::history::Stored>, String>> {
         Box::pin(async move {
             // The history's start, `<epoch>:0` with no text, only while the path has nothing.
             let mut headers = async_nats::HeaderMap::new();
@@ -181,8 +186,12 @@ impl Engine for JetStream {
                 Err(e) => Err(e),
             };
             match ack {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(()),
+                Ok(_) => Ok(None),
+                // A history already there: its newest message, for a gateway that does not
+                // know it.
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    self.last_of(path).await
+                }
                 Err(e) => Err(format!("JetStream: {e}")),
             }
         })
@@ -190,32 +199,23 @@ impl Engine for JetStream {
 
     fn tip<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Tip>, String>> {
         Box::pin(async move {
-            let stream = self
-                .js
-                .get_stream(&self.stream)
-                .await
-                .map_err(|e| format!("JetStream: {e}"))?;
-            match stream
-                .get_last_raw_message_by_subject(&self.subject(path))
-                .await
-            {
-                Ok(m) => Ok(decode(&m.payload, m.sequence)
-                    .filter(|s| s.path == path)
-                    .map(|s| Tip::Known {
-                        epoch: s.epoch,
-                        seq: s.seq,
-                        pos: s.pos,
-                    })
-                    // Not ours (or another path with the same digest): the next message
-                    // starts a new epoch after it.
-                    .or(Some(Tip::Known {
-                        epoch: crate::history::random_u64(),
-                        seq: 0,
-                        pos: m.sequence,
-                    }))),
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-                Err(e) => Err(format!("JetStream: {e}")),
-            }
+            let Some(m) = self.last_raw(path).await? else {
+                return Ok(None);
+            };
+            Ok(decode(&m.payload, m.sequence)
+                .filter(|s| s.path == path)
+                .map(|s| Tip::Known {
+                    epoch: s.epoch,
+                    seq: s.seq,
+                    pos: s.pos,
+                })
+                // Not ours (or another path with the same digest): the next message starts a
+                // new epoch after it.
+                .or(Some(Tip::Known {
+                    epoch: crate::history::random_u64(),
+                    seq: 0,
+                    pos: m.sequence,
+                })))
         })
     }
 
@@ -247,6 +247,34 @@ impl Engine for JetStream {
 }
 
 impl JetStream {
+    /// The newest message on the subject of `path`, if any.
+    async fn last_raw(
+        &self,
+        path: &str,
+    ) -> Result<Option<async_nats::jetstream::message::StreamMessage>, String> {
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| format!("JetStream: {e}"))?;
+        match stream
+            .get_last_raw_message_by_subject(&self.subject(path))
+            .await
+        {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(format!("JetStream: {e}")),
+        }
+    }
+
+    /// The newest stored message of `path` (`None`: none, or not one of this path's).
+    async fn last_of(&self, path: &str) -> Result<Option<crate::history::Stored>, String> {
+        let Some(m) = self.last_raw(path).await? else {
+            return Ok(None);
+        };
+        Ok(decode(&m.payload, m.sequence).filter(|s| s.path == path))
+    }
+
     /// Reads the stream after `read` into `host` until an error (or the host is gone).
     async fn read_from(
         &self,
@@ -259,17 +287,14 @@ impl JetStream {
             .get_stream(&self.stream)
             .await
             .map_err(|e| e.to_string())?;
-        let last = stream
-            .info()
-            .await
-            .map_err(|e| e.to_string())?
-            .state
-            .last_sequence;
+        let state = &stream.info().await.map_err(|e| e.to_string())?.state;
+        let (last, messages) = (state.last_sequence, state.messages);
         if last < *read {
             // The stream was made again (the server lost its store): read it all.
             *read = 0;
         }
-        if last <= *read {
+        // Nothing to read (the messages may all have expired: the last sequence stays).
+        if last <= *read || messages == 0 {
             if let Some(r) = ready.take() {
                 let _ = r.send(());
             }
@@ -305,7 +330,10 @@ impl JetStream {
             let Some(h) = host.upgrade() else {
                 return Ok(());
             };
-            let pos = m.info().map(|i| i.stream_sequence).unwrap_or(*read + 1);
+            let info = m.info().ok();
+            let pos = info.as_ref().map_or(*read + 1, |i| i.stream_sequence);
+            // Read up to what was there at the start (or nothing is left to read).
+            let caught_up = pos >= last || info.as_ref().is_some_and(|i| i.pending == 0);
             *read = pos;
             match decode(&m.payload, pos) {
                 Some(mut stored) => {
@@ -313,12 +341,14 @@ impl JetStream {
                         .headers
                         .as_ref()
                         .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-                        .map(|v| v.as_str().to_owned());
+                        .map(|v| v.as_str())
+                        .filter(|id| id.len() <= crate::history::MAX_ID_LEN)
+                        .map(str::to_owned);
                     h.stored(stored);
                 }
                 None => tracing::debug!(pos, "cluster: a malformed message in the shared history"),
             }
-            if pos >= last {
+            if caught_up {
                 if let Some(r) = ready.take() {
                     let _ = r.send(());
                 }

@@ -8,38 +8,24 @@
 //! so all gateways hand out the same positions in the same order.
 
 mod jetstream;
+mod offers;
 mod redis;
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::transporter::{reconnect_delays, redact};
 use super::ClusterError;
 use crate::broker::{BoxFuture, Broker};
-use crate::history::{Append, HistoryHost, Job, Tip};
+use crate::history::{Append, HistoryHost, Tip};
 
 /// Messages waiting to be offered to the engine; beyond this many, a message goes to the
 /// recovering sockets here under a local epoch (after a `#reset`).
 const APPEND_QUEUE: usize = 4096;
-/// How long one offer may take before the engine counts as unreachable.
-const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
-/// After the engine failed, offers are not tried again for this long (the messages meanwhile
-/// go out under a local epoch at once, instead of each waiting for a timeout).
-const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How long the start waits for the mirror to read the stored history.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Offers retried when another gateway stored a message of the path in between.
-const MAX_TRIES: usize = 8;
-/// How long a gateway that is not the history's writer waits, from receiving a message, for
-/// the writer to store it before it stores it itself (the writer is gone or stuck).
-const STANDBY_WAIT: Duration = Duration::from_secs(1);
-/// The same for a sender none of whose messages this gateway has seen stored yet (it joined a
-/// moment ago, and may not have received the sender's messages before this one).
-const UNSYNCED_WAIT: Duration = Duration::from_secs(10);
-/// Senders remembered as in step with the history; past this many, forgotten all at once.
-const MAX_SENDERS: usize = 4096;
 
 /// Whether the gateways of a cluster share their recovery histories through the transporter's
 /// engine.
@@ -94,8 +80,13 @@ pub(crate) trait Engine: Send + Sync + 'static {
     /// Offers one message, following `tip`.
     fn offer<'a>(&'a self, message: &'a Append, tip: Tip)
         -> BoxFuture<'a, Result<Offered, String>>;
-    /// Starts the history of `path` with `epoch`, unless the engine has one already.
-    fn open<'a>(&'a self, path: &'a str, epoch: u64) -> BoxFuture<'a, Result<(), String>>;
+    /// Starts the history of `path` with `epoch`, unless the engine has one already: then its
+    /// newest message or position, for a gateway that does not know it.
+    fn open<'a>(
+        &'a self,
+        path: &'a str,
+        epoch: u64,
+    ) -> BoxFuture<'a, Result<Option<crate::history::Stored>, String>>;
     /// The newest stored message of `path` (`None`: the path has none).
     fn tip<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Tip>, String>>;
     /// Reads every stored message, then each new one, into `host`, forever (reconnecting);
@@ -267,149 +258,9 @@ impl Run {
         ));
         let _ = tokio::time::timeout(CATCH_UP_TIMEOUT, read).await;
         let _ = ready.send(());
-        offer_loop(engine, self.host, queue, self.role, self.own_id).await;
+        offers::offer_loop(engine, self.host, queue, self.role, self.own_id).await;
         follower.abort();
     }
-}
-
-/// Offers the queued messages one by one, in the order this gateway received them (and opens
-/// the histories recovering clients ask for).
-async fn offer_loop(
-    engine: Arc<dyn Engine>,
-    host: Weak<dyn HistoryHost>,
-    mut queue: mpsc::Receiver<Job>,
-    role: Arc<dyn Fn() -> Role + Send + Sync>,
-    own_id: String,
-) {
-    let mut paused_until: Option<Instant> = None;
-    // Senders whose messages this gateway has seen stored: from then on it received every one
-    // of theirs, so it may store them itself, in order.
-    let mut in_step: std::collections::HashSet<String> = std::collections::HashSet::new();
-    while let Some(job) = queue.recv().await {
-        let Some(host) = host.upgrade() else {
-            return;
-        };
-        let message = match job {
-            Job::Offer(message) => message,
-            Job::Open { path, epoch } => {
-                if paused_until.is_none_or(|t| Instant::now() >= t) {
-                    let opened =
-                        tokio::time::timeout(APPEND_TIMEOUT, engine.open(&path, epoch)).await;
-                    let error = match opened {
-                        Ok(Ok(())) => None,
-                        Ok(Err(e)) => Some(e),
-                        Err(_) => Some("no answer in time".to_owned()),
-                    };
-                    if let Some(error) = error {
-                        tracing::debug!(path, %error, "cluster: a shared history not opened");
-                    }
-                }
-                continue;
-            }
-        };
-        // Its own broadcasts a gateway has all of.
-        let known = message.sender == own_id || in_step.contains(&message.sender);
-        if stand_by(&*host, &message, &*role, known).await {
-            if !known {
-                if in_step.len() >= MAX_SENDERS {
-                    in_step.clear();
-                }
-                in_step.insert(message.sender.clone());
-            }
-            continue; // the writer stored it
-        }
-        if paused_until.is_some_and(|t| Instant::now() < t) {
-            host.unstored(message);
-            continue;
-        }
-        match offer(&*engine, &*host, &message).await {
-            Ok(()) => {
-                if !in_step.contains(&message.sender) && in_step.len() < MAX_SENDERS {
-                    in_step.insert(message.sender.clone());
-                }
-                if paused_until.take().is_some() {
-                    tracing::info!("cluster: the history engine takes messages again");
-                }
-                host.engine_up(true);
-            }
-            Err(reason) => {
-                if paused_until.is_none() {
-                    tracing::warn!(%reason, "cluster: the history engine is unreachable; \
-                        recovering sockets get messages under a local epoch meanwhile");
-                }
-                paused_until = Some(Instant::now() + RETRY_AFTER);
-                host.engine_up(false);
-                host.unstored(message);
-            }
-        }
-    }
-}
-
-/// On a gateway that is not the writer: waits until the writer stored `message` (`true`),
-/// this gateway became the writer, or [`STANDBY_WAIT`] passed since it was received
-/// ([`UNSYNCED_WAIT`] when an older gateway is the writer and this one has not seen any
-/// message of the sender stored yet).
-/// Only the writer stores as messages come, so they are stored in the order it received them
-/// (the order the sender sent them in), not in the order of whichever gateway was quickest,
-/// which may be one that did not receive the ones before (it joined a moment ago).
-async fn stand_by(
-    host: &dyn HistoryHost,
-    message: &Append,
-    role: &(dyn Fn() -> Role + Send + Sync),
-    in_step: bool,
-) -> bool {
-    loop {
-        if host.was_stored(&message.id) {
-            return true;
-        }
-        let wait = match role() {
-            Role::Writer => return false,
-            Role::Follower if !in_step => UNSYNCED_WAIT,
-            Role::Follower | Role::Settling => STANDBY_WAIT,
-        };
-        let deadline = message.received + wait;
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        host.changed(deadline - now).await;
-    }
-}
-
-/// One message offered until the engine has it (stored by us or by another gateway).
-async fn offer(
-    engine: &dyn Engine,
-    host: &dyn HistoryHost,
-    message: &Append,
-) -> Result<(), String> {
-    let mut tip = host.tip(&message.path);
-    for _ in 0..MAX_TRIES {
-        let offered = tokio::time::timeout(APPEND_TIMEOUT, engine.offer(message, tip))
-            .await
-            .map_err(|_| "no answer in time".to_owned())??;
-        match offered {
-            Offered::Stored(stored) => {
-                // This gateway's sockets need not wait for the reader to bring it back.
-                host.stored_here(stored);
-                return Ok(());
-            }
-            Offered::Done => return Ok(()),
-            Offered::WrongTip => {
-                let fresh = match host.tip(&message.path) {
-                    Tip::Fresh { epoch } => epoch,
-                    Tip::Known { .. } => crate::history::random_u64(),
-                };
-                tip = tokio::time::timeout(APPEND_TIMEOUT, engine.tip(&message.path))
-                    .await
-                    .map_err(|_| "no answer in time".to_owned())??
-                    .unwrap_or(Tip::Fresh { epoch: fresh });
-            }
-        }
-    }
-    Err(format!(
-        "the path {:?} changed {MAX_TRIES} times during one offer",
-        message.path
-    ))
 }
 
 /// Waits before the reader's next connection attempt.

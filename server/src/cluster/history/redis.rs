@@ -2,9 +2,10 @@
 //! `s` sequence, `d` text), trimmed by age (`MINID`, the entries' IDs being their times), and
 //! per path a tip key `<epoch>:<seq>` that expires with the path's last message.
 //!
-//! An offer runs one script, atomically: it drops an ID seen within the deduplication window
-//! (`SET NX PX`), else gives the message the path's next `<epoch>:<seq>` and appends it. The
-//! keys share one hash tag, so the script also runs on a Redis Cluster (on one shard).
+//! An offer runs one script, atomically: it drops an ID seen within the deduplication window,
+//! else gives the message the path's next `<epoch>:<seq>`, appends it, and only then records
+//! the ID and the tip (a script that fails half way leaves nothing that would hide the message
+//! from the next offer). Needs Redis 6.2 or later (`XADD … MINID`).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -24,7 +25,7 @@ use crate::registry::Utf8Bytes;
 /// ms, dedup window in ms, most entries of the stream, the message's ID. Returns
 /// `{seq, epoch}`, or `{0, ''}` for an ID seen within the window.
 const OFFER: &str = r"
-if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[5]) then return {0, ''} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {0, ''} end
 local tip = redis.call('GET', KEYS[2])
 local epoch, seq = ARGV[2], 1
 if tip then
@@ -34,22 +35,26 @@ if tip then
     seq = (tonumber(string.sub(tip, i + 1)) or 0) + 1
   end
 end
-redis.call('SET', KEYS[2], epoch .. ':' .. seq, 'PX', ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('XADD', KEYS[1], 'MINID', '~', now - tonumber(ARGV[4]), '*',
   'p', ARGV[1], 'e', epoch, 's', seq, 'd', ARGV[3], 'i', ARGV[7])
+redis.call('SET', KEYS[2], epoch .. ':' .. seq, 'PX', ARGV[4])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
 redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[6])
 return {seq, epoch}
 ";
 
 /// KEYS: stream, tip key. ARGV: path, epoch (16 hex), max age in ms, most entries. Starts the
-/// path's history (`<epoch>:0`, an entry with no text) unless it has one.
+/// path's history (`<epoch>:0`, an entry with no text) unless it has one; returns the path's
+/// tip `<epoch>:<seq>` when it had one (else an empty string).
 const OPEN: &str = r"
-if not redis.call('SET', KEYS[2], ARGV[2] .. ':0', 'NX', 'PX', ARGV[3]) then return 0 end
+local tip = redis.call('GET', KEYS[2])
+if tip then return tip end
 redis.call('XADD', KEYS[1], '*', 'p', ARGV[1], 'e', ARGV[2], 's', 0, 'd', '')
+redis.call('SET', KEYS[2], ARGV[2] .. ':0', 'PX', ARGV[3])
 redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[4])
-return 1
+return ''
 ";
 
 /// Entries read per request.
@@ -164,8 +169,12 @@ impl Engine for RedisStreams {
         tip: Tip,
     ) -> BoxFuture<'a, Result<Offered, String>> {
         Box::pin(async move {
-            // The script follows the tip it keeps itself; only a new run's epoch comes from here.
-            let (epoch, _) = tip.next();
+            // The script follows the tip it keeps itself; only a new run's epoch comes from here
+            // (never the epoch of a run the engine no longer has: its numbers would start over).
+            let epoch = match tip {
+                Tip::Fresh { epoch } => epoch,
+                Tip::Known { .. } => crate::history::random_u64(),
+            };
             let keys = [
                 self.stream.clone(),
                 self.tip_key(&message.path),
@@ -181,24 +190,28 @@ impl Engine for RedisStreams {
                 message.id.clone(),
             ];
             let (seq, epoch): (u64, String) = self.run(&self.script, &keys, &args).await?;
-            let epoch = u64::from_str_radix(&epoch, 16)
-                .ok()
-                .filter(|_| epoch.len() == 16);
-            Ok(match epoch {
-                Some(epoch) if seq > 0 => Offered::Stored(Stored {
-                    path: message.path.clone(),
-                    epoch,
-                    seq,
-                    pos: 0,
-                    text: message.text.clone(),
-                    id: Some(message.id.clone()),
-                }),
-                _ => Offered::Done,
-            })
+            if seq == 0 {
+                return Ok(Offered::Done);
+            }
+            let (epoch, seq) = parse_tip(&format!("{epoch}:{seq}"))
+                .ok_or_else(|| format!("redis: an answer that does not parse: {epoch}:{seq}"))?;
+            Ok(Offered::Stored(Stored {
+                path: message.path.clone(),
+                epoch,
+                seq,
+                pos: 0,
+                text: message.text.clone(),
+                id: Some(message.id.clone()),
+                marker: false,
+            }))
         })
     }
 
-    fn open<'a>(&'a self, path: &'a str, epoch: u64) -> BoxFuture<'a, Result<(), String>> {
+    fn open<'a>(
+        &'a self,
+        path: &'a str,
+        epoch: u64,
+    ) -> BoxFuture<'a, Result<Option<Stored>, String>> {
         Box::pin(async move {
             let keys = [self.stream.clone(), self.tip_key(path)];
             let args = [
@@ -207,7 +220,17 @@ impl Engine for RedisStreams {
                 self.max_age_ms().to_string(),
                 self.most().to_string(),
             ];
-            self.run::<i64>(&self.open, &keys, &args).await.map(|_| ())
+            let tip: String = self.run(&self.open, &keys, &args).await?;
+            // A history already there: its position, for a gateway that does not know it.
+            Ok(parse_tip(&tip).map(|(epoch, seq)| Stored {
+                path: path.to_owned(),
+                epoch,
+                seq,
+                pos: 0,
+                text: Utf8Bytes::from_static(""),
+                id: None,
+                marker: true,
+            }))
         })
     }
 
@@ -256,6 +279,9 @@ impl RedisStreams {
             .get_multiplexed_async_connection()
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(h) = host.upgrade() {
+            h.engine_up(true);
+        }
         if ready.is_some() {
             // What is stored now, page by page, then the ready signal.
             loop {
@@ -267,7 +293,6 @@ impl RedisStreams {
                 let Some(h) = host.upgrade() else {
                     return Ok(());
                 };
-                h.engine_up(true);
                 for entry in page.ids {
                     read.clone_from(&entry.id);
                     mirror(&*h, entry);
@@ -289,7 +314,6 @@ impl RedisStreams {
             let Some(h) = host.upgrade() else {
                 return Ok(());
             };
-            h.engine_up(true);
             for key in reply.map(|r| r.keys).unwrap_or_default() {
                 for entry in key.ids {
                     read.clone_from(&entry.id);
@@ -300,6 +324,19 @@ impl RedisStreams {
     }
 }
 
+/// `<epoch, 16 hex>:<seq>`, as the tip keys hold it.
+fn parse_tip(tip: &str) -> Option<(u64, u64)> {
+    let (epoch, seq) = tip.split_once(':')?;
+    let epoch = u64::from_str_radix(epoch, 16)
+        .ok()
+        .filter(|_| epoch.len() == 16)?;
+    let seq = seq
+        .parse::<u64>()
+        .ok()
+        .filter(|&s| s <= crate::history::MAX_SEQ)?;
+    Some((epoch, seq))
+}
+
 /// One entry into the host; a malformed one is skipped (the engine is shared: never trusted).
 fn mirror(host: &dyn HistoryHost, entry: StreamId) {
     let text = |field: &str| -> Option<String> { entry.get(field) };
@@ -308,14 +345,21 @@ fn mirror(host: &dyn HistoryHost, entry: StreamId) {
         Some(Stored {
             path: text("p")?,
             epoch: u64::from_str_radix(&epoch, 16).ok()?,
-            seq: text("s")?.parse::<u64>().ok()?,
+            seq: text("s")?
+                .parse::<u64>()
+                .ok()
+                .filter(|&s| s <= crate::history::MAX_SEQ)?,
             pos: 0,
             text: Utf8Bytes::from(text("d")?),
-            id: text("i"),
+            id: text("i").filter(|i| i.len() <= crate::history::MAX_ID_LEN),
+            marker: false,
         })
     })();
     match stored {
-        Some(m) => host.stored(m),
+        Some(mut m) => {
+            m.marker = m.seq == 0;
+            host.stored(m);
+        }
         None => tracing::debug!(id = %entry.id, "cluster: a malformed entry in the shared history"),
     }
 }

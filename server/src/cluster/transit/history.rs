@@ -17,6 +17,19 @@ fn now_ms() -> u64 {
 }
 
 impl Transit {
+    /// Appends the gauge `moleculer_ws_cluster_history_writer` (1 while this node stores the
+    /// shared history's messages as they come).
+    pub(crate) fn render_history_role(&self, out: &mut String) {
+        use std::fmt::Write;
+        let name = "moleculer_ws_cluster_history_writer";
+        let v = u8::from(self.history_role() == Role::Writer);
+        let _ = writeln!(
+            out,
+            "# HELP {name} 1 while this node stores the shared recovery history's messages as \
+             they come (the oldest sharing node), else 0.\n# TYPE {name} gauge\n{name} {v}"
+        );
+    }
+
     /// This node shares the recovery history from now on: tell everyone (INFO metadata).
     pub(crate) fn share_history(&self) {
         self.history_since.store(now_ms().max(1), Ordering::Relaxed);

@@ -175,6 +175,7 @@ impl Transit {
     /// Appends the transit's counters (Prometheus text format).
     pub(crate) fn render_metrics(&self, out: &mut String) {
         self.stats.render(self.view().len(), out);
+        self.render_history_role(out);
     }
 
     fn send(&self, topic: String, payload: Vec<u8>) {

@@ -1,0 +1,188 @@
+//! The worker that offers this gateway's messages to the engine, one by one in the order it
+//! received them: at once on the gateway that stores (the writer), after a stand-by wait on
+//! the others; and the histories recovering clients ask to start.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::{Engine, Offered, Role};
+use crate::history::{Append, HistoryHost, Job, Tip};
+
+/// How long one offer may take before the engine counts as unreachable.
+const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// After the engine failed, offers are not tried again for this long (the messages meanwhile
+/// go out under a local epoch at once, instead of each waiting for a timeout).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Offers retried when another gateway stored a message of the path in between.
+const MAX_TRIES: usize = 8;
+/// How long a gateway that is not the history's writer waits, from receiving a message, for
+/// the writer to store it before it stores it itself (the writer is gone or stuck).
+const STANDBY_WAIT: Duration = Duration::from_secs(1);
+/// The same for a sender none of whose messages this gateway has seen stored yet (it joined a
+/// moment ago, and may not have received the sender's messages before this one).
+const UNSYNCED_WAIT: Duration = Duration::from_secs(10);
+/// How often a standing-by gateway looks again whether it has become the writer.
+const ROLE_CHECK: Duration = Duration::from_millis(100);
+/// Senders remembered as in step with the history; past this many, forgotten all at once.
+const MAX_SENDERS: usize = 4096;
+
+/// Offers the queued messages one by one, in the order this gateway received them (and opens
+/// the histories recovering clients ask for).
+pub(super) async fn offer_loop(
+    engine: Arc<dyn Engine>,
+    host: Weak<dyn HistoryHost>,
+    mut queue: mpsc::Receiver<Job>,
+    role: Arc<dyn Fn() -> Role + Send + Sync>,
+    own_id: String,
+) {
+    let mut paused_until: Option<Instant> = None;
+    // Senders whose messages this gateway has seen stored: from then on it received every one
+    // of theirs, so it may store them itself, in order.
+    let mut in_step: std::collections::HashSet<String> = std::collections::HashSet::new();
+    while let Some(job) = queue.recv().await {
+        let Some(host) = host.upgrade() else {
+            return;
+        };
+        let message = match job {
+            Job::Offer(message) => message,
+            Job::Open { path, epoch } => {
+                if paused_until.is_none_or(|t| Instant::now() >= t) {
+                    let opened =
+                        tokio::time::timeout(APPEND_TIMEOUT, engine.open(&path, epoch)).await;
+                    match opened {
+                        Ok(Ok(Some(existing))) => host.stored(existing),
+                        Ok(Ok(None)) => {}
+                        Ok(Err(error)) => {
+                            tracing::debug!(path, %error, "cluster: a shared history not opened");
+                        }
+                        Err(_) => tracing::debug!(path, "cluster: a shared history not opened"),
+                    }
+                }
+                continue;
+            }
+        };
+        // Its own broadcasts a gateway has all of.
+        let known = message.sender == own_id || in_step.contains(&message.sender);
+        if stand_by(&*host, &message, &*role, known).await {
+            if !known {
+                if in_step.len() >= MAX_SENDERS {
+                    in_step.clear();
+                }
+                in_step.insert(message.sender.clone());
+            }
+            continue; // the writer stored it
+        }
+        if paused_until.is_some_and(|t| Instant::now() < t) {
+            host.unstored(message);
+            continue;
+        }
+        match offer(&*engine, &*host, &message).await {
+            Ok(()) => {
+                if !in_step.contains(&message.sender) && in_step.len() < MAX_SENDERS {
+                    in_step.insert(message.sender.clone());
+                }
+                if paused_until.take().is_some() {
+                    tracing::info!("cluster: the history engine takes messages again");
+                }
+                host.engine_up(true);
+            }
+            Err(NotOffered::Contended) => {
+                tracing::debug!(path = %message.path, "cluster: the path changed during each \
+                    of {MAX_TRIES} offers; the message goes out under a local epoch");
+                host.unstored(message);
+            }
+            Err(NotOffered::Unreachable(reason)) => {
+                if paused_until.is_none() {
+                    tracing::warn!(%reason, "cluster: the history engine is unreachable; \
+                        recovering sockets get messages under a local epoch meanwhile");
+                }
+                paused_until = Some(Instant::now() + RETRY_AFTER);
+                host.engine_up(false);
+                host.unstored(message);
+            }
+        }
+    }
+}
+
+/// On a gateway that is not the writer: waits until the writer stored `message` (`true`),
+/// this gateway became the writer, or [`STANDBY_WAIT`] passed since it was received
+/// ([`UNSYNCED_WAIT`] when an older gateway is the writer and this one has not seen any
+/// message of the sender stored yet).
+/// Only the writer stores as messages come, so they are stored in the order it received them
+/// (the order the sender sent them in), not in the order of whichever gateway was quickest,
+/// which may be one that did not receive the ones before (it joined a moment ago).
+async fn stand_by(
+    host: &dyn HistoryHost,
+    message: &Append,
+    role: &(dyn Fn() -> Role + Send + Sync),
+    in_step: bool,
+) -> bool {
+    loop {
+        let wait = match role() {
+            // The writer offers whatever it has (the engine drops what is stored already).
+            Role::Writer => return false,
+            Role::Follower if !in_step => UNSYNCED_WAIT,
+            Role::Follower | Role::Settling => STANDBY_WAIT,
+        };
+        if host.was_stored(&message.id) {
+            return true;
+        }
+        let deadline = message.received + wait;
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        // Woken by the next stored message, and at least every ROLE_CHECK: the writer may
+        // have left meanwhile.
+        host.changed((deadline - now).min(ROLE_CHECK)).await;
+    }
+}
+
+/// Why an offer did not get the message into the engine.
+enum NotOffered {
+    /// The engine did not answer, or answered with an error.
+    Unreachable(String),
+    /// Other gateways stored messages of the path all the while (the engine works).
+    Contended,
+}
+
+impl From<String> for NotOffered {
+    fn from(reason: String) -> Self {
+        NotOffered::Unreachable(reason)
+    }
+}
+
+/// One message offered until the engine has it (stored by us or by another gateway).
+async fn offer(
+    engine: &dyn Engine,
+    host: &dyn HistoryHost,
+    message: &Append,
+) -> Result<(), NotOffered> {
+    let mut tip = host.tip(&message.path);
+    for _ in 0..MAX_TRIES {
+        let offered = tokio::time::timeout(APPEND_TIMEOUT, engine.offer(message, tip))
+            .await
+            .map_err(|_| NotOffered::Unreachable("no answer in time".to_owned()))??;
+        match offered {
+            Offered::Stored(stored) => {
+                // This gateway's sockets need not wait for the reader to bring it back.
+                host.stored_here(stored);
+                return Ok(());
+            }
+            Offered::Done => return Ok(()),
+            Offered::WrongTip => {
+                let fresh = match host.tip(&message.path) {
+                    Tip::Fresh { epoch } => epoch,
+                    Tip::Known { .. } => crate::history::random_u64(),
+                };
+                tip = tokio::time::timeout(APPEND_TIMEOUT, engine.tip(&message.path))
+                    .await
+                    .map_err(|_| NotOffered::Unreachable("no answer in time".to_owned()))??
+                    .unwrap_or(Tip::Fresh { epoch: fresh });
+            }
+        }
+    }
+    Err(NotOffered::Contended)
+}

@@ -25,6 +25,23 @@ pub(crate) fn random_u64() -> u64 {
     h.finish().max(1)
 }
 
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The first `n` bytes (at most 32) of the SHA-256 of a path, in hex: the path's name in an
+/// engine (a subject or key of fixed length and alphabet, whatever the path holds).
+pub(crate) fn path_digest(path: &str, n: usize) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, path.as_bytes());
+    hex(&digest.as_ref()[..n.min(32)])
+}
+
 /// A message offered to the engine.
 #[derive(Debug, Clone)]
 pub(crate) struct Append {
@@ -177,12 +194,7 @@ impl Occurrences {
         let n = entry.0;
         entry.0 = entry.0.saturating_add(1);
         entry.1 = now;
-        let mut id = String::with_capacity(2 * KEY_BYTES + 8);
-        for b in base {
-            id.push_str(&format!("{b:02x}"));
-        }
-        id.push_str(&format!("-{n}"));
-        id
+        format!("{}-{n}", hex(&base))
     }
 }
 

@@ -283,6 +283,10 @@ impl Recovery {
         max_bytes: usize,
         metrics: &Metrics,
     ) {
+        if self.was_stored(&message.id) {
+            // Stored after all (its answer was lost), and read back: the sockets have it.
+            return;
+        }
         self.unstored.fetch_add(1, Ordering::Relaxed);
         {
             let mut ids = self.unstored_ids.lock().unwrap_or_else(|e| e.into_inner());

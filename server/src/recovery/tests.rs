@@ -161,3 +161,57 @@ fn sweep_drops_unused_empty_histories_with_their_epoch() {
     let (_, frames) = reg_ok(&rec, &reg, None);
     assert_ne!(epoch_of(frames[0].as_str()), epoch);
 }
+
+/// The shared mode's two orders of "stored" and "sent locally" for one message: either way the
+/// recovering socket gets its text once, and every jump is announced with `#reset`.
+#[test]
+fn a_message_both_stored_and_sent_locally_reaches_a_socket_once() {
+    use crate::history::{Append, Stored};
+    let reg = Registry::default();
+    let rec = Recovery::new(limits(10), 4);
+    let m = Metrics::default();
+    let (jobs, _queue) = tokio::sync::mpsc::channel(8);
+    rec.attach(Some(jobs));
+    let stored = |seq: u64, id: &str| Stored {
+        path: "/p".into(),
+        epoch: 7,
+        seq,
+        pos: seq,
+        text: Utf8Bytes::from(format!("m{seq}")),
+        id: Some(id.into()),
+        marker: false,
+    };
+    let append = |seq: u64, id: &str| Append {
+        path: "/p".into(),
+        id: id.into(),
+        text: Utf8Bytes::from(format!("m{seq}")),
+        received: Instant::now(),
+        sender: "n".into(),
+    };
+    rec.stored(&reg, stored(1, "a"), usize::MAX, &m);
+    let (mut socket, frames) = reg_ok(&rec, &reg, None);
+    assert_eq!(frames[0].as_str(), format!("#reset:{:016x}:1", 7));
+    // Stored and read back, then its offer's answer lost: not sent again.
+    rec.stored(&reg, stored(2, "b"), usize::MAX, &m);
+    rec.unstored(&reg, append(2, "b"), usize::MAX, &m);
+    // Sent locally first (no answer in time), then stored after all: the socket moves past it.
+    rec.unstored(&reg, append(3, "c"), usize::MAX, &m);
+    rec.stored(&reg, stored(3, "c"), usize::MAX, &m);
+    let mut got = Vec::new();
+    while let Ok(frame) = socket.rx.try_recv() {
+        got.push(frame.as_str().to_owned());
+    }
+    let texts: Vec<&str> = got
+        .iter()
+        .filter(|f| !f.starts_with("#reset:"))
+        .map(|f| f.rsplit(':').next().unwrap())
+        .collect();
+    assert_eq!(texts, ["m2", "m3"], "{got:?}");
+    assert_eq!(got[0], format!("#{:016x}:2:m2", 7));
+    assert!(got[1].starts_with("#reset:"), "{got:?}");
+    assert_eq!(
+        got.last().unwrap(),
+        &format!("#reset:{:016x}:3", 7),
+        "{got:?}"
+    );
+}

@@ -19,7 +19,7 @@ use async_nats::jetstream::{self, Context};
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
-use super::{delays, pause, Engine, Limits, Offered};
+use super::{follow_with, Engine, Limits, Offered, ReadFrom};
 use crate::broker::BoxFuture;
 use crate::history::{decode, encode, HistoryHost, Tip};
 use crate::recovery::DEDUP_WINDOW;
@@ -108,12 +108,7 @@ impl JetStream {
     }
 
     fn subject(&self, path: &str) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, path.as_bytes());
-        let mut s = format!("{}.", self.prefix);
-        for b in &digest.as_ref()[..12] {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
+        format!("{}.{}", self.prefix, crate::history::path_digest(path, 12))
     }
 }
 
@@ -226,22 +221,10 @@ impl Engine for JetStream {
         max_delay: Duration,
     ) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let mut ready = Some(ready);
-            let mut delays = delays(max_delay);
-            // The stream sequence read last.
-            let mut read = 0u64;
-            loop {
-                match self.read_from(&host, &mut read, &mut ready).await {
-                    Ok(()) => return, // the gateway is gone
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cluster: reading the shared history");
-                        if let Some(host) = host.upgrade() {
-                            host.engine_up(false);
-                        }
-                        pause(&mut delays).await;
-                    }
-                }
-            }
+            // The position is the stream sequence read last (0: none yet).
+            let read_from: ReadFrom<JetStream, _> =
+                |e, host, at, ready| Box::pin(e.read_from(host, at, ready));
+            follow_with(&*self, host, ready, max_delay, 0u64, read_from).await;
         })
     }
 }

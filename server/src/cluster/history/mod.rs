@@ -263,12 +263,38 @@ impl Run {
     }
 }
 
-/// Waits before the reader's next connection attempt.
-pub(crate) async fn pause(delays: &mut impl Iterator<Item = Duration>) {
-    tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(1))).await;
-}
+/// How an engine reads on from `position` into the host until an error (`Ok`: the gateway is
+/// gone), telling `ready` once it has read what was there at the start.
+pub(crate) type ReadFrom<E, P> = for<'a> fn(
+    &'a E,
+    &'a Weak<dyn HistoryHost>,
+    &'a mut P,
+    &'a mut Option<oneshot::Sender<()>>,
+) -> BoxFuture<'a, Result<(), String>>;
 
-/// The reader's delays between reconnect attempts.
-pub(crate) fn delays(max: Duration) -> impl Iterator<Item = Duration> {
-    reconnect_delays(max)
+/// An engine's reader: `read_from` from `position` on, again after each error (the engine
+/// counts as down meanwhile) with the transporter's backoff, until the gateway is gone.
+pub(crate) async fn follow_with<E: ?Sized, P>(
+    engine: &E,
+    host: Weak<dyn HistoryHost>,
+    ready: oneshot::Sender<()>,
+    max_delay: Duration,
+    mut position: P,
+    read_from: ReadFrom<E, P>,
+) {
+    let mut ready = Some(ready);
+    let mut delays = reconnect_delays(max_delay);
+    loop {
+        match read_from(engine, &host, &mut position, &mut ready).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster: reading the shared history");
+                if let Some(host) = host.upgrade() {
+                    host.engine_up(false);
+                }
+                let pause = delays.next().unwrap_or(Duration::from_secs(1));
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
 }

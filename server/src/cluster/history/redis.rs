@@ -15,7 +15,7 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadRe
 use redis::AsyncCommands;
 use tokio::sync::oneshot;
 
-use super::{delays, pause, Engine, Limits, Offered};
+use super::{follow_with, Engine, Limits, Offered, ReadFrom};
 use crate::broker::BoxFuture;
 use crate::history::{Append, HistoryHost, Stored, Tip};
 use crate::recovery::DEDUP_WINDOW;
@@ -153,12 +153,11 @@ impl RedisStreams {
     }
 
     fn tip_key(&self, path: &str) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, path.as_bytes());
-        let mut s = format!("{}:tip:", self.keys);
-        for b in &digest.as_ref()[..16] {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
+        format!(
+            "{}:tip:{}",
+            self.keys,
+            crate::history::path_digest(path, 16)
+        )
     }
 }
 
@@ -246,22 +245,10 @@ impl Engine for RedisStreams {
         max_delay: Duration,
     ) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let mut ready = Some(ready);
-            let mut delays = delays(max_delay);
-            // The ID of the entry read last ("0-0": none yet).
-            let mut read = "0-0".to_owned();
-            loop {
-                match self.read_from(&host, &mut read, &mut ready).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cluster: reading the shared history");
-                        if let Some(host) = host.upgrade() {
-                            host.engine_up(false);
-                        }
-                        pause(&mut delays).await;
-                    }
-                }
-            }
+            // The position is the ID of the entry read last ("0-0": none yet).
+            let read_from: ReadFrom<RedisStreams, _> =
+                |e, host, at, ready| Box::pin(e.read_from(host, at, ready));
+            follow_with(&*self, host, ready, max_delay, "0-0".to_owned(), read_from).await;
         })
     }
 }

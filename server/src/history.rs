@@ -136,7 +136,7 @@ pub(crate) trait HistoryHost: Send + Sync {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
 }
 
-/// The longest message ID an engine keeps in its deduplication window.
+/// Bytes of the SHA-256 digest kept in a message ID (32 hex digits).
 const KEY_BYTES: usize = 16;
 /// Keys remembered at most; past this, the ones older than the window go.
 const MAX_KEYS: usize = 1 << 16;

@@ -52,16 +52,6 @@ async fn forgets(cluster: &ClusterHandle, node: &str) {
     within(cluster.wait_for_nodes(|ids| !ids.iter().any(|n| n == node))).await;
 }
 
-async fn trigger(gw: &RunningGateway, path: &str, data: Value) {
-    let resp = reqwest::Client::new()
-        .post(http_url(gw, "/api/websocket/send"))
-        .json(&json!({"path": path, "data": data}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
-}
-
 async fn get_json(gw: &RunningGateway, path: &str) -> (u16, Value) {
     let resp = reqwest::get(http_url(gw, path)).await.unwrap();
     let status = resp.status().as_u16();

@@ -180,11 +180,8 @@ async fn gateway_in(
 
 /// The value of a sample of the cluster's metrics, e.g.
 /// `moleculer_ws_cluster_packets_dropped_total{reason="bad_sender"}`.
-fn metric(cluster: &ClusterHandle, sample: &str) -> u64 {
-    let text = cluster.render_metrics();
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {sample} in\n{text}"))
+fn metric(cluster: &ClusterHandle, name: &str) -> u64 {
+    sample(&cluster.render_metrics(), name)
 }
 
 fn dropped(reason: &str) -> String {

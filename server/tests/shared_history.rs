@@ -11,7 +11,7 @@ use std::time::Duration;
 use moleculer_ws_server::{
     Broker, Cluster, ClusterHandle, Gateway, GatewayConfig, RunningGateway, SharedHistory,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use support::servers::{NatsServer, RedisServer};
 use support::*;
 
@@ -35,16 +35,6 @@ async fn join(gw: &RunningGateway, url: &str, shared: SharedHistory) -> ClusterH
         .unwrap()
 }
 
-async fn trigger(gw: &RunningGateway, path: &str, data: Value) {
-    let resp = reqwest::Client::new()
-        .post(http_url(gw, "/api/websocket/send"))
-        .json(&json!({"path": path, "data": data}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
-}
-
 /// `(epoch, seq)` of a `#reset:<epoch>:<seq>` frame.
 fn reset_of(frame: &str) -> (String, u64) {
     let rest = frame
@@ -55,21 +45,14 @@ fn reset_of(frame: &str) -> (String, u64) {
 }
 
 async fn metric(gw: &RunningGateway, name: &str) -> u64 {
-    let text = metrics_text(gw).await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    sample(&metrics_text(gw).await, name)
 }
 
 const WRITER: &str = "moleculer_ws_cluster_history_writer";
 
 /// A gauge of the cluster's metrics.
 fn cluster_metric(cluster: &ClusterHandle, name: &str) -> u64 {
-    cluster
-        .render_metrics()
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in the cluster's metrics"))
+    sample(&cluster.render_metrics(), name)
 }
 
 /// Waits until `gw` mirrors `n` messages.

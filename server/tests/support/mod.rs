@@ -82,6 +82,24 @@ pub async fn send_text(ws: &mut Ws, text: &str) {
     ws.send(Message::text(text)).await.unwrap();
 }
 
+/// Posts `{path, data}` to the gateway's trigger route (`--trigger`); expects 204.
+pub async fn trigger(gw: &RunningGateway, path: &str, data: Value) {
+    let resp = reqwest::Client::new()
+        .post(http_url(gw, "/api/websocket/send"))
+        .json(&serde_json::json!({"path": path, "data": data}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+}
+
+/// The value of the sample `name` (with its labels, if any) in a Prometheus text.
+pub fn sample(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
 /// Broadcasts `websocket.send` through the gateway's broker.
 pub async fn push(gw: &RunningGateway, params: Value) {
     gw.broker().broadcast("websocket.send", params).await;

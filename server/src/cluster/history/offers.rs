@@ -66,12 +66,7 @@ pub(super) async fn offer_loop(
         // Its own broadcasts a gateway has all of.
         let known = message.sender == own_id || in_step.contains(&message.sender);
         if stand_by(&*host, &message, &*role, known).await {
-            if !known {
-                if in_step.len() >= MAX_SENDERS {
-                    in_step.clear();
-                }
-                in_step.insert(message.sender.clone());
-            }
+            note_in_step(&mut in_step, &message.sender);
             continue; // the writer stored it
         }
         if paused_until.is_some_and(|t| Instant::now() < t) {
@@ -80,9 +75,7 @@ pub(super) async fn offer_loop(
         }
         match offer(&*engine, &*host, &message).await {
             Ok(()) => {
-                if !in_step.contains(&message.sender) && in_step.len() < MAX_SENDERS {
-                    in_step.insert(message.sender.clone());
-                }
+                note_in_step(&mut in_step, &message.sender);
                 if paused_until.take().is_some() {
                     tracing::info!("cluster: the history engine takes messages again");
                 }
@@ -104,6 +97,17 @@ pub(super) async fn offer_loop(
             }
         }
     }
+}
+
+/// Notes that `sender`'s messages are seen stored (the set is emptied when full).
+fn note_in_step(in_step: &mut std::collections::HashSet<String>, sender: &str) {
+    if in_step.contains(sender) {
+        return;
+    }
+    if in_step.len() >= MAX_SENDERS {
+        in_step.clear();
+    }
+    in_step.insert(sender.to_owned());
 }
 
 /// On a gateway that is not the writer: waits until the writer stored `message` (`true`),

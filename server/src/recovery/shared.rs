@@ -226,14 +226,17 @@ impl Recovery {
         if only_next && !next {
             return;
         }
-        if let Some(id) = &message.id {
-            self.note_stored(id);
-        }
-        // Sent here under a local epoch already (the engine answered too late)?
+        // Sent to the sockets here already: under a local epoch (the engine answered too late),
+        // or stored and read once before (an engine that lost data and took it again, a reader
+        // that started over after the stream was made again)?
         let sent = message.id.as_ref().is_some_and(|id| {
             let mut ids = self.unstored_ids.lock().unwrap_or_else(|e| e.into_inner());
             let at = ids.iter().position(|i| i == id);
-            at.and_then(|at| ids.remove(at)).is_some()
+            let local = at.and_then(|at| ids.remove(at)).is_some();
+            drop(ids);
+            let again = self.was_stored(id);
+            self.note_stored(id);
+            local || again
         });
         if continues && message.seq <= h.last_seq {
             // Read twice (the engine's reader started over), or the start of the history this

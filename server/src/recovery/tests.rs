@@ -215,3 +215,42 @@ fn a_message_both_stored_and_sent_locally_reaches_a_socket_once() {
         "{got:?}"
     );
 }
+
+/// A message the engine gives twice under two positions (it lost its store and took the
+/// message again): the sockets here do not get its text twice, only a `#reset` past it.
+#[test]
+fn a_message_stored_twice_by_the_engine_reaches_a_socket_once() {
+    use crate::history::Stored;
+    let reg = Registry::default();
+    let rec = Recovery::new(limits(10), 4);
+    let m = Metrics::default();
+    let (jobs, _queue) = tokio::sync::mpsc::channel(8);
+    rec.attach(Some(jobs));
+    let stored = |epoch: u64, seq: u64, id: &str, text: &str| Stored {
+        path: "/p".into(),
+        epoch,
+        seq,
+        pos: seq,
+        text: Utf8Bytes::from(text.to_owned()),
+        id: Some(id.into()),
+        marker: false,
+    };
+    rec.stored(&reg, stored(7, 1, "a", "m1"), usize::MAX, &m);
+    let (mut socket, _) = reg_ok(&rec, &reg, None);
+    rec.stored(&reg, stored(7, 2, "b", "m2"), usize::MAX, &m);
+    // The engine lost "b" and stored it again later, under another epoch.
+    rec.stored(&reg, stored(9, 1, "b", "m2"), usize::MAX, &m);
+    rec.stored(&reg, stored(9, 2, "c", "m3"), usize::MAX, &m);
+    let mut got = Vec::new();
+    while let Ok(frame) = socket.rx.try_recv() {
+        got.push(frame.as_str().to_owned());
+    }
+    assert_eq!(
+        got,
+        [
+            format!("#{:016x}:2:m2", 7),
+            format!("#reset:{:016x}:1", 9),
+            format!("#{:016x}:2:m3", 9),
+        ]
+    );
+}

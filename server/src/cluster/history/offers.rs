@@ -99,6 +99,30 @@ pub(super) async fn offer_loop(
     }
 }
 
+/// What the next offer follows, after the engine refused `mine`: the engine's tip `theirs`,
+/// unless it is behind what this gateway already read of the same epoch (the engine lost
+/// acknowledged messages): then a new epoch after it, so no position is handed out twice.
+fn follow_tip(mine: Tip, theirs: Option<Tip>) -> Tip {
+    let fresh = crate::history::random_u64;
+    match (mine, theirs) {
+        (
+            Tip::Known { epoch, seq, .. },
+            Some(Tip::Known {
+                epoch: e,
+                seq: s,
+                pos,
+            }),
+        ) if e == epoch && s < seq => Tip::Known {
+            epoch: fresh(),
+            seq: 0,
+            pos,
+        },
+        (_, Some(t)) => t,
+        (Tip::Fresh { epoch }, None) => Tip::Fresh { epoch },
+        (Tip::Known { .. }, None) => Tip::Fresh { epoch: fresh() },
+    }
+}
+
 /// Notes that `sender`'s messages are seen stored (the set is emptied when full).
 fn note_in_step(in_step: &mut std::collections::HashSet<String>, sender: &str) {
     if in_step.contains(sender) {
@@ -177,16 +201,50 @@ async fn offer(
             }
             Offered::Done => return Ok(()),
             Offered::WrongTip => {
-                let fresh = match host.tip(&message.path) {
-                    Tip::Fresh { epoch } => epoch,
-                    Tip::Known { .. } => crate::history::random_u64(),
-                };
-                tip = tokio::time::timeout(APPEND_TIMEOUT, engine.tip(&message.path))
+                let mine = host.tip(&message.path);
+                let theirs = tokio::time::timeout(APPEND_TIMEOUT, engine.tip(&message.path))
                     .await
-                    .map_err(|_| NotOffered::Unreachable("no answer in time".to_owned()))??
-                    .unwrap_or(Tip::Fresh { epoch: fresh });
+                    .map_err(|_| NotOffered::Unreachable("no answer in time".to_owned()))??;
+                tip = follow_tip(mine, theirs);
             }
         }
     }
     Err(NotOffered::Contended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_behind_what_was_read_gets_a_new_epoch() {
+        let known = |epoch, seq, pos| Tip::Known { epoch, seq, pos };
+        // The engine has what was read, or more: follow it.
+        assert_eq!(
+            follow_tip(known(7, 3, 30), Some(known(7, 5, 50))),
+            known(7, 5, 50)
+        );
+        assert_eq!(
+            follow_tip(known(7, 3, 30), Some(known(8, 1, 60))),
+            known(8, 1, 60)
+        );
+        assert_eq!(
+            follow_tip(Tip::Fresh { epoch: 5 }, None),
+            Tip::Fresh { epoch: 5 }
+        );
+        // It lost messages of the epoch read here: a new epoch, after its newest message.
+        match follow_tip(known(7, 3, 30), Some(known(7, 2, 20))) {
+            Tip::Known {
+                epoch,
+                seq: 0,
+                pos: 20,
+            } => assert_ne!(epoch, 7),
+            other => panic!("{other:?}"),
+        }
+        // It has nothing of a path read here: a new epoch too.
+        match follow_tip(known(7, 3, 30), None) {
+            Tip::Fresh { epoch } => assert_ne!(epoch, 7),
+            other => panic!("{other:?}"),
+        }
+    }
 }

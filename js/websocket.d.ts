@@ -119,6 +119,6 @@ declare global {
     opts?: MoleculerWebsocketOptions,
   ): MoleculerWebsocketChannel;
   function MoleculerHttpClient(options?: MoleculerHttpClientOptions): MoleculerHttpClientApi;
-  /** Overrides where websocket.js looks for pkg/ (default: next to the script). */
+  /** The split build only: where split/websocket.js fetches websocket.wasm (default: next to the script). */
   var MOLECULER_WS_BASE: string | undefined;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the browser client into js/pkg/ (served by the gateway next to websocket.js) and
-# prints the gzip size of wasm + glue. Installs the wasm target and the exact
+# Builds the browser client: js/websocket.js, the single file (the drop-in, served by the
+# gateway at /websocket.js), and the split build js/split/ (websocket.js + websocket.wasm), and
+# prints their gzip sizes. Installs the wasm target and the exact
 # wasm-bindgen-cli version of Cargo.lock when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +16,9 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$version" ];
 fi
 
 cargo build -p moleculer-ws-wasm --target wasm32-unknown-unknown --profile wasm-release
-rm -rf js/pkg
-wasm-bindgen --target web --no-typescript --out-dir js/pkg \
+out="${CARGO_TARGET_DIR:-target}/browser-client"
+rm -rf "$out" js/pkg
+wasm-bindgen --target no-modules --no-typescript --out-dir "$out" \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/moleculer_ws_wasm.wasm"
 # wasm-opt from npm's binaryen (Debian's is too old for reference types).
 if [ ! -x js/node_modules/.bin/wasm-opt ] || [ ! -x js/node_modules/.bin/terser ]; then
@@ -29,15 +31,16 @@ js/node_modules/.bin/wasm-opt -Oz --converge --low-memory-unused \
   --enable-reference-types --enable-multivalue \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --strip-debug --strip-producers --strip-target-features \
-  -o js/pkg/moleculer_ws_wasm_bg.wasm js/pkg/moleculer_ws_wasm_bg.wasm
-# The glue, minified (its exports, `default`, `initSync` and the `Connection` class with its
-# methods, keep their names). unsafe_arrows/unsafe_methods turn functions that never use `this`
-# into arrows and methods into shorthand: safe here, the glue never calls them with `new`.
-js/node_modules/.bin/terser js/pkg/moleculer_ws_wasm.js --module --ecma 2020 \
-  -c passes=2,unsafe_arrows=true,unsafe_methods=true -m \
-  -o js/pkg/moleculer_ws_wasm.js
-node scripts/shorten-wasm-imports.mjs js/pkg/moleculer_ws_wasm_bg.wasm js/pkg/moleculer_ws_wasm.js
-wasm_gz=$(gzip -9 -c js/pkg/moleculer_ws_wasm_bg.wasm | wc -c)
-glue_gz=$(gzip -9 -c js/pkg/moleculer_ws_wasm.js | wc -c)
-loader_gz=$(gzip -9 -c js/websocket.js | wc -c)
-echo "browser client (gzip -9): wasm ${wasm_gz} B + glue ${glue_gz} B + websocket.js ${loader_gz} B = $((wasm_gz + glue_gz + loader_gz)) B"
+  -o "$out/moleculer_ws_wasm_bg.wasm" "$out/moleculer_ws_wasm_bg.wasm"
+# The glue, minified with the loader that wraps it (exports of the glue keep their names).
+# unsafe_arrows/unsafe_methods turn functions that never use `this` into arrows and methods
+# into shorthand: safe here, the glue never calls them with `new`.
+node -e '
+  const fs = require("fs");
+  const [src, glue, out] = process.argv.slice(1);
+  fs.writeFileSync(out, fs.readFileSync(src, "utf8").replace("/*@glue*/", () => fs.readFileSync(glue, "utf8")));
+' js/src/websocket.js "$out/moleculer_ws_wasm.js" "$out/loader.js"
+js/node_modules/.bin/terser "$out/loader.js" --ecma 2020 --comments '/^!/' \
+  -c passes=2,unsafe_arrows=true,unsafe_methods=true -m -o "$out/loader.min.js"
+node scripts/shorten-wasm-imports.mjs "$out/moleculer_ws_wasm_bg.wasm" "$out/loader.min.js"
+node scripts/bundle-browser.mjs "$out/loader.min.js" "$out/moleculer_ws_wasm_bg.wasm"

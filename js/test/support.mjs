@@ -22,13 +22,13 @@ export const WAIT_MS = 15000;
 
 /**
  * Starts the gateway (port 0 = any free port) with the trigger routes, the demo chat, the test
- * hooks (a build with the cargo feature test-hooks) and js/ served at /, plus `extraArgs`
- * (e.g. --tls-cert/--tls-key). Resolves to { base, port, stop() }; `base` is https://... when
- * the gateway serves TLS.
+ * hooks (a build with the cargo feature test-hooks) and `staticDir` (default js/) served at /,
+ * plus `extraArgs` (e.g. --tls-cert/--tls-key). Resolves to { base, port, stop() }; `base` is
+ * https://... when the gateway serves TLS.
  */
-export async function startGateway(port = 0, extraArgs = []) {
+export async function startGateway(port = 0, extraArgs = [], staticDir = jsDir) {
   const child = spawn(serverBin, [
-    "--listen", `127.0.0.1:${port}`, "--static-dir", jsDir, "--trigger", "--demo", "--test-hooks",
+    "--listen", `127.0.0.1:${port}`, "--static-dir", staticDir, "--trigger", "--demo", "--test-hooks",
     "--shutdown-timeout", "2s", ...extraArgs,
   ], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, RUST_LOG: "warn" } });
   const lines = createInterface({ input: child.stdout });

@@ -4,13 +4,20 @@
  *   var ws = MoleculerWebsocket("ws/chat", function (msg) { ... }, { heartbeatInterval: 6000 });
  *   ws.connect(); ws.disconnect(); ws.channel
  *
- * This classic script defines MoleculerWebsocket and MoleculerHttpClient synchronously and loads
- * the WebAssembly session core (pkg/, next to this file) in the background; connect() called
- * before it has loaded is queued. The heartbeat, reconnect and close logic run in the wasm
- * module: the same Rust session core as the Rust client.
+ * This classic script defines MoleculerWebsocket and MoleculerHttpClient synchronously and starts
+ * the WebAssembly session core (inside this file) in the background; connect() called before it
+ * has started is queued. The heartbeat, reconnect and close logic run in the wasm module: the
+ * same Rust session core as the Rust client. Needs WebAssembly and DecompressionStream; under a
+ * Content-Security-Policy, script-src 'wasm-unsafe-eval' (README "The browser client").
  */
 (function (root) {
   "use strict";
+
+  // The wasm-bindgen glue (it defines wasm_bindgen) and the wasm module: put here by
+  // scripts/bundle-browser.mjs. WASM is the module, gzip then base64, in the single file, and
+  // empty in the split build, which fetches websocket.wasm from next to the script.
+  /*@glue*/
+  var WASM = "@WASM@";
 
   var doc = root.document;
   var script = doc && doc.currentScript;
@@ -19,12 +26,29 @@
   var modulePromise = null;
   var live = [];
 
+  // The inlined module, unpacked by the browser's own gzip.
+  function inflate() {
+    if (typeof DecompressionStream !== "function") {
+      throw new Error("this browser has no DecompressionStream (use the split build)");
+    }
+    var bin = atob(WASM), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    return new Response(new Blob([bytes]).stream()
+      .pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+  }
+
   function loadModule() {
     if (!modulePromise) {
-      var glue = new URL("pkg/moleculer_ws_wasm.js", base).href;
-      var wasm = new URL("pkg/moleculer_ws_wasm_bg.wasm", base);
-      modulePromise = import(glue).then(function (m) {
-        return m.default({ module_or_path: wasm }).then(function () { return m; });
+      modulePromise = new Promise(function (resolve) {
+        if (typeof WebAssembly !== "object") { throw new Error("this browser has no WebAssembly"); }
+        resolve(WASM ? inflate() : new URL("websocket.wasm", base));
+      }).then(function (source) {
+        return wasm_bindgen({ module_or_path: source });
+      }).then(function () { return wasm_bindgen; }, function (err) {
+        var why = err && err.message ? err.message : String(err);
+        throw new Error("moleculer-ws: the WebAssembly session core cannot start: " + why +
+          (/unsafe-eval|CSP|Content.Security/i.test(why)
+            ? " (the page's Content-Security-Policy must allow script-src 'wasm-unsafe-eval')" : ""));
       });
     }
     return modulePromise;
@@ -129,7 +153,7 @@
       if (wanted) { conn.connect(); }
     }).catch(function (err) {
       failed = err instanceof Error ? err : new Error(String(err));
-      if (root.console) { root.console.error("moleculer-ws: cannot start the WebSocket client", failed); }
+      if (root.console) { root.console.error(failed.message); }
       hooks.onerror(failed);
       settle("stopped");
     });

@@ -206,6 +206,16 @@ impl Session {
         self.position.last()
     }
 
+    /// Message recovery: resume from `epoch`/`seq` at the next attempt, as if this session had
+    /// delivered up to there (another holder of the same channel did, e.g. the browser tab that
+    /// held the shared socket before this one). Ignored when the epoch is not 16 hexadecimal
+    /// digits or [`SessionConfig::recover`] is off.
+    pub fn resume_from(&mut self, epoch: &str, seq: u64) {
+        if self.config.recover {
+            self.position.set(epoch, seq);
+        }
+    }
+
     /// The next action for the driver, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()

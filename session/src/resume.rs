@@ -62,6 +62,14 @@ impl Position {
         self.last.as_ref().map(|(e, s)| (e.as_str(), *s))
     }
 
+    /// Takes `epoch` and `seq` as the last position delivered (another holder of the same
+    /// channel delivered up to there). An epoch that is not 16 hexadecimal digits is ignored.
+    pub(crate) fn set(&mut self, epoch: &str, seq: u64) {
+        if let Some(epoch) = parse_epoch(epoch) {
+            self.last = Some((epoch.to_owned(), seq));
+        }
+    }
+
     /// Reads one inbound frame (never panics on any text).
     pub(crate) fn on_frame<'a>(&mut self, text: &'a str) -> Resumed<'a> {
         let Some(rest) = text.strip_prefix('#') else {
@@ -195,6 +203,20 @@ mod tests {
             Resumed::DeliverAfterGap("c")
         );
         assert_eq!(p.last(), Some((E, 9)));
+    }
+
+    #[test]
+    fn a_position_set_from_outside_is_asked_for_and_dedups() {
+        let mut p = Position::default();
+        p.set("not an epoch", 3);
+        assert_eq!(p.last(), None);
+        p.set(E, 7);
+        assert_eq!(
+            p.query()[1..],
+            [("epoch", E.to_owned()), ("seq", "7".to_owned())]
+        );
+        assert_eq!(p.on_frame(&format!("#{E}:7:x")), Resumed::Drop);
+        assert_eq!(p.on_frame(&format!("#{E}:8:y")), Resumed::Deliver("y"));
     }
 
     #[test]

@@ -42,6 +42,14 @@ export interface MoleculerWebsocketOptions {
    */
   recover?: boolean;
   /**
+   * One socket for all the tabs of this origin that open this channel with `shared: true`
+   * (README "One socket for all tabs"): one tab holds it, the others receive through it, each
+   * with its own callbacks, state() and stats(); when that tab goes, the next one connects at
+   * once. Needs Web Locks (https or localhost) and BroadcastChannel, else one socket per tab.
+   * In the other tabs `onopen` gets `null` for the browser's event. Default false.
+   */
+  shared?: boolean;
+  /**
    * The socket opened. With `recover`, `info` says whether the missed messages are replayed
    * (`recovered`, false on the first connection) and how many; without it, `info` is undefined.
    */
@@ -74,6 +82,8 @@ export interface MoleculerWebsocketChannel {
   stats(): ChannelStats;
   /** Resolves when open; rejects on timeout or when the channel stops. */
   ready(timeoutMs?: number): Promise<void>;
+  /** With `shared`: whether this tab holds the socket. Without it: whether connected once. */
+  isLeader(): boolean;
 }
 
 export declare function MoleculerWebsocket(

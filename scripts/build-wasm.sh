@@ -21,7 +21,7 @@ rm -rf "$out" js/pkg
 wasm-bindgen --target no-modules --no-typescript --out-dir "$out" \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/moleculer_ws_wasm.wasm"
 # wasm-opt from npm's binaryen (Debian's is too old for reference types).
-if [ ! -x js/node_modules/.bin/wasm-opt ] || [ ! -x js/node_modules/.bin/terser ]; then
+if [ ! -x js/node_modules/.bin/wasm-opt ] || [ ! -x js/node_modules/.bin/terser ] || [ ! -d js/node_modules/@gfx/zopfli ]; then
   (cd js && npm ci --no-audit --no-fund)
 fi
 # -Oz until nothing shrinks any more; the producers and target-features sections are metadata

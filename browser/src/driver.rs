@@ -13,6 +13,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::*;
 
 use crate::socket::{SocketEvent, SocketGuard};
+#[cfg(feature = "tabs")]
+use crate::tabs::{self, Tabs};
 
 #[wasm_bindgen]
 extern "C" {
@@ -54,20 +56,23 @@ type OnStep = Box<dyn Fn(Step)>;
 /// once. A later deadline is reached in several timeouts: the session ignores an early call.
 pub const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
 
-struct Inner {
+pub(crate) struct Inner {
     /// The URL of the next attempt, asked at each one with the session's
     /// [`endpoint`](Session::endpoint) (a token may have been refreshed meanwhile).
     url: Box<dyn Fn(usize) -> String>,
-    session: Session,
-    socket: Option<SocketGuard>,
+    pub(crate) session: Session,
+    pub(crate) socket: Option<SocketGuard>,
     generation: u64,
     timer: Option<JsValue>,
     timer_cb: Option<Closure<dyn FnMut(JsValue)>>,
     open_event: Option<JsValue>,
     last_state: ConnectionState,
-    raw_messages: bool,
+    pub(crate) raw_messages: bool,
     on_step: Rc<OnStep>,
     me: Weak<RefCell<Inner>>,
+    /// With [`Driver::share`]: this tab's part in the channel's one socket for all tabs.
+    #[cfg(feature = "tabs")]
+    pub(crate) tabs: Option<Tabs>,
 }
 
 impl Drop for Inner {
@@ -123,6 +128,8 @@ impl Driver {
                 raw_messages,
                 on_step: Rc::new(Box::new(on_step)),
                 me: me.clone(),
+                #[cfg(feature = "tabs")]
+                tabs: None,
             })
         });
         Driver { inner }
@@ -145,6 +152,64 @@ impl Driver {
         step(&self.inner, Input::Probe);
     }
 
+    /// (Feature `tabs`.) Shares one socket with the other tabs of this origin that share `name` (the channel's
+    /// URL): one tab, the leader, holds the socket; the others receive what it receives (see
+    /// `tabs.rs`). Call before [`connect`](Self::connect). Returns false, with a console
+    /// note, where the browser has no Web Locks (http other than localhost) or
+    /// BroadcastChannel: this tab then keeps a socket of its own.
+    #[cfg(feature = "tabs")]
+    pub fn share(&self, name: &str) -> bool {
+        if !tabs::supported() {
+            web_sys::console::info_1(&JsValue::from_str(
+                "moleculer-ws: no Web Locks or BroadcastChannel here (Web Locks need https or \
+                 localhost): this tab keeps a socket of its own",
+            ));
+            return false;
+        }
+        let weak = Rc::downgrade(&self.inner);
+        let feed = |make: fn(JsValue) -> Input| {
+            let weak = weak.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
+                if let Some(inner) = weak.upgrade() {
+                    step(&inner, make(v));
+                }
+            })
+        };
+        let on_message = feed(|e| Input::Tab(e.unchecked_into::<web_sys::MessageEvent>().data()));
+        let on_leave = feed(|_| Input::Leave);
+        let on_back = feed(|_| Input::Back);
+        let on_grant = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_lock: JsValue| {
+            let mut release = None;
+            let held = js_sys::Promise::new(&mut |resolve, _| release = Some(resolve));
+            if let Some(resolve) = release {
+                match weak.upgrade() {
+                    Some(inner) => step(&inner, Input::Granted(resolve)),
+                    // Nobody left to lead: give the lock back at once.
+                    None => drop(resolve.call0(&JsValue::NULL)),
+                }
+            }
+            held.into()
+        });
+        let Ok(mut me) = self.inner.try_borrow_mut() else {
+            return false;
+        };
+        let Some(tabs) = Tabs::new(name, seed() as f64, on_message, on_grant, on_leave, on_back)
+        else {
+            return false;
+        };
+        me.tabs = Some(tabs);
+        me.follow();
+        true
+    }
+
+    /// Message recovery: the last position delivered, as `<epoch>:<seq>`; `None` before the
+    /// gateway's first answer (or when called from inside the driver's own step).
+    pub fn position(&self) -> Option<String> {
+        let me = self.inner.try_borrow().ok()?;
+        let (epoch, seq) = me.session.recovery_position()?;
+        Some(message(&[Part::Str(epoch), Part::Str(":"), Part::Number(seq)]))
+    }
+
     /// The state; `None` only when called from inside the driver's own step.
     pub fn state(&self) -> Option<ConnectionState> {
         self.inner.try_borrow().ok().map(|me| me.session.state())
@@ -152,25 +217,44 @@ impl Driver {
 
     /// The statistics; `None` only when called from inside the driver's own step.
     pub fn stats(&self) -> Option<Stats> {
-        self.inner
-            .try_borrow()
-            .ok()
-            .map(|me| me.session.stats(now()))
+        self.inner.try_borrow().ok().map(|me| {
+            #[allow(unused_mut)]
+            let mut stats = me.session.stats(now());
+            #[cfg(feature = "tabs")]
+            if let Some(t) = &me.tabs {
+                stats.messages_received += t.carried;
+                if let Some(spare) = t.spare.as_ref().filter(|_| t.following) {
+                    stats.messages_received += spare.messages_received();
+                }
+            }
+            stats
+        })
     }
 }
 
 /// What the session is fed (one non-generic `step` for all of them keeps the code small).
-enum Input {
+pub(crate) enum Input {
     Connect,
     Disconnect,
     Probe,
     Timeout,
     Socket(SocketEvent),
+    /// What another tab posted on the shared channel.
+    #[cfg(feature = "tabs")]
+    Tab(JsValue),
+    /// The tab lock was granted; calling this releases it.
+    #[cfg(feature = "tabs")]
+    Granted(Function),
+    /// The page is being frozen or hidden; it is back.
+    #[cfg(feature = "tabs")]
+    Leave,
+    #[cfg(feature = "tabs")]
+    Back,
 }
 
 impl Input {
     /// Feeds the session; a message the driver delivers itself comes back.
-    fn feed(self, s: &mut Session, now: Millis, raw_messages: bool) -> Option<JsValue> {
+    pub(crate) fn feed(self, s: &mut Session, now: Millis, raw_messages: bool) -> Option<JsValue> {
         match self {
             Input::Socket(SocketEvent::Message(data)) => {
                 // With `recover`, frames may be envelopes and `onopen` waits for the first one:
@@ -204,35 +288,27 @@ impl Input {
                 }
             }
             // Browsers follow every error with a close event: the close carries the decision.
-            Input::Socket(SocketEvent::Error) => {}
+            // The tab inputs are handled before the session sees anything (`Inner::advance`).
+            _ => {}
         }
         None
     }
 }
 
-/// Feeds one input to the session, carries out its actions, then hands the output to the
-/// owner with no borrow held.
+/// Feeds one input to the session (or to the tab sharing), carries out its actions, then hands
+/// the output to the owner with no borrow held.
 fn step(inner: &Rc<RefCell<Inner>>, input: Input) {
     let (out, on_step) = {
         let Ok(mut me) = inner.try_borrow_mut() else {
+            // A lock granted at such a moment is given back (the next tab in line takes it).
+            #[cfg(feature = "tabs")]
+            if let Input::Granted(resolve) = input {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
             return;
         };
-        let raw_messages = me.raw_messages;
-        let raw = input.feed(&mut me.session, now(), raw_messages);
-        let events = me.carry_out();
-        let state = me.session.state();
-        let state_changed = (state != me.last_state).then_some(state);
-        me.last_state = state;
-        let open_event = if events.iter().any(|e| matches!(e, Event::Open)) {
-            me.open_event.take()
-        } else {
-            None
-        };
-        let out = Step {
-            events,
-            open_event,
-            raw,
-            state_changed,
+        let Some(out) = me.advance(input) else {
+            return;
         };
         (out, Rc::clone(&me.on_step))
     };
@@ -240,13 +316,52 @@ fn step(inner: &Rc<RefCell<Inner>>, input: Input) {
 }
 
 impl Inner {
-    /// Carries out the session's actions; returns the events for the owner.
-    fn carry_out(&mut self) -> Vec<Event> {
+    /// One step: `None` when there is nothing for the owner.
+    fn advance(&mut self, input: Input) -> Option<Step> {
+        #[cfg(feature = "tabs")]
+        let input = match self.tabs {
+            Some(_) => self.tab_input(input)?,
+            None => input,
+        };
+        let raw = input.feed(&mut self.session, now(), self.raw_messages);
+        let events = self.carry_out();
+        Some(self.show(events, raw))
+    }
+
+    /// The step for the owner: the events, and the state when it changed.
+    pub(crate) fn show(&mut self, events: Vec<Event>, raw: Option<JsValue>) -> Step {
+        let state = self.session.state();
+        let state_changed = (state != self.last_state).then_some(state);
+        self.last_state = state;
+        let open_event = if events.iter().any(|e| matches!(e, Event::Open)) {
+            self.open_event.take()
+        } else {
+            None
+        };
+        Step {
+            events,
+            open_event,
+            raw,
+            state_changed,
+        }
+    }
+
+    /// Carries out the session's actions; returns the events for the owner. A follower tab
+    /// opens no socket (the leader's is its socket).
+    pub(crate) fn carry_out(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
+        #[cfg(feature = "tabs")]
+        let leads = self.tabs.as_ref().is_none_or(|t| t.leader);
+        #[cfg(not(feature = "tabs"))]
+        let leads = true;
         while let Some(action) = self.session.poll_action() {
             match action {
-                Action::Connect => self.open_socket(),
-                Action::AbortConnect => self.socket = None,
+                Action::Connect if leads => self.open_socket(),
+                Action::AbortConnect => {
+                    self.socket = None;
+                    #[cfg(feature = "tabs")]
+                    self.relay_closed(1006);
+                }
                 Action::SendHeartbeat => {
                     if let Some(s) = &self.socket {
                         s.send(HEARTBEAT);
@@ -256,6 +371,8 @@ impl Inner {
                     if let Some(s) = self.socket.take() {
                         s.close(code);
                     }
+                    #[cfg(feature = "tabs")]
+                    self.relay_closed(code);
                 }
                 Action::Emit(event) => events.push(event),
                 _ => {}
@@ -315,6 +432,8 @@ fn on_socket_event(inner: &Rc<RefCell<Inner>>, generation: u64, ev: SocketEvent)
             SocketEvent::Closed { .. } => me.socket = None,
             _ => {}
         }
+        #[cfg(feature = "tabs")]
+        me.relay(&ev);
     }
     step(inner, Input::Socket(ev));
 }

@@ -14,6 +14,8 @@
 mod driver;
 #[cfg(target_arch = "wasm32")]
 mod socket;
+#[cfg(all(target_arch = "wasm32", feature = "tabs"))]
+mod tabs;
 
 #[cfg(target_arch = "wasm32")]
 pub use driver::{now, seed, Driver, Step, MAX_TIMEOUT_MS};

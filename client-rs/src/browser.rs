@@ -305,6 +305,9 @@ impl Client {
         let driver = Driver::new(attempt_url, session, false, move |step| {
             on_step(&seen, &sink, step)
         });
+        if config.shared {
+            driver.share(&shown);
+        }
         if config.auto_connect {
             driver.connect();
         }

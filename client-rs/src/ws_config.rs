@@ -28,6 +28,16 @@ pub struct WebSocketConfig {
     /// for the reader (back-pressure). Default 256. Larger absorbs bursts; a reader that
     /// stalls for long stalls the heartbeat too.
     pub event_buffer: usize,
+    /// In a browser (wasm32): one socket for all the tabs of this origin that open the same
+    /// URL with `shared`. One tab (the leader, elected with the Web Locks API) holds the socket
+    /// and the heartbeat; the others receive its events over a `BroadcastChannel`, each through
+    /// its own [`Events`](crate::Events) or handler. When the leader goes (dropped,
+    /// disconnected, its tab closed, crashed or frozen), the next tab in line connects at once,
+    /// resuming from the last position any tab saw when [`recover`](Self::recover) is on. A
+    /// browser without Web Locks (http other than localhost) or BroadcastChannel keeps one
+    /// socket per tab, with a console note. On native targets a process has no tabs: no effect.
+    /// Default false.
+    pub shared: bool,
     /// For protocol test suites only (feature `autobahn`): the tokio driver sends every text
     /// and binary message it receives back unchanged, before the session sees it, as the
     /// Autobahn TestSuite's fuzzing server requires of the client under test. Default false.
@@ -44,6 +54,7 @@ impl Default for WebSocketConfig {
             token_query_param: None,
             auto_connect: true,
             event_buffer: 256,
+            shared: false,
             #[cfg(feature = "autobahn")]
             echo: false,
         }
@@ -80,6 +91,12 @@ impl WebSocketConfig {
     /// Sets [`token_query_param`](Self::token_query_param).
     pub fn token_query_param(mut self, name: Option<String>) -> Self {
         self.token_query_param = name;
+        self
+    }
+
+    /// Sets [`shared`](Self::shared).
+    pub fn shared(mut self, shared: bool) -> Self {
+        self.shared = shared;
         self
     }
 

@@ -46,8 +46,19 @@ impl Connection {
     pub fn new(url: String, opts: JsValue) -> Result<Connection, JsValue> {
         let config = options::session_config(&opts)?;
         let recover = config.recover;
-        let session = Session::new(config, seed())
+
+        let mut session = Session::new(config, seed())
             .map_err(|e| JsValue::from(js_sys::Error::new(&e.text())))?;
+        // `resumeFrom` ("<epoch>:<seq>", from `position()` in another tab): with `recover`,
+        // the first connection asks for what came after it.
+        if let Some(from) = Reflect::get(&opts, &"resumeFrom".into())
+            .ok()
+            .and_then(|v| v.as_string())
+        {
+            if let Some((epoch, seq)) = from.split_once(':') {
+                session.resume_from(epoch, seq.parse().unwrap_or(0));
+            }
+        }
         let face = RefCell::new(Face {
             callbacks: options::callbacks(&opts),
             url: url.clone(),
@@ -122,6 +133,13 @@ impl Connection {
             JsValue::from_f64(stats.messages_received as f64),
         );
         obj.into()
+    }
+
+    /// With `recover`: the last position delivered, `"<epoch>:<seq>"`, or undefined before
+    /// the gateway's first answer (the loader hands it to the tab that takes over a shared
+    /// channel, as `resumeFrom`).
+    pub fn position(&self) -> JsValue {
+        self.driver.position().map_or(JsValue::UNDEFINED, JsValue::from)
     }
 
     /// The absolute URL of the channel.

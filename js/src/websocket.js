@@ -72,13 +72,46 @@
     root.addEventListener("pageshow", function (e) { if (e.persisted) { probeAll(); } });
   }
 
+  // Page lifecycle: a tab that leads a shared channel hands it over when the page is frozen
+  // or hidden (the next tab connects at once), and asks again when it is back.
+  var sharing = [];
+  function eachShared(method) {
+    return function () { for (var i = 0; i < sharing.length; i++) { sharing[i][method](); } };
+  }
+  if (doc && root.addEventListener) {
+    doc.addEventListener("freeze", eachShared("_leave"));
+    root.addEventListener("pagehide", eachShared("_leave"));
+    doc.addEventListener("resume", eachShared("_back"));
+    root.addEventListener("pageshow", eachShared("_back"));
+  }
+  var HOOKS = ["handler", "onopen", "onresync", "onreconnect", "onclose", "onerror", "onstatechange"];
+
   function MoleculerWebsocket(channel, handler, opts) {
     if (!channel) { channel = "ws/common"; }
     opts = opts || {};
-    var conn = null;        // the wasm Connection, once loaded
+    var url = socketUrl(channel);
+    var module = null;      // the wasm module, once loaded
+    var conn = null;        // the wasm Connection (in a shared channel: only while leading)
     var wanted = false;     // connect() was called and disconnect() was not
     var failed = null;      // the load error, if the module could not load
     var waiters = [];
+    var shown = "idle";     // the state last given to onstatechange
+    // One socket for all tabs (README "One socket for all tabs"): the tabs that open this
+    // channel with `shared` elect a leader with a Web Lock; only the leader holds a
+    // Connection, and it posts every callback it makes (with its state, counters and
+    // recovery position) on a BroadcastChannel; the others make the same callbacks.
+    var tab = null;
+    var beatMs = (+opts.heartbeatInterval || 6000) / 3;
+    if (opts.shared) {
+      if (root.BroadcastChannel && root.navigator && root.navigator.locks) {
+        tab = { bc: new BroadcastChannel("moleculer-ws " + url), id: Math.random(), leading: false,
+          release: null, req: null, stats: null, pos: null, delivered: 0, mute: false,
+          seen: 0, beat: null, watch: null };
+      } else if (root.console) {
+        root.console.info("moleculer-ws: no Web Locks or BroadcastChannel here (Web Locks need " +
+          "https or localhost): this tab keeps a socket of its own");
+      }
+    }
 
     function settle(state) {
       var keep = [];
@@ -91,18 +124,22 @@
       waiters = keep;
     }
 
-    // Callbacks are read from opts at call time, as the original does.
+    // Makes one of the page's callbacks (read from opts at call time, as the original does).
+    function emit(name, args) {
+      if (name === "onstatechange") {
+        if (args[0] === shown) { return; }
+        shown = args[0];
+        settle(shown);
+      }
+      var f = name === "handler" ? handler : opts[name];
+      if (f) { f.apply(null, args); }
+    }
+
+    function post(msg) {
+      try { tab.bc.postMessage(msg); } catch (e) { /* a value that cannot be cloned */ }
+    }
+
     var hooks = {
-      handler: function (msg) { if (handler) { handler(msg); } },
-      onopen: function (evt, info) { if (opts.onopen) { opts.onopen(evt, info); } },
-      onresync: function () { if (opts.onresync) { opts.onresync(); } },
-      onreconnect: function () { if (opts.onreconnect) { opts.onreconnect(); } },
-      onclose: function (info) { if (opts.onclose) { opts.onclose(info); } },
-      onerror: function (err) { if (opts.onerror) { opts.onerror(err); } },
-      onstatechange: function (state) {
-        settle(state);
-        if (opts.onstatechange) { opts.onstatechange(state); }
-      },
       heartbeatInterval: opts.heartbeatInterval,
       heartbeatTimeout: opts.heartbeatTimeout,
       reconnectDelay: opts.reconnectDelay,
@@ -112,24 +149,154 @@
       recover: opts.recover,
       debug: opts.debug
     };
+    HOOKS.forEach(function (name) {
+      hooks[name] = function () {
+        var args = [].slice.call(arguments);
+        if (tab && tab.mute) { return; }
+        if (tab && tab.leading) {
+          post({ n: name, a: args.map(function (a) { return a instanceof Event ? null : a; }),
+            s: conn.state(), t: conn.stats(), p: conn.position() });
+        }
+        emit(name, args);
+      };
+    });
+
+    function start() {
+      if (!module || !wanted) { return; }
+      if (!tab) {
+        if (!conn) { conn = new module.Connection(url, hooks); }
+        conn.connect();
+        return;
+      }
+      if (tab.req) { return; }
+      ask(false);
+      if (shown === "idle" || shown === "stopped") { emit("onstatechange", ["connecting"]); }
+      post({ j: tab.id });
+      // A leader that stops posting (frozen without a `freeze` event, or hung) is replaced:
+      // it posts every third of the heartbeat interval, and a visible tab that hears nothing
+      // for two thirds of it takes the lock from it (a hidden one, whose timers the browser
+      // slows, waits a minute).
+      if (!tab.watch) {
+        tab.watch = setInterval(function () {
+          var silent = Date.now() - tab.seen;
+          if (wanted && !tab.leading && tab.seen && silent > 2 * beatMs &&
+              (!doc || doc.visibilityState !== "hidden" || silent > 60000)) {
+            tab.seen = 0;
+            ask(true);
+          }
+        }, beatMs / 2);
+      }
+    }
+
+    // Asks for the lock (queued while another tab holds it; `steal` takes it from a silent
+    // leader). A request that is no longer the tab's latest gives the lock back at once.
+    function ask(steal) {
+      var req = tab.req = {};
+      function lost() {
+        // The lock was taken from this tab (it was silent): the new leader holds the socket.
+        if (tab.req === req && tab.leading) { tab.release = null; stepDown(true); start(); }
+      }
+      root.navigator.locks.request("moleculer-ws " + url, steal ? { steal: true } : {}, function () {
+        if (!wanted || tab.req !== req) { return; }
+        return new Promise(function (release) {
+          tab.release = release;
+          tab.leading = true;
+          post({ l: 1 });
+          tab.beat = setInterval(function () { post({ b: 1 }); }, beatMs);
+          hooks.resumeFrom = tab.pos;
+          conn = new module.Connection(url, hooks);
+          conn.connect();
+        });
+      }).then(lost, lost);
+    }
+
+    // A shared channel's leader hands over: quietly (its page is leaving) or not.
+    function stepDown(quiet) {
+      var c = conn;
+      tab.leading = false;
+      if (c) {
+        tab.delivered += c.stats().messagesReceived;
+        tab.pos = c.position() || tab.pos;
+        tab.mute = quiet;
+        c.disconnect();
+        tab.mute = false;
+        conn = null;  // freed by the glue's FinalizationRegistry (this may run in its callback)
+      }
+      clearInterval(tab.beat);
+      tab.req = null;
+      if (tab.release) { post({ l: 1 }); tab.release(); tab.release = null; }
+    }
+
+    if (tab) {
+      tab.bc.onmessage = function (e) {
+        var d = e.data;
+        if (tab.leading) {
+          // A tab joined: tell it (only it) the state, counters and position.
+          if (d.j) { post({ to: d.j, s: conn.state(), t: conn.stats(), p: conn.position() }); }
+          return;
+        }
+        if (d.j) { return; }
+        tab.seen = Date.now();
+        if (!wanted || (d.to && d.to !== tab.id)) { return; }
+        if (d.l) { emit("onstatechange", ["connecting"]); return; }
+        if (!d.s) { return; }
+        tab.stats = d.t;
+        if (d.n === "handler") {
+          // The next leader replays from its own position: what this tab has, it skips.
+          if (d.p && tab.pos) {
+            var at = d.p.split(":"), had = tab.pos.split(":");
+            if (at[0] === had[0] && +at[1] <= +had[1]) { return; }
+            // A gap (this page was frozen): as after an outage, the page may refetch.
+            if (at[0] === had[0] && +at[1] > +had[1] + 1) { emit("onresync", []); }
+          }
+          tab.delivered++;
+        }
+        if (d.p) { tab.pos = d.p; }
+        // A tab that joins an open channel sees it open.
+        if (d.s === "open" && shown !== "open" && d.n !== "onopen" && d.n !== "onstatechange") {
+          emit("onstatechange", ["open"]);
+          emit("onopen", [null, opts.recover ? { recovered: false, replayed: 0 } : undefined]);
+        } else if (!d.n) {
+          emit("onstatechange", [d.s]);
+        }
+        if (d.n) { emit(d.n, d.a); }
+      };
+    }
 
     var self = {
       channel: channel,
       connect: function () {
         wanted = true;
         if (live.indexOf(self) < 0) { live.push(self); }
-        if (conn) { conn.connect(); }
+        if (tab && sharing.indexOf(self) < 0) { sharing.push(self); }
+        start();
       },
       disconnect: function () {
         wanted = false;
         var i = live.indexOf(self);
         if (i >= 0) { live.splice(i, 1); }
-        if (conn) { conn.disconnect(); }
+        if (!tab) {
+          if (conn) { conn.disconnect(); }
+        } else if (tab.leading) {
+          stepDown(false);
+        } else {
+          tab.req = null;
+          if (shown === "open") { emit("onclose", [{ code: 1000, reason: "", willReconnect: false }]); }
+          if (shown !== "idle") { emit("onstatechange", ["stopped"]); }
+        }
       },
-      state: function () { return conn ? conn.state() : (failed ? "stopped" : "idle"); },
+      state: function () {
+        if (failed) { return "stopped"; }
+        return tab || !conn ? shown : conn.state();
+      },
       stats: function () {
-        return conn ? conn.stats()
-          : { reconnects: 0, failedAttempts: 0, downtime: 0, rtt: null, messagesReceived: 0 };
+        var s = conn ? conn.stats() : (tab && tab.stats) ||
+          { reconnects: 0, failedAttempts: 0, downtime: 0, rtt: null, messagesReceived: 0 };
+        if (tab) {
+          s = Object.assign({}, s);
+          s.messagesReceived = (conn ? s.messagesReceived : 0) + tab.delivered;
+        }
+        return s;
       },
       ready: function (timeoutMs) {
         return new Promise(function (resolve, reject) {
@@ -145,12 +312,16 @@
           waiters.push(w);
         });
       },
-      _probe: function () { if (conn) { conn.probe(); } }
+      // Whether this tab holds the socket (always true without `shared`, once connected).
+      isLeader: function () { return tab ? tab.leading : !!conn; },
+      _probe: function () { if (conn) { conn.probe(); } },
+      _leave: function () { if (tab.leading) { stepDown(true); } },
+      _back: function () { if (!tab.leading) { start(); } }
     };
 
     loadModule().then(function (m) {
-      conn = new m.Connection(socketUrl(channel), hooks);
-      if (wanted) { conn.connect(); }
+      module = m;
+      start();
     }).catch(function (err) {
       failed = err instanceof Error ? err : new Error(String(err));
       if (root.console) { root.console.error(failed.message); }

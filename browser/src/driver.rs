@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::socket::{SocketEvent, SocketGuard};
 #[cfg(feature = "tabs")]
-use crate::tabs::{self, Tabs};
+use crate::tabs::Tabs;
 
 #[wasm_bindgen]
 extern "C" {
@@ -86,7 +86,7 @@ impl Drop for Inner {
 /// One logical connection: a [`Session`] driven by the browser. Dropping the last handle
 /// closes the socket and cancels the timer.
 pub struct Driver {
-    inner: Rc<RefCell<Inner>>,
+    pub(crate) inner: Rc<RefCell<Inner>>,
 }
 
 impl Driver {
@@ -152,62 +152,16 @@ impl Driver {
         step(&self.inner, Input::Probe);
     }
 
-    /// (Feature `tabs`.) Shares one socket with the other tabs of this origin that share `name` (the channel's
-    /// URL): one tab, the leader, holds the socket; the others receive what it receives (see
-    /// `tabs.rs`). Call before [`connect`](Self::connect). Returns false, with a console
-    /// note, where the browser has no Web Locks (http other than localhost) or
-    /// BroadcastChannel: this tab then keeps a socket of its own.
-    #[cfg(feature = "tabs")]
-    pub fn share(&self, name: &str) -> bool {
-        if !tabs::supported() {
-            web_sys::console::info_1(&JsValue::from_str(
-                "moleculer-ws: no Web Locks or BroadcastChannel here (Web Locks need https or \
-                 localhost): this tab keeps a socket of its own",
-            ));
-            return false;
-        }
-        let weak = Rc::downgrade(&self.inner);
-        let feed = |make: fn(JsValue) -> Input| {
-            let weak = weak.clone();
-            Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
-                if let Some(inner) = weak.upgrade() {
-                    step(&inner, make(v));
-                }
-            })
-        };
-        let on_message = feed(|e| Input::Tab(e.unchecked_into::<web_sys::MessageEvent>().data()));
-        let on_leave = feed(|_| Input::Leave);
-        let on_back = feed(|_| Input::Back);
-        let on_grant = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_lock: JsValue| {
-            let mut release = None;
-            let held = js_sys::Promise::new(&mut |resolve, _| release = Some(resolve));
-            if let Some(resolve) = release {
-                match weak.upgrade() {
-                    Some(inner) => step(&inner, Input::Granted(resolve)),
-                    // Nobody left to lead: give the lock back at once.
-                    None => drop(resolve.call0(&JsValue::NULL)),
-                }
-            }
-            held.into()
-        });
-        let Ok(mut me) = self.inner.try_borrow_mut() else {
-            return false;
-        };
-        let Some(tabs) = Tabs::new(name, seed() as f64, on_message, on_grant, on_leave, on_back)
-        else {
-            return false;
-        };
-        me.tabs = Some(tabs);
-        me.follow();
-        true
-    }
-
     /// Message recovery: the last position delivered, as `<epoch>:<seq>`; `None` before the
     /// gateway's first answer (or when called from inside the driver's own step).
     pub fn position(&self) -> Option<String> {
         let me = self.inner.try_borrow().ok()?;
         let (epoch, seq) = me.session.recovery_position()?;
-        Some(message(&[Part::Str(epoch), Part::Str(":"), Part::Number(seq)]))
+        Some(message(&[
+            Part::Str(epoch),
+            Part::Str(":"),
+            Part::Number(seq),
+        ]))
     }
 
     /// The state; `None` only when called from inside the driver's own step.
@@ -242,9 +196,15 @@ pub(crate) enum Input {
     /// What another tab posted on the shared channel.
     #[cfg(feature = "tabs")]
     Tab(JsValue),
-    /// The tab lock was granted; calling this releases it.
+    /// The tab lock was granted to request `.1`; calling `.0` releases it.
     #[cfg(feature = "tabs")]
-    Granted(Function),
+    Granted(Function, u32),
+    /// Request `.0` ended: released, or taken by another tab.
+    #[cfg(feature = "tabs")]
+    Lost(u32),
+    /// The check for a silent leader.
+    #[cfg(feature = "tabs")]
+    Watch,
     /// The page is being frozen or hidden; it is back.
     #[cfg(feature = "tabs")]
     Leave,
@@ -297,12 +257,12 @@ impl Input {
 
 /// Feeds one input to the session (or to the tab sharing), carries out its actions, then hands
 /// the output to the owner with no borrow held.
-fn step(inner: &Rc<RefCell<Inner>>, input: Input) {
+pub(crate) fn step(inner: &Rc<RefCell<Inner>>, input: Input) {
     let (out, on_step) = {
         let Ok(mut me) = inner.try_borrow_mut() else {
             // A lock granted at such a moment is given back (the next tab in line takes it).
             #[cfg(feature = "tabs")]
-            if let Input::Granted(resolve) = input {
+            if let Input::Granted(resolve, _) = input {
                 let _ = resolve.call0(&JsValue::NULL);
             }
             return;

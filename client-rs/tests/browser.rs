@@ -317,3 +317,139 @@ fn a_bad_session_config_is_refused() {
     let err = client().ws("/ws/chat", config).unwrap_err();
     assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
 }
+
+/// Sockets the gateway counts at `path` (`GET /api/websocket/clients`).
+async fn sockets_at(client: &Client, path: &str) -> u64 {
+    let answer = client
+        .get("/api/websocket/clients", &[] as &[(&str, &str)])
+        .await
+        .unwrap();
+    answer.json()[path].as_u64().unwrap_or(0)
+}
+
+/// Polls `check` every 20 ms until it holds (the test runner's own timeout bounds the wait).
+async fn eventually<F: Future<Output = bool>>(mut check: impl FnMut() -> F) {
+    while !check().await {
+        gloo_sleep(20).await;
+    }
+}
+
+async fn gloo_sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = web_sys_set_timeout(&resolve, ms);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn web_sys_set_timeout(f: &js_sys::Function, ms: i32) -> wasm_bindgen::JsValue;
+}
+
+#[wasm_bindgen_test]
+async fn shared_sockets_of_one_page_use_one_socket_and_hand_over_when_the_leader_goes() {
+    // Two shared connections in one page act as two tabs: one Web Lock, one BroadcastChannel.
+    let client = client();
+    let path = "/ws/rust-shared";
+    let config = || WebSocketConfig::default().shared(true).recover(true);
+    let (first, mut first_events) = client.ws(path, config()).unwrap();
+    let (second, mut second_events) = client.ws(path, config()).unwrap();
+    first.connect().await.unwrap();
+    second.connect().await.unwrap();
+    assert_eq!(second.state(), ConnectionState::Open);
+    assert_eq!(sockets_at(&client, path).await, 1);
+    let send = |n: u64| {
+        let client = client.clone();
+        async move {
+            let answer = client
+                .post("/api/websocket/send", &json!({"path": path, "data": n}))
+                .await
+                .unwrap();
+            assert!(answer.is_success(), "{}", answer.status());
+        }
+    };
+    for n in 1..=3 {
+        send(n).await;
+    }
+    assert_eq!(texts(&mut first_events, 3).await, ["1", "2", "3"]);
+    assert_eq!(texts(&mut second_events, 3).await, ["1", "2", "3"]);
+    // The leader (the first to ask for the lock) goes: the other connects, from where it got to.
+    drop(first);
+    drop(first_events);
+    eventually(|| async { second.state() == ConnectionState::Open }).await;
+    for n in 4..=5 {
+        send(n).await;
+    }
+    assert_eq!(texts(&mut second_events, 2).await, ["4", "5"]);
+    eventually(|| async { sockets_at(&client, path).await == 1 }).await;
+    assert_eq!(second.stats().messages_received, 5);
+}
+
+/// The texts of the next `n` messages.
+async fn texts(events: &mut Events, n: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        if let Event::Message(m) = until(events, |e| matches!(e, Event::Message(_))).await {
+            got.push(m.text().to_owned());
+        }
+    }
+    got
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `navigator.locks.request(name, callback)`: the test plays a tab that holds the lock.
+    #[wasm_bindgen(js_namespace = ["navigator", "locks"], js_name = request)]
+    fn lock_request(name: &str, callback: &wasm_bindgen::JsValue) -> js_sys::Promise;
+    /// `new BroadcastChannel(name).postMessage([7])`: that tab's beat, once.
+    #[wasm_bindgen(js_name = BroadcastChannel)]
+    type Channel;
+    #[wasm_bindgen(constructor, js_class = "BroadcastChannel")]
+    fn new(name: &str) -> Channel;
+    #[wasm_bindgen(method, js_name = postMessage)]
+    fn post(this: &Channel, data: &wasm_bindgen::JsValue);
+}
+
+#[wasm_bindgen_test]
+async fn a_silent_leader_is_replaced() {
+    // A "tab" that takes the lock, beats once, then says nothing more (hung or frozen): the
+    // shared connection waiting behind it takes the lock after 2/3 of its heartbeat interval
+    // and opens the socket.
+    let client = client();
+    let path = "/ws/rust-silent";
+    let config = WebSocketConfig::default()
+        .shared(true)
+        .auto_connect(false)
+        .heartbeat_interval(Duration::from_millis(600))
+        .heartbeat_timeout(Duration::from_millis(300));
+    let (socket, _events) = client.ws(path, config).unwrap();
+    let name = format!("moleculer-ws {}", socket.url());
+    let (held_tx, held_rx) = futures_channel::oneshot::channel::<()>();
+    let mut held_tx = Some(held_tx);
+    let hold = wasm_bindgen::closure::Closure::<
+        dyn FnMut(wasm_bindgen::JsValue) -> wasm_bindgen::JsValue,
+    >::new(move |_| {
+        if let Some(tx) = held_tx.take() {
+            let _ = tx.send(());
+        }
+        js_sys::Promise::new(&mut |_, _| {}).into()
+    });
+    // Taken from it later (AbortError): nothing to do.
+    let taken = wasm_bindgen::closure::Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(|_| {});
+    let _ = lock_request(&name, hold.as_ref()).catch(&taken);
+    held_rx.await.unwrap();
+    let waiting = socket.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = waiting.connect().await;
+    });
+    gloo_sleep(50).await;
+    Channel::new(&name).post(&js_sys::Array::of1(&7.into()).into());
+    socket
+        .wait_for_connection(Duration::from_secs(10))
+        .await
+        .unwrap();
+    eventually(|| async { sockets_at(&client, path).await == 1 }).await;
+    hold.forget();
+    taken.forget();
+}

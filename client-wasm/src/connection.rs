@@ -139,7 +139,9 @@ impl Connection {
     /// the gateway's first answer (the loader hands it to the tab that takes over a shared
     /// channel, as `resumeFrom`).
     pub fn position(&self) -> JsValue {
-        self.driver.position().map_or(JsValue::UNDEFINED, JsValue::from)
+        self.driver
+            .position()
+            .map_or(JsValue::UNDEFINED, JsValue::from)
     }
 
     /// The absolute URL of the channel.

@@ -1,0 +1,232 @@
+//! The driver's side of sharing: which session runs, and what goes between the tabs.
+
+use std::mem;
+use std::rc::Rc;
+use std::time::Duration;
+
+use js_sys::Array;
+use moleculer_ws_session::text::{message, whole_ms, Part};
+use moleculer_ws_session::{ConnectionState, Session, SessionConfig};
+use wasm_bindgen::prelude::*;
+
+use super::{supported, Tabs, CLOSED, JOINED, LEADER_CHANGED, MESSAGE, OPEN};
+use crate::driver::{now, seed, Driver, Inner, Input};
+use crate::socket::SocketEvent;
+
+impl Driver {
+    /// (Feature `tabs`.) Shares one socket with the other tabs of this origin that share `name` (the channel's
+    /// URL): one tab, the leader, holds the socket; the others receive what it receives (see
+    /// `tabs.rs`). Call before [`connect`](Self::connect). Returns false, with a console
+    /// note, where the browser has no Web Locks (http other than localhost) or
+    /// BroadcastChannel: this tab then keeps a socket of its own.
+    #[cfg(feature = "tabs")]
+    pub fn share(&self, name: &str) -> bool {
+        if !supported() {
+            web_sys::console::info_1(&JsValue::from_str(
+                "moleculer-ws: no Web Locks or BroadcastChannel here (Web Locks need https or \
+                 localhost): this tab keeps a socket of its own",
+            ));
+            return false;
+        }
+        let weak = Rc::downgrade(&self.inner);
+        let Ok(mut me) = self.inner.try_borrow_mut() else {
+            return false;
+        };
+        // The leader posts every third of the heartbeat interval (2 s without a heartbeat).
+        let third = whole_ms(me.session.config().heartbeat_interval) / 3;
+        let beat_ms = if third > 0 { third } else { 2000 };
+        let Some(tabs) = Tabs::new(name, weak, beat_ms) else {
+            return false;
+        };
+        me.tabs = Some(tabs);
+        me.follow();
+        true
+    }
+}
+
+/// A follower's session: the same settings with no heartbeat and no connect timeout (its
+/// socket is the leader's, which has both).
+fn follower_session(config: &SessionConfig) -> Option<Session> {
+    let config = config
+        .clone()
+        .heartbeat_interval(Duration::ZERO)
+        .heartbeat_timeout(Duration::ZERO)
+        .connect_timeout(Duration::ZERO);
+    Session::new(config, seed()).ok()
+}
+
+impl Inner {
+    /// Runs a follower's session (the leader's waits in `spare`).
+    pub(crate) fn follow(&mut self) {
+        let Some(t) = &mut self.tabs else { return };
+        if t.following {
+            return;
+        }
+        if let Some(f) = follower_session(self.session.config()) {
+            t.spare = Some(mem::replace(&mut self.session, f));
+            t.following = true;
+        }
+    }
+
+    /// Runs the leader's session, resuming from where the follower's got to.
+    fn lead(&mut self) {
+        let Some(t) = &mut self.tabs else { return };
+        if let Some(real) = t.spare.take().filter(|_| t.following) {
+            let f = mem::replace(&mut self.session, real);
+            t.carried += f.messages_received();
+            if let Some((epoch, seq)) = f.recovery_position() {
+                self.session.resume_from(epoch, seq);
+            }
+            t.following = false;
+        }
+    }
+
+    /// After stepping down without the page asking: closes the socket quietly (the page sees
+    /// the channel go on through the next leader) and follows.
+    fn hand_over(&mut self) {
+        self.session.disconnect(now());
+        let _ = self.carry_out();
+        self.follow();
+        self.session.connect(now());
+    }
+
+    fn leader_tabs(&self) -> Option<&Tabs> {
+        self.tabs.as_ref().filter(|t| t.leader)
+    }
+
+    /// As the leader: posts what the socket reported.
+    pub(crate) fn relay(&self, ev: &SocketEvent) {
+        let Some(t) = self.leader_tabs() else { return };
+        match ev {
+            SocketEvent::Open(_) => t.post(&[OPEN.into()]),
+            SocketEvent::Message(data) => t.post(&[MESSAGE.into(), data.clone()]),
+            SocketEvent::Closed { code, reason } => {
+                t.post(&[CLOSED.into(), (*code).into(), reason.into()])
+            }
+            _ => {}
+        }
+    }
+
+    /// As the leader: the session closed or abandoned the socket itself.
+    pub(crate) fn relay_closed(&self, code: u16) {
+        if let Some(t) = self.leader_tabs() {
+            t.post(&[CLOSED.into(), code.into(), "".into()]);
+        }
+    }
+
+    /// What a sharing tab does with an input: handled here (`None`), or the input for the
+    /// session in use.
+    pub(crate) fn tab_input(&mut self, input: Input) -> Option<Input> {
+        let open = self.session.state() == ConnectionState::Open;
+        let t = self.tabs.as_mut()?;
+        let (leader, id) = (t.leader, t.id);
+        match input {
+            Input::Connect => {
+                t.wanted = true;
+                if !leader {
+                    self.follow();
+                    let t = self.tabs.as_mut()?;
+                    if t.request_number() == 0 {
+                        t.request(false);
+                    }
+                }
+            }
+            Input::Disconnect => {
+                // A leader's own events say it stopped; the next tab in line takes over. A
+                // follower's request, if granted, gives the lock back at once.
+                t.wanted = false;
+                t.step_down(true);
+            }
+            Input::Granted(resolve, number) => {
+                if !t.granted(resolve, number) {
+                    return None;
+                }
+                self.lead();
+                return Some(Input::Connect);
+            }
+            Input::Lost(number) => {
+                // The lock was taken from this tab (it was silent): follow the new leader.
+                if leader && t.request_number() == number {
+                    t.step_down(false);
+                    self.hand_over();
+                    self.tabs.as_mut()?.request(false);
+                }
+                return None;
+            }
+            Input::Leave => {
+                // Frozen or hidden: the next tab in line takes over now, not when the browser
+                // discards this page. Back, this tab asks again.
+                if leader {
+                    t.step_down(true);
+                    self.hand_over();
+                }
+                return None;
+            }
+            Input::Back => {
+                t.back();
+                return None;
+            }
+            Input::Watch => {
+                t.tick();
+                return None;
+            }
+            Input::Tab(data) => {
+                let a: Array = data.dyn_into().ok()?;
+                let kind = a.get(0).as_f64()? as u8;
+                if leader {
+                    // A tab joined an open channel: tell it (only it) where the channel is.
+                    if kind == JOINED && open {
+                        let status = self.session.recovery_position().map_or(
+                            JsValue::UNDEFINED,
+                            |(epoch, seq)| {
+                                message(&[
+                                    Part::Str("#reset:"),
+                                    Part::Str(epoch),
+                                    Part::Str(":"),
+                                    Part::Number(seq),
+                                ])
+                                .into()
+                            },
+                        );
+                        t.post(&[OPEN.into(), a.get(1), status]);
+                    }
+                    return None;
+                }
+                if kind != JOINED {
+                    t.seen = now().0;
+                }
+                if !t.wanted {
+                    return None;
+                }
+                return Some(Input::Socket(match kind {
+                    MESSAGE if open => SocketEvent::Message(a.get(1)),
+                    OPEN if !open => {
+                        let to = a.get(1);
+                        if !to.is_undefined() && to.as_f64() != Some(id) {
+                            return None;
+                        }
+                        // This session may be waiting to reconnect: the leader was faster.
+                        self.session.connect(now());
+                        self.session.on_open(now());
+                        // With recovery, a joining tab starts from the leader's position;
+                        // `Error` feeds nothing.
+                        a.get(2)
+                            .as_string()
+                            .map_or(SocketEvent::Error, SocketEvent::Text)
+                    }
+                    CLOSED => SocketEvent::Closed {
+                        code: a.get(1).as_f64().map_or(1006, |c| c as u16),
+                        reason: a.get(2).as_string().unwrap_or_default(),
+                    },
+                    LEADER_CHANGED if open => SocketEvent::Closed {
+                        code: 1006,
+                        reason: String::new(),
+                    },
+                    _ => return None,
+                }));
+            }
+            _ => {}
+        }
+        Some(input)
+    }
+}

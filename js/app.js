@@ -1,6 +1,9 @@
 // Demo page: a chat on the channel ws/chat. Messages arrive over the WebSocket
 // (MoleculerWebsocket from websocket.js, with heartbeat and reconnect); the form posts to the
 // gateway's REST route /api/chat/send (MoleculerHttpClient), which broadcasts to ws/chat.
+// The channel is shared: open the page in several tabs of one browser and they hold ONE
+// socket between them (the line under the status says which tab holds it, and how many
+// sockets the gateway counts at /ws/chat); close that tab and another takes over.
 (function () {
   "use strict";
   var outDiv = document.getElementById("outDiv");
@@ -26,6 +29,7 @@
   }, {
     heartbeatInterval: 6000,
     heartbeatTimeout: 1000,
+    shared: true,
     onstatechange: function (state) {
       status.textContent = state === "open" ? "connected to ws/chat" : state + "…";
       status.className = state;
@@ -34,6 +38,21 @@
   ws.connect();
 
   var http = MoleculerHttpClient();
+
+  // Which tab holds the socket, and the sockets the gateway counts (GET /api/websocket/clients).
+  var tabs = document.getElementById("tabs");
+  function showTabs() {
+    if (document.visibilityState === "hidden") { return; }
+    var who = ws.isLeader() ? "this tab holds the socket" : "another tab holds the socket";
+    // The count needs the gateway's --trigger routes (scripts/demo.sh turns them on).
+    http.get("api/websocket/clients").then(function (counts) {
+      var n = counts["/ws/chat"] || 0;
+      tabs.textContent = who + "; the gateway counts " + n + " socket" + (n === 1 ? "" : "s") +
+        " at /ws/chat";
+    }).catch(function () { tabs.textContent = who; });
+  }
+  setInterval(showTabs, 1000);
+  showTabs();
   form.addEventListener("submit", function (evt) {
     evt.preventDefault();
     http.post("api/chat/send", { user: form.user.value, text: form.text.value })

@@ -228,3 +228,23 @@ test("without Web Locks: one socket per tab, and a console note says so", async 
   assert.equal(await clients(gw.base, path), 2);
   assert.equal(notes.filter((n) => n.includes("this tab keeps a socket of its own")).length, 2);
 });
+
+test("the demo page in two tabs: one socket, each tab says who holds it", async (t) => {
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const first = await context.newPage();
+  await first.goto(`${gw.base}/`);
+  await first.waitForFunction(() => document.getElementById("status").textContent === "connected to ws/chat");
+  const second = await context.newPage();
+  await second.goto(`${gw.base}/`);
+  await second.waitForFunction(() => document.getElementById("status").textContent === "connected to ws/chat");
+  const line = "; the gateway counts 1 socket at /ws/chat";
+  await first.waitForFunction((l) => document.getElementById("tabs").textContent === "this tab holds the socket" + l, line);
+  await second.waitForFunction((l) => document.getElementById("tabs").textContent === "another tab holds the socket" + l, line);
+  await second.fill("input[name=text]", "from the second tab");
+  await second.click("button[type=submit]");
+  for (const page of [first, second]) {
+    await page.waitForFunction(() => document.getElementById("outDiv").textContent.includes("guest: from the second tab"));
+  }
+  assert.equal(await clients(gw.base, "/ws/chat"), 1);
+});

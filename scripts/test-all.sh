@@ -27,7 +27,7 @@ cargo clippy -p moleculer-ws-browser -p moleculer-ws-wasm --target wasm32-unknow
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
-step "browser client build (js/pkg)"
+step "browser client build (js/websocket.js, js/split/)"
 ./scripts/build-wasm.sh
 
 step "cargo test --workspace"

@@ -35,8 +35,9 @@ pub struct WebSocketConfig {
     /// disconnected, its tab closed, crashed or frozen), the next tab in line connects at once,
     /// resuming from the last position any tab saw when [`recover`](Self::recover) is on. A
     /// browser without Web Locks (http other than localhost) or BroadcastChannel keeps one
-    /// socket per tab, with a console note. On native targets a process has no tabs: no effect.
-    /// Default false.
+    /// socket per tab, with a console note. In the other tabs, [`Stats`](crate::Stats) count
+    /// the tab's own deliveries and reconnects, and `last_rtt` stays `None` (the heartbeat is
+    /// the leader's). On native targets a process has no tabs: no effect. Default false.
     pub shared: bool,
     /// For protocol test suites only (feature `autobahn`): the tokio driver sends every text
     /// and binary message it receives back unchanged, before the session sees it, as the

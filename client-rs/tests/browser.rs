@@ -424,7 +424,7 @@ async fn a_silent_leader_is_replaced() {
         .heartbeat_interval(Duration::from_millis(600))
         .heartbeat_timeout(Duration::from_millis(300));
     let (socket, _events) = client.ws(path, config).unwrap();
-    let name = format!("moleculer-ws {}", socket.url());
+    let name = format!("moleculer-ws-rs {}", socket.url());
     let (held_tx, held_rx) = futures_channel::oneshot::channel::<()>();
     let mut held_tx = Some(held_tx);
     let hold = wasm_bindgen::closure::Closure::<

@@ -15,7 +15,7 @@
 //! so the next tab takes over at once, not after a timeout.
 //!
 //! A leader that stops posting (hung, or frozen without a `freeze` event) is replaced: it posts
-//! `[7]` every third of the heartbeat interval, and a visible tab that hears nothing for two
+//! `[7]` every sixth of the heartbeat interval, and a visible tab that hears nothing for two
 //! thirds of it takes the lock (`steal`); a hidden tab, whose timers the browser slows, waits a
 //! minute. The old leader, when it runs again, finds its lock gone and follows.
 //!
@@ -138,7 +138,7 @@ impl Tabs {
             })
         };
         let on_message = feed(|e| Input::Tab(e.unchecked_into::<web_sys::MessageEvent>().data()));
-        let mut lock = String::from("moleculer-ws ");
+        let mut lock = String::from("moleculer-ws-rs ");
         lock.push_str(name);
         let channel = BroadcastChannel::new(&lock).ok()?;
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));

@@ -105,8 +105,8 @@
     if (opts.shared) {
       if (root.BroadcastChannel && root.navigator && root.navigator.locks) {
         tab = { bc: new BroadcastChannel("moleculer-ws " + url), id: Math.random(), leading: false,
-          release: null, req: null, stats: null, pos: null, delivered: 0, mute: false,
-          seen: 0, beat: null, watch: null };
+          release: null, req: null, abort: null, stats: null, pos: null, delivered: 0,
+          mute: false, seen: 0, beat: null, watch: null };
       } else if (root.console) {
         root.console.info("moleculer-ws: no Web Locks or BroadcastChannel here (Web Locks need " +
           "https or localhost): this tab keeps a socket of its own");
@@ -168,14 +168,18 @@
         conn.connect();
         return;
       }
-      if (tab.req) { return; }
-      ask(false);
+      if (tab.leading) { conn.connect(); return; }
       if (shown === "idle" || shown === "stopped") { emit("onstatechange", ["connecting"]); }
-      post({ j: tab.id });
+      if (sharing.indexOf(self) < 0) { sharing.push(self); }
+      // Known to the leader already (its session may have stopped): ask it to connect again.
+      if (tab.req) { post({ w: 1 }); return; }
+      ask(false);
+      post({ j: tab.id, p: tab.pos });
       // A leader that stops posting (frozen without a `freeze` event, or hung) is replaced:
       // it posts every third of the heartbeat interval, and a visible tab that hears nothing
       // for two thirds of it takes the lock from it (a hidden one, whose timers the browser
       // slows, waits a minute).
+      tab.seen = Date.now();
       if (!tab.watch) {
         tab.watch = setInterval(function () {
           var silent = Date.now() - tab.seen;
@@ -192,22 +196,30 @@
     // leader). A request that is no longer the tab's latest gives the lock back at once.
     function ask(steal) {
       var req = tab.req = {};
+      // A queued request is withdrawn when the page is frozen or hidden (`steal` takes no signal).
+      tab.abort = steal ? null : new AbortController();
       function lost() {
         // The lock was taken from this tab (it was silent): the new leader holds the socket.
         if (tab.req === req && tab.leading) { tab.release = null; stepDown(true); start(); }
       }
-      root.navigator.locks.request("moleculer-ws " + url, steal ? { steal: true } : {}, function () {
-        if (!wanted || tab.req !== req) { return; }
-        return new Promise(function (release) {
-          tab.release = release;
-          tab.leading = true;
-          post({ l: 1 });
-          tab.beat = setInterval(function () { post({ b: 1 }); }, beatMs);
+      root.navigator.locks.request("moleculer-ws " + url,
+        steal ? { steal: true } : { signal: tab.abort.signal }, function () {
+          if (!wanted || tab.req !== req) { return; }
           hooks.resumeFrom = tab.pos;
-          conn = new module.Connection(url, hooks);
-          conn.connect();
-        });
-      }).then(lost, lost);
+          try {
+            conn = new module.Connection(url, hooks);
+          } catch (err) {
+            fail(err);  // a bad option: said once, the lock goes back
+            return;
+          }
+          return new Promise(function (release) {
+            tab.release = release;
+            tab.leading = true;
+            post({ l: 1 });
+            tab.beat = setInterval(function () { post({ b: 1 }); }, beatMs);
+            conn.connect();
+          });
+        }).then(lost, lost);
     }
 
     // A shared channel's leader hands over: quietly (its page is leaving) or not.
@@ -227,30 +239,50 @@
       if (tab.release) { post({ l: 1 }); tab.release(); tab.release = null; }
     }
 
+    // A follower withdraws its queued request (a frozen page must not be next in line).
+    function withdraw() {
+      if (tab.abort) { tab.abort.abort(); }
+      tab.abort = null;
+      tab.req = null;
+    }
+
+    function fail(err) {
+      failed = err instanceof Error ? err : new Error(String(err));
+      if (root.console) { root.console.error(failed.message); }
+      hooks.onerror(failed);
+      settle("stopped");
+    }
+
     if (tab) {
       tab.bc.onmessage = function (e) {
         var d = e.data;
         if (tab.leading) {
           // A tab joined: tell it (only it) the state, counters and position.
           if (d.j) { post({ to: d.j, s: conn.state(), t: conn.stats(), p: conn.position() }); }
+          // A tab wants the channel connected (this session may have stopped).
+          if (d.w) { conn.connect(); }
           return;
         }
-        if (d.j) { return; }
+        if (d.j || d.w) { return; }
         tab.seen = Date.now();
         if (!wanted || (d.to && d.to !== tab.id)) { return; }
         if (d.l) { emit("onstatechange", ["connecting"]); return; }
         if (!d.s) { return; }
         tab.stats = d.t;
-        if (d.n === "handler") {
-          // The next leader replays from its own position: what this tab has, it skips.
-          if (d.p && tab.pos) {
-            var at = d.p.split(":"), had = tab.pos.split(":");
-            if (at[0] === had[0] && +at[1] <= +had[1]) { return; }
-            // A gap (this page was frozen): as after an outage, the page may refetch.
-            if (at[0] === had[0] && +at[1] > +had[1] + 1) { emit("onresync", []); }
+        // A message, or the answer to this tab's joining, against the tab's own position.
+        if ((d.n === "handler" || d.to) && d.p && tab.pos) {
+          var at = d.p.split(":"), had = tab.pos.split(":");
+          var same = at[0] === had[0];
+          // What this tab has (the next leader replays from its own position), it skips.
+          if (same && +at[1] <= +had[1]) {
+            if (d.n) { return; }
+            d.p = tab.pos;
+          } else if (!same || +at[1] > +had[1] + (d.n ? 1 : 0)) {
+            // Messages passed this tab (its page was frozen or hidden): the page may refetch.
+            emit("onresync", []);
           }
-          tab.delivered++;
         }
+        if (d.n === "handler") { tab.delivered++; }
         if (d.p) { tab.pos = d.p; }
         // A tab that joins an open channel sees it open.
         if (d.s === "open" && shown !== "open" && d.n !== "onopen" && d.n !== "onstatechange") {
@@ -268,7 +300,6 @@
       connect: function () {
         wanted = true;
         if (live.indexOf(self) < 0) { live.push(self); }
-        if (tab && sharing.indexOf(self) < 0) { sharing.push(self); }
         start();
       },
       disconnect: function () {
@@ -277,10 +308,16 @@
         if (i >= 0) { live.splice(i, 1); }
         if (!tab) {
           if (conn) { conn.disconnect(); }
-        } else if (tab.leading) {
+          return;
+        }
+        clearInterval(tab.watch);
+        tab.watch = null;
+        i = sharing.indexOf(self);
+        if (i >= 0) { sharing.splice(i, 1); }
+        if (tab.leading) {
           stepDown(false);
         } else {
-          tab.req = null;
+          withdraw();
           if (shown === "open") { emit("onclose", [{ code: 1000, reason: "", willReconnect: false }]); }
           if (shown !== "idle") { emit("onstatechange", ["stopped"]); }
         }
@@ -315,19 +352,14 @@
       // Whether this tab holds the socket (always true without `shared`, once connected).
       isLeader: function () { return tab ? tab.leading : !!conn; },
       _probe: function () { if (conn) { conn.probe(); } },
-      _leave: function () { if (tab.leading) { stepDown(true); } },
+      _leave: function () { if (tab.leading) { stepDown(true); } else { withdraw(); } },
       _back: function () { if (!tab.leading) { start(); } }
     };
 
     loadModule().then(function (m) {
       module = m;
       start();
-    }).catch(function (err) {
-      failed = err instanceof Error ? err : new Error(String(err));
-      if (root.console) { root.console.error(failed.message); }
-      hooks.onerror(failed);
-      settle("stopped");
-    });
+    }).catch(fail);
     return self;
   }
 

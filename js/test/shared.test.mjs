@@ -159,6 +159,29 @@ test("a leader whose page is frozen hands over at once; resumed, it follows", as
   assert.equal(await clients(gw.base, path), 1);
 });
 
+test("a frozen tab next in line steps out of the line; resumed, it follows", async (t) => {
+  const path = "/ws/shared-frozen-follower";
+  const { pages } = await tabs(t, 3, path, { recover: true });
+  await allOpen(pages);
+  const [leader] = await leaders(pages);
+  const [first, second] = pages.filter((p) => p !== leader);
+  await first.evaluate(() => document.dispatchEvent(new Event("freeze")));
+  await leader.close();
+  await waitFor("the other tab leads", () => second.evaluate(() => ws.isLeader()));
+  await waitFor("it is open", async () => (await state(second)) === "open");
+  assert.equal(await first.evaluate(() => ws.isLeader()), false);
+  await sendNumbers(path, 1, 2);
+  await waitFor("received", async () => (await rec(second)).msgs.length === 2);
+  await first.evaluate(() => document.dispatchEvent(new Event("resume")));
+  await sendNumbers(path, 3, 3);
+  await waitFor("the resumed tab follows", async () => (await rec(first)).msgs.at(-1) === 3);
+  // (The event alone does not stop its scripts, so it kept receiving: nothing missed.)
+  const r = await rec(first);
+  assert.deepEqual(r.msgs, [1, 2, 3]);
+  assert.equal(r.resyncs, 0);
+  assert.equal(await clients(gw.base, path), 1);
+});
+
 test("a leader that stops posting (hung, or frozen without the event) is replaced; back, it follows", async (t) => {
   // The leader posts every third of the heartbeat interval; a visible tab that hears nothing
   // for two thirds of it takes the lock. The leader's page is blocked for 4 s here.
@@ -184,6 +207,13 @@ test("a leader that stops posting (hung, or frozen without the event) is replace
   await waitFor("all in the new leader", async () => (await rec(other)).msgs.at(-1) === 7);
   assert.deepEqual((await rec(other)).msgs, range(1, 7));
   assert.equal((await rec(other)).resyncs, 0);
+  // What passed it while it was blocked (its socket closes when it finds the lock taken) it is
+  // told about; nothing comes twice or out of order.
+  const old = await rec(leader);
+  assert.deepEqual(old.msgs.slice(0, 2), [1, 2]);
+  assert.deepEqual(old.msgs.slice(-2), [6, 7]);
+  assert.deepEqual(old.msgs, [...new Set(old.msgs)].sort((a, b) => a - b));
+  assert.equal(old.resyncs, old.msgs.length < 7 ? 1 : 0, JSON.stringify(old));
 });
 
 test("tabs on different channels are independent", async (t) => {

@@ -14,12 +14,11 @@ use crate::driver::{now, seed, Driver, Inner, Input};
 use crate::socket::SocketEvent;
 
 impl Driver {
-    /// (Feature `tabs`.) Shares one socket with the other tabs of this origin that share `name` (the channel's
-    /// URL): one tab, the leader, holds the socket; the others receive what it receives (see
-    /// `tabs.rs`). Call before [`connect`](Self::connect). Returns false, with a console
-    /// note, where the browser has no Web Locks (http other than localhost) or
-    /// BroadcastChannel: this tab then keeps a socket of its own.
-    #[cfg(feature = "tabs")]
+    /// (Feature `tabs`.) Shares one socket with the other tabs of this origin that share
+    /// `name` (the channel's URL): one tab, the leader, holds the socket; the others receive
+    /// what it receives (module `tabs`). Call before [`connect`](Self::connect). Returns
+    /// false, with a console note, where the browser has no Web Locks (http other than
+    /// localhost) or BroadcastChannel: this tab then keeps a socket of its own.
     pub fn share(&self, name: &str) -> bool {
         if !supported() {
             web_sys::console::info_1(&JsValue::from_str(

@@ -284,7 +284,12 @@ impl Inner {
             None => input,
         };
         let raw = input.feed(&mut self.session, now(), self.raw_messages);
-        let events = self.carry_out();
+        #[allow(unused_mut)]
+        let mut events = self.carry_out();
+        #[cfg(feature = "tabs")]
+        if let Some(t) = self.tabs.as_mut().filter(|t| !t.early.is_empty()) {
+            events.splice(0..0, t.early.drain(..));
+        }
         Some(self.show(events, raw))
     }
 

@@ -33,7 +33,11 @@ pub struct WebSocketConfig {
     /// and the heartbeat; the others receive its events over a `BroadcastChannel`, each through
     /// its own [`Events`](crate::Events) or handler. When the leader goes (dropped,
     /// disconnected, its tab closed, crashed or frozen), the next tab in line connects at once,
-    /// resuming from the last position any tab saw when [`recover`](Self::recover) is on. A
+    /// resuming from the last position it saw when [`recover`](Self::recover) is on (the
+    /// others skip what they have; a tab that was frozen meanwhile gets
+    /// [`Event::Resync`](crate::Event::Resync)); a leader that goes silent (hung, or frozen
+    /// without the `freeze` event) is replaced after two thirds of the heartbeat interval. In
+    /// the other tabs a change of leader reads as a lost link (`Closed`, then `Open` again). A
     /// browser without Web Locks (http other than localhost) or BroadcastChannel keeps one
     /// socket per tab, with a console note. In the other tabs, [`Stats`](crate::Stats) count
     /// the tab's own deliveries and reconnects, and `last_rtt` stays `None` (the heartbeat is

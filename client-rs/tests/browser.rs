@@ -402,20 +402,13 @@ extern "C" {
     /// `navigator.locks.request(name, callback)`: the test plays a tab that holds the lock.
     #[wasm_bindgen(js_namespace = ["navigator", "locks"], js_name = request)]
     fn lock_request(name: &str, callback: &wasm_bindgen::JsValue) -> js_sys::Promise;
-    /// `new BroadcastChannel(name).postMessage([7])`: that tab's beat, once.
-    #[wasm_bindgen(js_name = BroadcastChannel)]
-    type Channel;
-    #[wasm_bindgen(constructor, js_class = "BroadcastChannel")]
-    fn new(name: &str) -> Channel;
-    #[wasm_bindgen(method, js_name = postMessage)]
-    fn post(this: &Channel, data: &wasm_bindgen::JsValue);
 }
 
 #[wasm_bindgen_test]
 async fn a_silent_leader_is_replaced() {
-    // A "tab" that takes the lock, beats once, then says nothing more (hung or frozen): the
-    // shared connection waiting behind it takes the lock after 2/3 of its heartbeat interval
-    // and opens the socket.
+    // A "tab" that holds the lock and says nothing (hung or frozen): the shared connection
+    // that gets in line behind it takes the lock after 2/3 of its heartbeat interval without
+    // a word from a leader, and opens the socket.
     let client = client();
     let path = "/ws/rust-silent";
     let config = WebSocketConfig::default()
@@ -443,8 +436,6 @@ async fn a_silent_leader_is_replaced() {
     wasm_bindgen_futures::spawn_local(async move {
         let _ = waiting.connect().await;
     });
-    gloo_sleep(50).await;
-    Channel::new(&name).post(&js_sys::Array::of1(&7.into()).into());
     socket
         .wait_for_connection(Duration::from_secs(10))
         .await
@@ -452,4 +443,54 @@ async fn a_silent_leader_is_replaced() {
     eventually(|| async { sockets_at(&client, path).await == 1 }).await;
     hold.forget();
     taken.forget();
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `navigator.locks.request(name, options, callback)`.
+    #[wasm_bindgen(js_namespace = ["navigator", "locks"], js_name = request)]
+    fn lock_request_with(
+        name: &str,
+        options: &wasm_bindgen::JsValue,
+        callback: &wasm_bindgen::JsValue,
+    ) -> js_sys::Promise;
+}
+
+#[wasm_bindgen_test]
+async fn a_leader_whose_lock_is_taken_closes_its_socket_and_leads_again_when_it_is_free() {
+    // Another "tab" steals the lock (as a tab does from a silent leader) and keeps it without
+    // connecting: the leader sees a lost link and closes its socket; when the thief lets go, the
+    // leader, back in line, takes the lock and connects again.
+    let client = client();
+    let path = "/ws/rust-stolen";
+    let (socket, mut events) = client
+        .ws(path, WebSocketConfig::default().shared(true))
+        .unwrap();
+    socket.connect().await.unwrap();
+    eventually(|| async { sockets_at(&client, path).await == 1 }).await;
+    let release = std::rc::Rc::new(std::cell::RefCell::new(None::<js_sys::Function>));
+    let keep = release.clone();
+    let thief = wasm_bindgen::closure::Closure::<
+        dyn FnMut(wasm_bindgen::JsValue) -> wasm_bindgen::JsValue,
+    >::new(move |_| {
+        js_sys::Promise::new(&mut |resolve, _| *keep.borrow_mut() = Some(resolve)).into()
+    });
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"steal".into(), &true.into()).unwrap();
+    let name = format!("moleculer-ws-rs {}", socket.url());
+    let _ = lock_request_with(&name, &options, thief.as_ref());
+    assert!(matches!(
+        until(&mut events, |e| matches!(e, Event::Closed { .. })).await,
+        Event::Closed {
+            will_reconnect: true,
+            ..
+        }
+    ));
+    eventually(|| async { sockets_at(&client, path).await == 0 }).await;
+    let resolve = release.borrow_mut().take().unwrap();
+    resolve.call0(&wasm_bindgen::JsValue::NULL).unwrap();
+    until(&mut events, |e| matches!(e, Event::Open)).await;
+    assert_eq!(socket.state(), ConnectionState::Open);
+    eventually(|| async { sockets_at(&client, path).await == 1 }).await;
+    thief.forget();
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use js_sys::Array;
 use moleculer_ws_session::text::{message, whole_ms, Part};
-use moleculer_ws_session::{ConnectionState, Session, SessionConfig};
+use moleculer_ws_session::{ConnectionState, Event, Session, SessionConfig};
 use wasm_bindgen::prelude::*;
 
-use super::{supported, Tabs, CLOSED, JOINED, LEADER_CHANGED, MESSAGE, OPEN};
+use super::{supported, Tabs, CLOSED, JOINED, LEADER_CHANGED, MESSAGE, OPEN, WAKE};
 use crate::driver::{now, seed, Driver, Inner, Input};
 use crate::socket::SocketEvent;
 
@@ -31,7 +31,8 @@ impl Driver {
         let Ok(mut me) = self.inner.try_borrow_mut() else {
             return false;
         };
-        // The leader posts every third of the heartbeat interval (2 s without a heartbeat).
+        // The period: a third of the heartbeat interval (2 s without a heartbeat). The leader
+        // posts every half period; a follower takes the lock after two periods of silence.
         let third = whole_ms(me.session.config().heartbeat_interval) / 3;
         let beat_ms = if third > 0 { third } else { 2000 };
         let Some(tabs) = Tabs::new(name, weak, beat_ms) else {
@@ -61,14 +62,41 @@ impl Inner {
         if t.following {
             return;
         }
-        if let Some(f) = follower_session(self.session.config()) {
+        if let Some(mut f) = follower_session(self.session.config()) {
+            // It goes on from where this tab got to: what passes it meanwhile is a gap.
+            if let Some((epoch, seq)) = self.session.recovery_position() {
+                f.resume_from(epoch, seq);
+            }
             t.spare = Some(mem::replace(&mut self.session, f));
             t.following = true;
         }
     }
 
+    /// This tab's recovery position, for the leader's answer to its joining.
+    fn position_value(&self) -> JsValue {
+        self.session
+            .recovery_position()
+            .map_or(JsValue::UNDEFINED, |(epoch, seq)| {
+                message(&[Part::Str(epoch), Part::Str(":"), Part::Number(seq)]).into()
+            })
+    }
+
+    /// A link the owner saw open is gone with the leader's change: said as a lost link.
+    fn lost_link(&mut self) {
+        if self.session.state() == ConnectionState::Open {
+            if let Some(t) = &mut self.tabs {
+                t.early.push(Event::Closed {
+                    code: None,
+                    reason: String::new(),
+                    will_reconnect: true,
+                });
+            }
+        }
+    }
+
     /// Runs the leader's session, resuming from where the follower's got to.
     fn lead(&mut self) {
+        self.lost_link();
         let Some(t) = &mut self.tabs else { return };
         if let Some(real) = t.spare.take().filter(|_| t.following) {
             let f = mem::replace(&mut self.session, real);
@@ -83,6 +111,7 @@ impl Inner {
     /// After stepping down without the page asking: closes the socket quietly (the page sees
     /// the channel go on through the next leader) and follows.
     fn hand_over(&mut self) {
+        self.lost_link();
         self.session.disconnect(now());
         let _ = self.carry_out();
         self.follow();
@@ -124,17 +153,22 @@ impl Inner {
                 t.wanted = true;
                 if !leader {
                     self.follow();
+                    let at = self.position_value();
                     let t = self.tabs.as_mut()?;
                     if t.request_number() == 0 {
-                        t.request(false);
+                        t.join(at);
+                    } else {
+                        // Known to the leader already: its session may have stopped.
+                        t.post(&[WAKE.into()]);
                     }
                 }
             }
             Input::Disconnect => {
                 // A leader's own events say it stopped; the next tab in line takes over. A
-                // follower's request, if granted, gives the lock back at once.
+                // follower leaves the line.
                 t.wanted = false;
                 t.step_down(true);
+                t.withdraw();
             }
             Input::Granted(resolve, number) => {
                 if !t.granted(resolve, number) {
@@ -145,24 +179,32 @@ impl Inner {
             }
             Input::Lost(number) => {
                 // The lock was taken from this tab (it was silent): follow the new leader.
-                if leader && t.request_number() == number {
-                    t.step_down(false);
-                    self.hand_over();
-                    self.tabs.as_mut()?.request(false);
+                if !leader || t.request_number() != number {
+                    return None;
                 }
-                return None;
+                t.step_down(false);
+                self.hand_over();
+                let at = self.position_value();
+                self.tabs.as_mut()?.join(at);
+                // `Error` feeds nothing: the step carries the lost link.
+                return Some(Input::Socket(SocketEvent::Error));
             }
             Input::Leave => {
                 // Frozen or hidden: the next tab in line takes over now, not when the browser
-                // discards this page. Back, this tab asks again.
-                if leader {
-                    t.step_down(true);
-                    self.hand_over();
+                // discards this page; a follower leaves the line. Back, it asks again.
+                if !leader {
+                    t.withdraw();
+                    return None;
                 }
-                return None;
+                t.step_down(true);
+                self.hand_over();
+                return Some(Input::Socket(SocketEvent::Error));
             }
             Input::Back => {
-                t.back();
+                if t.wanted && !leader && t.request_number() == 0 {
+                    let at = self.position_value();
+                    self.tabs.as_mut()?.join(at);
+                }
                 return None;
             }
             Input::Watch => {
@@ -173,26 +215,40 @@ impl Inner {
                 let a: Array = data.dyn_into().ok()?;
                 let kind = a.get(0).as_f64()? as u8;
                 if leader {
-                    // A tab joined an open channel: tell it (only it) where the channel is.
+                    // A tab wants the channel connected: this session may have stopped.
+                    if kind == WAKE {
+                        return Some(Input::Connect);
+                    }
+                    // A tab joined an open channel: tell it (only it) where the channel is;
+                    // with recovery, whether messages passed it since its own position.
                     if kind == JOINED && open {
+                        let at = self.position_value();
                         let status = self.session.recovery_position().map_or(
                             JsValue::UNDEFINED,
                             |(epoch, seq)| {
+                                let none_passed = at.as_string() == a.get(2).as_string();
+                                let (head, tail) = if none_passed {
+                                    ("#recovered:", ":0")
+                                } else {
+                                    ("#reset:", "")
+                                };
                                 message(&[
-                                    Part::Str("#reset:"),
+                                    Part::Str(head),
                                     Part::Str(epoch),
                                     Part::Str(":"),
                                     Part::Number(seq),
+                                    Part::Str(tail),
                                 ])
                                 .into()
                             },
                         );
+                        let t = self.tabs.as_mut()?;
                         t.post(&[OPEN.into(), a.get(1), status]);
                     }
                     return None;
                 }
-                if kind != JOINED {
-                    t.seen = now().0;
+                if kind != JOINED && kind != WAKE {
+                    t.seen = Some(now().0);
                 }
                 if !t.wanted {
                     return None;

@@ -23,7 +23,10 @@
 //! open (`to`: the joining tab it answers, or undefined for all; `status`: with recovery, the
 //! leader's position as `#reset:<epoch>:<seq>` for a tab that joins an open channel),
 //! `[3, code, reason]` it closed, `[8]` the leader changed (the others take it as a lost link
-//! and recover from their own positions when the next leader opens), `[9, id]` a tab joined.
+//! and recover from their own positions when the next leader opens), `[9, id, at]` a tab
+//! joined (`at`: its recovery position, `<epoch>:<seq>`; the answer's status is then
+//! `#recovered:<epoch>:<seq>:0` when nothing passed it, else `#reset:...`), `[6]` a tab wants
+//! the channel connected (the leader's session may have stopped), `[7]` the leader's beat.
 
 use std::cell::RefCell;
 use std::rc::Weak;
@@ -46,6 +49,15 @@ extern "C" {
     type Thenable;
     #[wasm_bindgen(js_name = then, method)]
     fn then_both(this: &Thenable, ok: &JsValue, err: &JsValue);
+    /// An `AbortController`: withdraws a queued lock request.
+    #[wasm_bindgen(js_name = AbortController)]
+    type Abort;
+    #[wasm_bindgen(constructor, js_class = "AbortController", catch)]
+    fn new() -> Result<Abort, JsValue>;
+    #[wasm_bindgen(method, js_class = "AbortController")]
+    fn abort(this: &Abort);
+    #[wasm_bindgen(method, getter, js_class = "AbortController")]
+    fn signal(this: &Abort) -> JsValue;
     #[wasm_bindgen(js_name = setInterval)]
     fn set_interval(f: &Function, ms: f64) -> JsValue;
     #[wasm_bindgen(js_name = clearInterval)]
@@ -63,6 +75,7 @@ extern "C" {
 pub(crate) const MESSAGE: u8 = 1;
 pub(crate) const OPEN: u8 = 2;
 pub(crate) const CLOSED: u8 = 3;
+pub(crate) const WAKE: u8 = 6;
 pub(crate) const BEAT: u8 = 7;
 pub(crate) const LEADER_CHANGED: u8 = 8;
 pub(crate) const JOINED: u8 = 9;
@@ -114,9 +127,13 @@ pub(crate) struct Tabs {
     pub(crate) spare: Option<Session>,
     /// Messages delivered by the sessions swapped out.
     pub(crate) carried: u64,
-    /// When a leader last posted (driver ms; 0: not heard yet), the beat period, the timer
-    /// (every half period: the leader's beat, a follower's check).
-    pub(crate) seen: u64,
+    /// Withdraws the latest request while it waits in line.
+    abort: Option<Abort>,
+    /// Events for the owner before the next step's own (a hand-over seen as a lost link).
+    pub(crate) early: Vec<moleculer_ws_session::Event>,
+    /// When a leader last posted, or this tab got in line (driver ms), the beat period, the
+    /// timer (every half period: the leader's beat, a follower's check).
+    pub(crate) seen: Option<u64>,
     beat_ms: u64,
     timer: Option<JsValue>,
     me: Weak<RefCell<Inner>>,
@@ -154,7 +171,9 @@ impl Tabs {
             following: false,
             spare: None,
             carried: 0,
-            seen: 0,
+            abort: None,
+            early: Vec::new(),
+            seen: None,
             beat_ms,
             timer: None,
             on_leave: feed(|_| Input::Leave),
@@ -181,8 +200,7 @@ impl Tabs {
     }
 
     /// Asks for the lock (the browser queues the request until the lock is free; `steal`
-    /// takes it from a silent leader) and asks the leader, if there is one, where the channel
-    /// is. Starts the check for a silent leader.
+    /// takes it from a silent leader) and starts the check for a silent leader.
     pub(crate) fn request(&mut self, steal: bool) {
         self.requests += 1;
         let number = self.requests;
@@ -201,9 +219,12 @@ impl Tabs {
             held.into()
         });
         let options = Object::new();
-        if steal {
-            let _ = Reflect::set(&options, &"steal".into(), &JsValue::TRUE);
-        }
+        // `steal` takes no signal; a queued request does, to leave the line (`withdraw`).
+        self.abort = if steal { None } else { Abort::new().ok() };
+        let _ = match &self.abort {
+            Some(a) => Reflect::set(&options, &"signal".into(), &a.signal()),
+            None => Reflect::set(&options, &"steal".into(), &JsValue::TRUE),
+        };
         match request_lock(&self.name, &options, &grant) {
             Ok(p) => {
                 // Settled when the lock is released, or taken by another tab (AbortError).
@@ -223,7 +244,6 @@ impl Tabs {
             }
             Err(e) => refused(e),
         }
-        self.post(&[JOINED.into(), self.id.into()]);
         if self.timer.is_none() {
             let half = (self.beat_ms / 2) as f64;
             self.timer = Some(set_interval(self.on_timer.as_ref().unchecked_ref(), half));
@@ -268,11 +288,21 @@ impl Tabs {
         self.request
     }
 
-    /// The page is back from `freeze` or `pagehide`: asks for the lock again.
-    pub(crate) fn back(&mut self) {
-        if self.wanted && !self.leader && self.request == 0 {
-            self.request(false);
+    /// Gets in line for the lock and asks the leader, if there is one, where the channel is
+    /// (`at`: this tab's recovery position, `<epoch>:<seq>`).
+    pub(crate) fn join(&mut self, at: JsValue) {
+        self.request(false);
+        self.seen = Some(now().0);
+        self.post(&[JOINED.into(), self.id.into(), at]);
+    }
+
+    /// Leaves the line (a frozen or hidden page must not be next; a follower that
+    /// disconnected): a lock granted to the request anyway is given back at once.
+    pub(crate) fn withdraw(&mut self) {
+        if let Some(a) = self.abort.take() {
+            a.abort();
         }
+        self.request = 0;
     }
 
     /// The timer: as the leader, posts a beat; as a follower, takes the lock from a leader
@@ -282,13 +312,10 @@ impl Tabs {
             self.post(&[BEAT.into()]);
             return;
         }
-        let silent = now().0.saturating_sub(self.seen);
-        if self.wanted
-            && self.seen > 0
-            && silent > 2 * self.beat_ms
-            && (visible() || silent > 60_000)
-        {
-            self.seen = 0;
+        let Some(seen) = self.seen else { return };
+        let silent = now().0.saturating_sub(seen);
+        if self.wanted && silent > 2 * self.beat_ms && (visible() || silent > 60_000) {
+            self.seen = None;
             self.request(true);
         }
     }

@@ -15,18 +15,9 @@ import { createInterface } from "node:readline";
 import fs from "node:fs";
 import path from "node:path";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { jsDir, repo, target, arg } from "./support.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const jsDir = path.resolve(here, "..");
-const repo = path.resolve(jsDir, "..");
-const target = process.env.CARGO_TARGET_DIR ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
-  : path.join(repo, "target");
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
 const runs = Number(arg("runs", "15"));
 const out = arg("out", null);
 

@@ -8,18 +8,9 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { jsDir, repo, target, arg } from "./support.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const jsDir = path.resolve(here, "..");
-const repo = path.resolve(jsDir, "..");
-const target = process.env.CARGO_TARGET_DIR ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
-  : path.join(repo, "target");
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
 const rounds = Number(arg("rounds", "7"));
 const out = arg("out", null);
 

@@ -64,22 +64,29 @@ test("the single file is at most 30,000 B served with gzip -9", () => {
   assert.ok(size <= 30000, `websocket.js is ${size} B gzipped`);
 });
 
-test("copied alone next to a seed-shaped page, it connects and fetches nothing else", async (t) => {
+/**
+ * The seed-shaped page at `folder` of the site, on a gateway of its own, receiving one
+ * broadcast; resolves to { page, requested } (the paths the page fetched, but the socket's).
+ */
+async function seedPage(t, folder, text) {
   const gw = await startGateway(0, [], site);
   t.after(() => gw.stop());
-  const page = await browser.newPage();
+  const page = await openPage(browser, "about:blank");
   t.after(() => page.close());
   const requested = [];
   page.on("request", (r) => requested.push(new URL(r.url()).pathname));
-  const errors = [];
-  page.on("console", (m) => { if (m.type() === "error") { errors.push(m.text()); } });
-  await page.goto(`${gw.base}/seed/`);
+  await page.goto(`${gw.base}/${folder}/`);
   await waitFor("seed socket", () => clients(gw.base, "/ws/test"));
-  await broadcast(gw.base, "/ws/test", { type: "hello", text: "one file" });
+  await broadcast(gw.base, "/ws/test", { type: "hello", text });
   await page.waitForSelector("#outDiv p.hello");
-  assert.equal(await page.textContent("#outDiv p.hello"), "one file");
-  assert.deepEqual(requested.filter((p) => p !== "/ws/test"), ["/seed/", "/seed/websocket.js"]);
-  assert.deepEqual(errors, []);
+  assert.equal(await page.textContent("#outDiv p.hello"), text);
+  return { page, requested: requested.filter((p) => p !== "/ws/test") };
+}
+
+test("copied alone next to a seed-shaped page, it connects and fetches nothing else", async (t) => {
+  const { page, requested } = await seedPage(t, "seed", "one file");
+  assert.deepEqual(requested, ["/seed/", "/seed/websocket.js"]);
+  assert.deepEqual(page.errors, []);
 });
 
 test("served as application/octet-stream by another server, it connects to the gateway", async (t) => {
@@ -136,28 +143,26 @@ test("a CSP without 'wasm-unsafe-eval': onerror and a console message say why", 
   assert.equal(await clients(gw.base, "/ws/csp"), 0);
 });
 
-test("a browser without DecompressionStream gets onerror saying so", async (t) => {
-  const gw = await startGateway(0, [], site);
-  t.after(() => gw.stop());
-  const page = await browser.newPage();
-  t.after(() => page.close());
-  await page.addInitScript(() => { delete window.DecompressionStream; });
-  await page.goto(`${gw.base}/csp/strict.html`);
-  await page.waitForFunction(() => errors.length === 1);
-  assert.match((await page.evaluate(() => errors))[0], /no DecompressionStream/);
+test("the split build loads websocket.wasm from next to the script", async (t) => {
+  const { requested } = await seedPage(t, "split", "two files");
+  assert.deepEqual(requested, ["/split/", "/split/websocket.js", "/split/websocket.wasm"]);
 });
 
-test("the split build loads websocket.wasm from next to the script", async (t) => {
-  const gw = await startGateway(0, [], site);
-  t.after(() => gw.stop());
-  const page = await browser.newPage();
-  t.after(() => page.close());
-  const requested = [];
-  page.on("request", (r) => requested.push(new URL(r.url()).pathname));
-  await page.goto(`${gw.base}/split/`);
-  await waitFor("split socket", () => clients(gw.base, "/ws/test"));
-  await broadcast(gw.base, "/ws/test", { type: "hello", text: "two files" });
-  await page.waitForSelector("#outDiv p.hello");
-  assert.deepEqual(requested.filter((p) => p !== "/ws/test"),
-    ["/split/", "/split/websocket.js", "/split/websocket.wasm"]);
-});
+// What an old browser lacks, and what the page is told.
+for (const [missing, why] of [
+  ["DecompressionStream", "this browser has no DecompressionStream (use the split build)"],
+  ["WebAssembly", "this browser has no WebAssembly"],
+]) {
+  test(`a browser without ${missing} gets onerror saying so`, async (t) => {
+    const gw = await startGateway(0, [], site);
+    t.after(() => gw.stop());
+    const page = await browser.newPage();
+    t.after(() => page.close());
+    await page.addInitScript((name) => { delete window[name]; }, missing);
+    await page.goto(`${gw.base}/csp/strict.html`);
+    await page.waitForFunction(() => errors.length === 1);
+    assert.equal((await page.evaluate(() => errors))[0],
+      `moleculer-ws: the WebAssembly session core cannot start: ${why}`);
+    assert.equal(await page.evaluate(() => ws.state()), "stopped");
+  });
+}

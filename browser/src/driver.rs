@@ -4,7 +4,6 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use js_sys::Function;
 use moleculer_ws_session::text::{message, Part};
 use moleculer_ws_session::{
     Action, ConnectFailure, ConnectionState, Event, Millis, Session, Stats, HEARTBEAT,
@@ -12,30 +11,10 @@ use moleculer_ws_session::{
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::*;
 
+use crate::clock::{clear_timeout, now, set_timeout, MAX_TIMEOUT_MS};
 use crate::socket::{SocketEvent, SocketGuard};
 #[cfg(feature = "tabs")]
-use crate::tabs::Tabs;
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
-    #[wasm_bindgen(js_namespace = performance, js_name = now)]
-    fn performance_now() -> f64;
-}
-
-/// Monotonic milliseconds: real elapsed time, so a throttled background tab whose timers fire
-/// late measures the true gap instead of counting ticks.
-pub fn now() -> Millis {
-    Millis(performance_now().max(0.0) as u64)
-}
-
-/// A random jitter seed (`Math.random`).
-pub fn seed() -> u64 {
-    (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
-}
+use crate::tabs::{TabInput, Tabs};
 
 /// What one step of the driver produced, for its owner (the face), in order.
 pub struct Step {
@@ -51,10 +30,6 @@ pub struct Step {
 }
 
 type OnStep = Box<dyn Fn(Step)>;
-
-/// The longest delay `setTimeout` keeps (2^31 - 1 ms, about 24.8 days); a longer one fires at
-/// once. A later deadline is reached in several timeouts: the session ignores an early call.
-pub const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
 
 pub(crate) struct Inner {
     /// The URL of the next attempt, asked at each one with the session's
@@ -193,23 +168,9 @@ pub(crate) enum Input {
     Probe,
     Timeout,
     Socket(SocketEvent),
-    /// What another tab posted on the shared channel.
+    /// What the tab sharing reports (feature `tabs`).
     #[cfg(feature = "tabs")]
-    Tab(JsValue),
-    /// The tab lock was granted to request `.1`; calling `.0` releases it.
-    #[cfg(feature = "tabs")]
-    Granted(Function, u32),
-    /// Request `.0` ended: released, or taken by another tab.
-    #[cfg(feature = "tabs")]
-    Lost(u32),
-    /// The check for a silent leader.
-    #[cfg(feature = "tabs")]
-    Watch,
-    /// The page is being frozen or hidden; it is back.
-    #[cfg(feature = "tabs")]
-    Leave,
-    #[cfg(feature = "tabs")]
-    Back,
+    Tab(TabInput),
 }
 
 impl Input {
@@ -262,7 +223,7 @@ pub(crate) fn step(inner: &Rc<RefCell<Inner>>, input: Input) {
         let Ok(mut me) = inner.try_borrow_mut() else {
             // A lock granted at such a moment is given back (the next tab in line takes it).
             #[cfg(feature = "tabs")]
-            if let Input::Granted(resolve, _) = input {
+            if let Input::Tab(TabInput::Granted(resolve, _)) = input {
                 let _ = resolve.call0(&JsValue::NULL);
             }
             return;

@@ -11,11 +11,17 @@
 #![cfg_attr(not(target_arch = "wasm32"), allow(unused))]
 
 #[cfg(target_arch = "wasm32")]
+mod clock;
+#[cfg(target_arch = "wasm32")]
 mod driver;
+#[cfg(all(target_arch = "wasm32", feature = "tabs"))]
+mod share;
 #[cfg(target_arch = "wasm32")]
 mod socket;
 #[cfg(all(target_arch = "wasm32", feature = "tabs"))]
 mod tabs;
 
 #[cfg(target_arch = "wasm32")]
-pub use driver::{now, seed, Driver, Step, MAX_TIMEOUT_MS};
+pub use clock::{now, seed, MAX_TIMEOUT_MS};
+#[cfg(target_arch = "wasm32")]
+pub use driver::{Driver, Step};

@@ -1,4 +1,5 @@
-//! The driver's side of sharing: which session runs, and what goes between the tabs.
+//! The driver's side of the tab sharing (feature `tabs`, module `tabs` for the lock, the
+//! channel and the timer): which session runs, and what goes between the tabs.
 
 use std::mem;
 use std::rc::Rc;
@@ -9,9 +10,10 @@ use moleculer_ws_session::text::{message, whole_ms, Part};
 use moleculer_ws_session::{ConnectionState, Event, Session, SessionConfig};
 use wasm_bindgen::prelude::*;
 
-use super::{supported, Tabs, CLOSED, JOINED, LEADER_CHANGED, MESSAGE, OPEN, WAKE};
-use crate::driver::{now, seed, Driver, Inner, Input};
+use crate::clock::{now, seed};
+use crate::driver::{step, Driver, Inner, Input};
 use crate::socket::SocketEvent;
+use crate::tabs::{supported, TabInput, Tabs, CLOSED, JOINED, LEADER_CHANGED, MESSAGE, OPEN, WAKE};
 
 impl Driver {
     /// (Feature `tabs`.) Shares one socket with the other tabs of this origin that share
@@ -35,7 +37,16 @@ impl Driver {
         // posts every half period; a follower takes the lock after two periods of silence.
         let third = whole_ms(me.session.config().heartbeat_interval) / 3;
         let beat_ms = if third > 0 { third } else { 2000 };
-        let Some(tabs) = Tabs::new(name, weak, beat_ms) else {
+        let feed = Rc::new(move |input: TabInput| match weak.upgrade() {
+            Some(inner) => step(&inner, Input::Tab(input)),
+            // Nobody left to lead: a lock granted now goes back at once.
+            None => {
+                if let TabInput::Granted(resolve, _) = input {
+                    let _ = resolve.call0(&JsValue::NULL);
+                }
+            }
+        });
+        let Some(tabs) = Tabs::new(name, feed, beat_ms) else {
             return false;
         };
         me.tabs = Some(tabs);
@@ -170,14 +181,14 @@ impl Inner {
                 t.step_down(true);
                 t.withdraw();
             }
-            Input::Granted(resolve, number) => {
+            Input::Tab(TabInput::Granted(resolve, number)) => {
                 if !t.granted(resolve, number) {
                     return None;
                 }
                 self.lead();
                 return Some(Input::Connect);
             }
-            Input::Lost(number) => {
+            Input::Tab(TabInput::Lost(number)) => {
                 // The lock was taken from this tab (it was silent): follow the new leader.
                 if !leader || t.request_number() != number {
                     return None;
@@ -189,7 +200,7 @@ impl Inner {
                 // `Error` feeds nothing: the step carries the lost link.
                 return Some(Input::Socket(SocketEvent::Error));
             }
-            Input::Leave => {
+            Input::Tab(TabInput::Leave) => {
                 // Frozen or hidden: the next tab in line takes over now, not when the browser
                 // discards this page; a follower leaves the line. Back, it asks again.
                 if !leader {
@@ -200,18 +211,18 @@ impl Inner {
                 self.hand_over();
                 return Some(Input::Socket(SocketEvent::Error));
             }
-            Input::Back => {
+            Input::Tab(TabInput::Back) => {
                 if t.wanted && !leader && t.request_number() == 0 {
                     let at = self.position_value();
                     self.tabs.as_mut()?.join(at);
                 }
                 return None;
             }
-            Input::Watch => {
+            Input::Tab(TabInput::Watch) => {
                 t.tick();
                 return None;
             }
-            Input::Tab(data) => {
+            Input::Tab(TabInput::Message(data)) => {
                 let a: Array = data.dyn_into().ok()?;
                 let kind = a.get(0).as_f64()? as u8;
                 if leader {

@@ -28,17 +28,14 @@
 //! `#recovered:<epoch>:<seq>:0` when nothing passed it, else `#reset:...`), `[6]` a tab wants
 //! the channel connected (the leader's session may have stopped), `[7]` the leader's beat.
 
-use std::cell::RefCell;
-use std::rc::Weak;
+use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use moleculer_ws_session::Session;
 use wasm_bindgen::prelude::*;
 use web_sys::BroadcastChannel;
 
-use crate::driver::{now, seed, step, Inner, Input};
-
-mod follow;
+use crate::clock::{now, seed};
 
 #[wasm_bindgen]
 extern "C" {
@@ -105,6 +102,24 @@ fn refused(e: JsValue) {
     web_sys::console::error_2(&"moleculer-ws: the tab lock was refused".into(), &e);
 }
 
+/// What the sharing reports to the driver.
+pub(crate) enum TabInput {
+    /// What another tab posted on the shared channel.
+    Message(JsValue),
+    /// The lock was granted to request `.1`; calling `.0` releases it.
+    Granted(Function, u32),
+    /// Request `.0` ended: released, or taken by another tab.
+    Lost(u32),
+    /// The page is being frozen or hidden; it is back.
+    Leave,
+    Back,
+    /// The timer: the leader's beat, a follower's check for a silent leader.
+    Watch,
+}
+
+/// Where the sharing's reports go (the driver's step; it holds the driver weakly).
+pub(crate) type Feed = Rc<dyn Fn(TabInput)>;
+
 /// This tab's part in a shared channel.
 pub(crate) struct Tabs {
     name: String,
@@ -136,7 +151,7 @@ pub(crate) struct Tabs {
     pub(crate) seen: Option<u64>,
     beat_ms: u64,
     timer: Option<JsValue>,
-    me: Weak<RefCell<Inner>>,
+    feed: Feed,
     _on_message: Closure<dyn FnMut(JsValue)>,
     on_leave: Closure<dyn FnMut(JsValue)>,
     on_back: Closure<dyn FnMut(JsValue)>,
@@ -144,17 +159,14 @@ pub(crate) struct Tabs {
 }
 
 impl Tabs {
-    /// Joins the channel `name` for the driver `me`.
-    pub(crate) fn new(name: &str, me: Weak<RefCell<Inner>>, beat_ms: u64) -> Option<Tabs> {
-        let feed = |make: fn(JsValue) -> Input| {
-            let weak = me.clone();
-            Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
-                if let Some(inner) = weak.upgrade() {
-                    step(&inner, make(v));
-                }
-            })
+    /// Joins the channel `name`; what happens goes to `feed`.
+    pub(crate) fn new(name: &str, feed: Feed, beat_ms: u64) -> Option<Tabs> {
+        let listener = |make: fn(JsValue) -> TabInput| {
+            let feed = Rc::clone(&feed);
+            Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| feed(make(v)))
         };
-        let on_message = feed(|e| Input::Tab(e.unchecked_into::<web_sys::MessageEvent>().data()));
+        let on_message =
+            listener(|e| TabInput::Message(e.unchecked_into::<web_sys::MessageEvent>().data()));
         let mut lock = String::from("moleculer-ws-rs ");
         lock.push_str(name);
         let channel = BroadcastChannel::new(&lock).ok()?;
@@ -176,10 +188,10 @@ impl Tabs {
             seen: None,
             beat_ms,
             timer: None,
-            on_leave: feed(|_| Input::Leave),
-            on_back: feed(|_| Input::Back),
-            on_timer: feed(|_| Input::Watch),
-            me,
+            on_leave: listener(|_| TabInput::Leave),
+            on_back: listener(|_| TabInput::Back),
+            on_timer: listener(|_| TabInput::Watch),
+            feed,
             _on_message: on_message,
         };
         tabs.page_listeners(true);
@@ -205,16 +217,13 @@ impl Tabs {
         self.requests += 1;
         let number = self.requests;
         self.request = number;
-        let me = self.me.clone();
+        let feed = Rc::clone(&self.feed);
+        // The driver gives the lock back at once when nobody is left to lead.
         let grant = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
             let mut release = None;
             let held = Promise::new(&mut |resolve, _| release = Some(resolve));
             if let Some(resolve) = release {
-                match me.upgrade() {
-                    Some(inner) => step(&inner, Input::Granted(resolve, number)),
-                    // Nobody left to lead: give the lock back at once.
-                    None => drop(resolve.call0(&JsValue::NULL)),
-                }
+                feed(TabInput::Granted(resolve, number));
             }
             held.into()
         });
@@ -228,7 +237,7 @@ impl Tabs {
         match request_lock(&self.name, &options, &grant) {
             Ok(p) => {
                 // Settled when the lock is released, or taken by another tab (AbortError).
-                let me = self.me.clone();
+                let feed = Rc::clone(&self.feed);
                 let ended = Closure::once_into_js(move |v: JsValue| {
                     let taken = v
                         .dyn_ref::<js_sys::Error>()
@@ -236,9 +245,7 @@ impl Tabs {
                     if v.is_instance_of::<js_sys::Error>() && !taken {
                         refused(v);
                     }
-                    if let Some(inner) = me.upgrade() {
-                        step(&inner, Input::Lost(number));
-                    }
+                    feed(TabInput::Lost(number));
                 });
                 then_either(&p, &ended);
             }

@@ -53,7 +53,7 @@ export interface MoleculerWebsocketOptions {
    * The socket opened. With `recover`, `info` says whether the missed messages are replayed
    * (`recovered`, false on the first connection) and how many; without it, `info` is undefined.
    */
-  onopen?: (evt: Event, info?: RecoveryInfo) => void;
+  onopen?: (evt: Event | null, info?: RecoveryInfo) => void;
   /** With `recover`: messages may have been missed (gateway restart, another gateway, outage
    * longer than the history): refetch the state over REST. */
   onresync?: () => void;
@@ -82,7 +82,7 @@ export interface MoleculerWebsocketChannel {
   stats(): ChannelStats;
   /** Resolves when open; rejects on timeout or when the channel stops. */
   ready(timeoutMs?: number): Promise<void>;
-  /** With `shared`: whether this tab holds the socket. Without it: whether connected once. */
+  /** With `shared`: whether this tab holds the socket. Without it: whether its connection exists (connect() was called and the module has started). */
   isLeader(): boolean;
 }
 

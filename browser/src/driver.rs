@@ -248,8 +248,9 @@ impl Inner {
         #[allow(unused_mut)]
         let mut events = self.carry_out();
         #[cfg(feature = "tabs")]
-        if let Some(t) = self.tabs.as_mut().filter(|t| !t.early.is_empty()) {
+        if let Some(t) = self.tabs.as_mut() {
             events.splice(0..0, t.early.drain(..));
+            self.relay_stop(&events);
         }
         Some(self.show(events, raw))
     }

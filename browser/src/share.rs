@@ -13,7 +13,9 @@ use wasm_bindgen::prelude::*;
 use crate::clock::{now, seed};
 use crate::driver::{step, Driver, Inner, Input};
 use crate::socket::SocketEvent;
-use crate::tabs::{supported, TabInput, Tabs, CLOSED, JOINED, LEADER_CHANGED, MESSAGE, OPEN, WAKE};
+use crate::tabs::{
+    supported, TabInput, Tabs, CLOSED, JOINED, LEADER_CHANGED, MESSAGE, OPEN, STOPPED, WAKE,
+};
 
 impl Driver {
     /// (Feature `tabs`.) Shares one socket with the other tabs of this origin that share
@@ -53,6 +55,37 @@ impl Driver {
         me.follow();
         true
     }
+}
+
+/// The status frame for a tab that joins an open channel at position `at` (`<epoch>:<seq>`,
+/// or undefined): `#recovered:<epoch>:<seq>:0` when nothing passed it (its position is this
+/// one, or ahead in the same epoch: it skips what it has), else `#reset:<epoch>:<seq>`.
+fn joined_status(epoch: &str, seq: u64, at: &JsValue) -> JsValue {
+    let theirs = at.as_string();
+    let ahead = theirs
+        .as_deref()
+        .and_then(|t| t.split_once(':'))
+        .and_then(|(e, s)| {
+            let s: u64 = s.parse().ok()?;
+            (e == epoch && s >= seq).then_some(s)
+        });
+    let parts = match &ahead {
+        Some(s) => [
+            Part::Str("#recovered:"),
+            Part::Str(epoch),
+            Part::Str(":"),
+            Part::Number(*s),
+            Part::Str(":0"),
+        ],
+        None => [
+            Part::Str("#reset:"),
+            Part::Str(epoch),
+            Part::Str(":"),
+            Part::Number(seq),
+            Part::Str(""),
+        ],
+    };
+    message(&parts).into()
 }
 
 /// A follower's session: the same settings with no heartbeat and no connect timeout (its
@@ -146,6 +179,16 @@ impl Inner {
         }
     }
 
+    /// As the leader: after a step, tells the others when the session gave up by itself
+    /// (its reconnect policy stopped it; not the page's `disconnect()`, which hands over).
+    pub(crate) fn relay_stop(&self, events: &[Event]) {
+        if let Some(t) = self.leader_tabs() {
+            if events.iter().any(|e| matches!(e, Event::Stopped(Some(_)))) {
+                t.post(&[STOPPED.into()]);
+            }
+        }
+    }
+
     /// As the leader: the session closed or abandoned the socket itself.
     pub(crate) fn relay_closed(&self, code: u16) {
         if let Some(t) = self.leader_tabs() {
@@ -180,6 +223,7 @@ impl Inner {
                 t.wanted = false;
                 t.step_down(true);
                 t.withdraw();
+                t.stop_timer();
             }
             Input::Tab(TabInput::Granted(resolve, number)) => {
                 if !t.granted(resolve, number) {
@@ -231,30 +275,19 @@ impl Inner {
                         return Some(Input::Connect);
                     }
                     // A tab joined an open channel: tell it (only it) where the channel is;
-                    // with recovery, whether messages passed it since its own position.
+                    // with recovery, whether messages passed it since its own position. A
+                    // stopped session connects again: a tab wants the channel.
                     if kind == JOINED && open {
-                        let at = self.position_value();
-                        let status = self.session.recovery_position().map_or(
-                            JsValue::UNDEFINED,
-                            |(epoch, seq)| {
-                                let none_passed = at.as_string() == a.get(2).as_string();
-                                let (head, tail) = if none_passed {
-                                    ("#recovered:", ":0")
-                                } else {
-                                    ("#reset:", "")
-                                };
-                                message(&[
-                                    Part::Str(head),
-                                    Part::Str(epoch),
-                                    Part::Str(":"),
-                                    Part::Number(seq),
-                                    Part::Str(tail),
-                                ])
-                                .into()
-                            },
-                        );
+                        let status = self
+                            .session
+                            .recovery_position()
+                            .map_or(JsValue::UNDEFINED, |(epoch, seq)| {
+                                joined_status(epoch, seq, &a.get(2))
+                            });
                         let t = self.tabs.as_mut()?;
                         t.post(&[OPEN.into(), a.get(1), status]);
+                    } else if kind == JOINED && self.session.state() == ConnectionState::Stopped {
+                        return Some(Input::Connect);
                     }
                     return None;
                 }
@@ -284,6 +317,12 @@ impl Inner {
                         code: a.get(1).as_f64().map_or(1006, |c| c as u16),
                         reason: a.get(2).as_string().unwrap_or_default(),
                     },
+                    // The leader's session gave up: so does this one (as the page's own
+                    // `disconnect()` would say it; a `connect()` wakes the leader).
+                    STOPPED => {
+                        self.session.disconnect(now());
+                        SocketEvent::Error
+                    }
                     LEADER_CHANGED if open => SocketEvent::Closed {
                         code: 1006,
                         reason: String::new(),

@@ -26,7 +26,9 @@
 //! and recover from their own positions when the next leader opens), `[9, id, at]` a tab
 //! joined (`at`: its recovery position, `<epoch>:<seq>`; the answer's status is then
 //! `#recovered:<epoch>:<seq>:0` when nothing passed it, else `#reset:...`), `[6]` a tab wants
-//! the channel connected (the leader's session may have stopped), `[7]` the leader's beat.
+//! the channel connected (the leader's session may have stopped), `[7]` the leader's beat,
+//! `[5]` the leader's session gave up (its reconnect policy stopped it). Binary frames are not
+//! relayed: the gateway sends text.
 
 use std::rc::Rc;
 
@@ -72,6 +74,7 @@ extern "C" {
 pub(crate) const MESSAGE: u8 = 1;
 pub(crate) const OPEN: u8 = 2;
 pub(crate) const CLOSED: u8 = 3;
+pub(crate) const STOPPED: u8 = 5;
 pub(crate) const WAKE: u8 = 6;
 pub(crate) const BEAT: u8 = 7;
 pub(crate) const LEADER_CHANGED: u8 = 8;
@@ -228,7 +231,11 @@ impl Tabs {
             held.into()
         });
         let options = Object::new();
-        // `steal` takes no signal; a queued request does, to leave the line (`withdraw`).
+        // `steal` takes no signal; a queued request does, to leave the line (`withdraw`). A
+        // steal leaves the line first.
+        if let Some(a) = self.abort.take() {
+            a.abort();
+        }
         self.abort = if steal { None } else { Abort::new().ok() };
         let _ = match &self.abort {
             Some(a) => Reflect::set(&options, &"signal".into(), &a.signal()),
@@ -312,6 +319,13 @@ impl Tabs {
         self.request = 0;
     }
 
+    /// Stops the timer (the page disconnected; `request` starts it again).
+    pub(crate) fn stop_timer(&mut self) {
+        if let Some(id) = self.timer.take() {
+            clear_interval(&id);
+        }
+    }
+
     /// The timer: as the leader, posts a beat; as a follower, takes the lock from a leader
     /// that has been silent too long.
     pub(crate) fn tick(&mut self) {
@@ -339,9 +353,7 @@ fn visible() -> bool {
 impl Drop for Tabs {
     fn drop(&mut self) {
         self.step_down(true);
-        if let Some(id) = self.timer.take() {
-            clear_interval(&id);
-        }
+        self.stop_timer();
         self.channel.set_onmessage(None);
         self.channel.close();
         self.page_listeners(false);

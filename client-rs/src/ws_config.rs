@@ -35,8 +35,10 @@ pub struct WebSocketConfig {
     /// disconnected, its tab closed, crashed or frozen), the next tab in line connects at once,
     /// resuming from the last position it saw when [`recover`](Self::recover) is on (the
     /// others skip what they have; a tab that was frozen meanwhile gets
-    /// [`Event::Resync`](crate::Event::Resync)); a leader that goes silent (hung, or frozen
-    /// without the `freeze` event) is replaced after two thirds of the heartbeat interval. In
+    /// [`Event::Resync`](crate::Event::Resync) with its next message); a leader that goes silent (hung, or frozen
+    /// without the `freeze` event) is replaced after two thirds of the heartbeat interval (4 s
+    /// with the heartbeat off). When the leader's session gives up (its reconnect policy), the
+    /// others stop too (`Stopped(None)`; `connect()` in any tab starts the channel again). In
     /// the other tabs a change of leader reads as a lost link (`Closed`, then `Open` again). A
     /// browser without Web Locks (http other than localhost) or BroadcastChannel keeps one
     /// socket per tab, with a console note. In the other tabs, [`Stats`](crate::Stats) count

@@ -494,3 +494,23 @@ async fn a_leader_whose_lock_is_taken_closes_its_socket_and_leads_again_when_it_
     eventually(|| async { sockets_at(&client, path).await == 1 }).await;
     thief.forget();
 }
+
+#[wasm_bindgen_test]
+async fn when_the_leader_gives_up_the_other_tabs_stop_too() {
+    // A URL where nothing listens, two attempts: the leader's session stops (GaveUp) and the
+    // other tab's, which never had a socket of its own, stops with it instead of waiting for
+    // an open that never comes.
+    let policy = moleculer_ws_client::ReconnectPolicy::default()
+        .delay(Duration::from_millis(20))
+        .max_attempts(Some(2));
+    let config = || WebSocketConfig::default().reconnect(policy.clone()).shared(true);
+    let url = nobody();
+    let (leader, _leader_events) = client().ws(&url, config()).unwrap();
+    let (other, mut other_events) = client().ws(&url, config()).unwrap();
+    assert_eq!(leader.connect().await, Err(Error::GaveUp { attempts: 2 }));
+    assert_eq!(
+        until(&mut other_events, |e| matches!(e, Event::Stopped(_))).await,
+        Event::Stopped(None)
+    );
+    assert_eq!(other.state(), ConnectionState::Stopped);
+}

@@ -104,7 +104,7 @@
     var beatMs = (+opts.heartbeatInterval || 6000) / 3;
     if (opts.shared) {
       if (root.BroadcastChannel && root.navigator && root.navigator.locks) {
-        tab = { bc: new BroadcastChannel("moleculer-ws " + url), id: Math.random(), leading: false,
+        tab = { bc: null, id: Math.random(), leading: false, resynced: false,
           release: null, req: null, abort: null, stats: null, pos: null, delivered: 0,
           mute: false, seen: 0, beat: null, watch: null };
       } else if (root.console) {
@@ -136,7 +136,7 @@
     }
 
     function post(msg) {
-      try { tab.bc.postMessage(msg); } catch (e) { /* a value that cannot be cloned */ }
+      try { tab.bc.postMessage(msg); } catch (e) { /* closed, or a value that cannot be cloned */ }
     }
 
     var hooks = {
@@ -162,13 +162,17 @@
     });
 
     function start() {
-      if (!module || !wanted) { return; }
+      if (!module || !wanted || failed) { return; }
       if (!tab) {
         if (!conn) { conn = new module.Connection(url, hooks); }
         conn.connect();
         return;
       }
       if (tab.leading) { conn.connect(); return; }
+      if (!tab.bc) {
+        tab.bc = new BroadcastChannel("moleculer-ws " + url);
+        tab.bc.onmessage = receive;
+      }
       if (shown === "idle" || shown === "stopped") { emit("onstatechange", ["connecting"]); }
       if (sharing.indexOf(self) < 0) { sharing.push(self); }
       // Known to the leader already (its session may have stopped): ask it to connect again.
@@ -196,7 +200,9 @@
     // leader). A request that is no longer the tab's latest gives the lock back at once.
     function ask(steal) {
       var req = tab.req = {};
-      // A queued request is withdrawn when the page is frozen or hidden (`steal` takes no signal).
+      // A queued request is withdrawn when the page is frozen or hidden (`steal` takes no signal);
+      // a steal leaves the line first.
+      if (tab.abort) { tab.abort.abort(); }
       tab.abort = steal ? null : new AbortController();
       function lost() {
         // The lock was taken from this tab (it was silent): the new leader holds the socket.
@@ -251,48 +257,70 @@
       if (root.console) { root.console.error(failed.message); }
       hooks.onerror(failed);
       settle("stopped");
+      if (tab) { leave(); }
     }
 
-    if (tab) {
-      tab.bc.onmessage = function (e) {
-        var d = e.data;
-        if (tab.leading) {
-          // A tab joined: tell it (only it) the state, counters and position.
-          if (d.j) { post({ to: d.j, s: conn.state(), t: conn.stats(), p: conn.position() }); }
-          // A tab wants the channel connected (this session may have stopped).
-          if (d.w) { conn.connect(); }
-          return;
+    // A shared channel this tab no longer wants: out of the line, its timer and its channel
+    // closed (a leader steps down first).
+    function leave() {
+      wanted = false;
+      withdraw();
+      clearInterval(tab.watch);
+      tab.watch = null;
+      var i = sharing.indexOf(self);
+      if (i >= 0) { sharing.splice(i, 1); }
+      if (tab.bc) { tab.bc.close(); tab.bc = null; }
+    }
+
+    // What another tab posted.
+    function receive(e) {
+      var d = e.data;
+      if (tab.leading) {
+        if (d.j) {
+          // A tab joined: tell it (only it) the state, counters and position; a stopped
+          // session connects again (a tab wants the channel).
+          if (conn.state() === "stopped") { conn.connect(); }
+          post({ to: d.j, s: conn.state(), t: conn.stats(), p: conn.position() });
         }
-        if (d.j || d.w) { return; }
-        tab.seen = Date.now();
-        if (!wanted || (d.to && d.to !== tab.id)) { return; }
-        if (d.l) { emit("onstatechange", ["connecting"]); return; }
-        if (!d.s) { return; }
-        tab.stats = d.t;
-        // A message, or the answer to this tab's joining, against the tab's own position.
-        if ((d.n === "handler" || d.to) && d.p && tab.pos) {
+        // A tab wants the channel connected (this session may have stopped).
+        if (d.w) { conn.connect(); }
+        return;
+      }
+      if (d.j || d.w) { return; }
+      tab.seen = Date.now();
+      if (!wanted || (d.to && d.to !== tab.id)) { return; }
+      if (d.l) { emit("onstatechange", ["connecting"]); return; }
+      if (!d.s) { return; }
+      tab.stats = d.t;
+      // The position is what this tab delivered: only a message, or the answer to its joining,
+      // moves it (forward within an epoch).
+      if ((d.n === "handler" || d.to) && d.p) {
+        if (tab.pos) {
           var at = d.p.split(":"), had = tab.pos.split(":");
           var same = at[0] === had[0];
-          // What this tab has (the next leader replays from its own position), it skips.
           if (same && +at[1] <= +had[1]) {
+            // What this tab has (the next leader replays from its own position), it skips.
             if (d.n) { return; }
             d.p = tab.pos;
-          } else if (!same || +at[1] > +had[1] + (d.n ? 1 : 0)) {
+          } else if ((!same || +at[1] > +had[1] + (d.n ? 1 : 0)) && !tab.resynced) {
             // Messages passed this tab (its page was frozen or hidden): the page may refetch.
             emit("onresync", []);
           }
         }
-        if (d.n === "handler") { tab.delivered++; }
-        if (d.p) { tab.pos = d.p; }
-        // A tab that joins an open channel sees it open.
-        if (d.s === "open" && shown !== "open" && d.n !== "onopen" && d.n !== "onstatechange") {
-          emit("onstatechange", ["open"]);
-          emit("onopen", [null, opts.recover ? { recovered: false, replayed: 0 } : undefined]);
-        } else if (!d.n) {
-          emit("onstatechange", [d.s]);
-        }
-        if (d.n) { emit(d.n, d.a); }
-      };
+        tab.pos = d.p;
+        tab.resynced = false;
+      }
+      // The leader's own resync (a gap it saw) covers the next message's.
+      if (d.n === "onresync") { tab.resynced = true; }
+      if (d.n === "handler") { tab.delivered++; }
+      // A tab that joins an open channel sees it open.
+      if (d.s === "open" && shown !== "open" && d.n !== "onopen" && d.n !== "onstatechange") {
+        emit("onstatechange", ["open"]);
+        emit("onopen", [null, opts.recover ? { recovered: false, replayed: 0 } : undefined]);
+      } else if (!d.n) {
+        emit("onstatechange", [d.s]);
+      }
+      if (d.n) { emit(d.n, d.a); }
     }
 
     var self = {
@@ -310,17 +338,13 @@
           if (conn) { conn.disconnect(); }
           return;
         }
-        clearInterval(tab.watch);
-        tab.watch = null;
-        i = sharing.indexOf(self);
-        if (i >= 0) { sharing.splice(i, 1); }
         if (tab.leading) {
           stepDown(false);
         } else {
-          withdraw();
           if (shown === "open") { emit("onclose", [{ code: 1000, reason: "", willReconnect: false }]); }
           if (shown !== "idle") { emit("onstatechange", ["stopped"]); }
         }
+        leave();
       },
       state: function () {
         if (failed) { return "stopped"; }

@@ -116,6 +116,31 @@ test("recover: true, 50 broadcasts/s during the hand-over: zero loss in every re
   assert.equal(await clients(gw.base, path), 1);
 });
 
+test("recover: true, a gateway restart: every tab gets onresync once and goes on receiving", async (t) => {
+  // Its own gateway, restarted on the same port: the history is gone (a new epoch).
+  const own = await startGateway();
+  t.after(() => own.stop());
+  const path = "/ws/shared-restart";
+  const url = own.base.replace(/^http/, "ws") + path;
+  const { pages } = await tabs(t, 3, url, { recover: true, reconnectDelay: 100 });
+  await allOpen(pages);
+  await broadcast(own.base, path, 1);
+  for (const page of pages) { await waitFor("message 1", async () => (await rec(page)).msgs.length === 1); }
+  await own.stop();
+  const again = await startGateway(own.port);
+  t.after(() => again.stop());
+  for (const page of pages) { await waitFor("resync", async () => (await rec(page)).resyncs === 1); }
+  await broadcast(again.base, path, 2);
+  await broadcast(again.base, path, 3);
+  for (const page of pages) {
+    await waitFor("messages 2 and 3", async () => (await rec(page)).msgs.length === 3);
+    const r = await rec(page);
+    assert.deepEqual(r.msgs, [1, 2, 3]);
+    assert.equal(r.resyncs, 1);
+  }
+  assert.equal(await clients(again.base, path), 1);
+});
+
 test("a follower's disconnect leaves the others connected; the last one out closes the socket", async (t) => {
   const path = "/ws/shared-leave";
   const { pages } = await tabs(t, 3, path);

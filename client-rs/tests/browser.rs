@@ -503,7 +503,11 @@ async fn when_the_leader_gives_up_the_other_tabs_stop_too() {
     let policy = moleculer_ws_client::ReconnectPolicy::default()
         .delay(Duration::from_millis(20))
         .max_attempts(Some(2));
-    let config = || WebSocketConfig::default().reconnect(policy.clone()).shared(true);
+    let config = || {
+        WebSocketConfig::default()
+            .reconnect(policy.clone())
+            .shared(true)
+    };
     let url = nobody();
     let (leader, _leader_events) = client().ws(&url, config()).unwrap();
     let (other, mut other_events) = client().ws(&url, config()).unwrap();

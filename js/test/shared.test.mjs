@@ -95,6 +95,26 @@ test("the leader's tab closes: one socket again within the heartbeat interval, t
   assert.equal(await clients(gw.base, path), 1);
 });
 
+test("the leader's tab crashes: another tab takes over and receives", async (t) => {
+  const path = "/ws/shared-crash";
+  const { context, pages } = await tabs(t, 2, path, { recover: true });
+  await allOpen(pages);
+  const [leader] = await leaders(pages);
+  const other = pages.find((p) => p !== leader);
+  await sendNumbers(path, 1, 2);
+  await waitFor("received", async () => (await rec(other)).msgs.length === 2);
+  const cdp = await context.newCDPSession(leader);
+  const crashed = new Promise((resolve) => leader.once("crash", resolve));
+  cdp.send("Page.crash").catch(() => {});
+  await crashed;
+  await waitFor("the other tab leads", () => other.evaluate(() => ws.isLeader()));
+  await waitFor("it is open", async () => (await state(other)) === "open");
+  await sendNumbers(path, 3, 4);
+  await waitFor("received", async () => (await rec(other)).msgs.length === 4);
+  assert.deepEqual((await rec(other)).msgs, range(1, 4));
+  await waitFor("one socket", async () => (await clients(gw.base, path)) === 1);
+});
+
 test("recover: true, 50 broadcasts/s during the hand-over: zero loss in every remaining tab", async (t) => {
   const path = "/ws/shared-recover";
   const { pages } = await tabs(t, 4, path, { recover: true });

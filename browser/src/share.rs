@@ -88,14 +88,22 @@ fn joined_status(epoch: &str, seq: u64, at: &JsValue) -> JsValue {
     message(&parts).into()
 }
 
-/// A follower's session: the same settings with no heartbeat and no connect timeout (its
-/// socket is the leader's, which has both).
+/// A follower's session: the same settings with no heartbeat, no connect timeout and a
+/// reconnect policy that never gives up (its socket is the leader's, which has all three: the
+/// leader says when it stopped).
 fn follower_session(config: &SessionConfig) -> Option<Session> {
+    let policy = config
+        .reconnect
+        .clone()
+        .enabled(true)
+        .max_attempts(None)
+        .stop_on_http_status(Vec::new());
     let config = config
         .clone()
         .heartbeat_interval(Duration::ZERO)
         .heartbeat_timeout(Duration::ZERO)
-        .connect_timeout(Duration::ZERO);
+        .connect_timeout(Duration::ZERO)
+        .reconnect(policy);
     Session::new(config, seed()).ok()
 }
 

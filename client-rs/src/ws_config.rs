@@ -38,7 +38,8 @@ pub struct WebSocketConfig {
     /// [`Event::Resync`](crate::Event::Resync) with its next message); a leader that goes silent (hung, or frozen
     /// without the `freeze` event) is replaced after two thirds of the heartbeat interval (4 s
     /// with the heartbeat off). When the leader's session gives up (its reconnect policy), the
-    /// others stop too (`Stopped(None)`; `connect()` in any tab starts the channel again). In
+    /// others stop too, with `Stopped(None)` (the reason is the leader's; the others never give
+    /// up on their own); `connect()` in any tab starts the channel again. In
     /// the other tabs a change of leader reads as a lost link (`Closed`, then `Open` again). A
     /// browser without Web Locks (http other than localhost) or BroadcastChannel keeps one
     /// socket per tab, with a console note. In the other tabs, [`Stats`](crate::Stats) count

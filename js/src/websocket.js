@@ -446,4 +446,8 @@
 
   root.MoleculerWebsocket = MoleculerWebsocket;
   root.MoleculerHttpClient = MoleculerHttpClient;
+  // CommonJS (require(), bundlers that read this file as a module): the same two functions.
+  if (typeof module === "object" && module && module.exports) {
+    module.exports = { MoleculerWebsocket: MoleculerWebsocket, MoleculerHttpClient: MoleculerHttpClient };
+  }
 })(typeof globalThis !== "undefined" ? globalThis : this);

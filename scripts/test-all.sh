@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: what CI runs, and what the README's test
-# command runs. Needs the Rust toolchain, Node.js/npm, Chromium (/usr/bin/chromium, or
-# $CHROMIUM) and cargo-deny; `.ci/run` installs everything on a fresh machine. The wasm target
-# and wasm-bindgen-cli are installed by scripts/build-wasm.sh when missing. scripts/deny.sh
+# command runs. scripts/preflight.sh first checks every tool it needs and prints the command
+# that installs each missing one; `.ci/run` installs everything on a fresh machine. The wasm
+# target and wasm-bindgen-cli are installed by scripts/build-wasm.sh when missing. scripts/deny.sh
 # fetches the RustSec advisory database, or reads the copy named by ADVISORY_DB_SNAPSHOT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "preflight: the tools the tests need"
+./scripts/preflight.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -26,6 +29,10 @@ cargo clippy -p moleculer-ws-browser -p moleculer-ws-wasm --target wasm32-unknow
 
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+step "cargo package: the crates for crates.io (session, browser, client, server); the others are publish = false"
+cargo package --workspace --exclude moleculer-ws-bench --exclude moleculer-ws-conformance \
+  --exclude moleculer-ws-wasm --no-verify --allow-dirty --quiet
 
 step "browser client build (js/websocket.js, js/split/)"
 ./scripts/build-wasm.sh

@@ -1,0 +1,70 @@
+// Prints the BENCHMARKS.md section "Browser client: one file, one socket for all tabs" from the
+// results of js/bench/browser-client.mjs, so that its figures are those of one run.
+//   node js/bench/browser-client-report.mjs [bench/results/issue-17/browser-client.json]
+import fs from "node:fs";
+import path from "node:path";
+import { repo } from "./support.mjs";
+
+const file = process.argv[2] || "bench/results/issue-17/browser-client.json";
+const r = JSON.parse(fs.readFileSync(path.resolve(repo, file), "utf8"));
+const n = (x) => x.toLocaleString("en-US");
+const S = r.sizes, single = S.single.gzip;
+const rows = [
+  ["single", "**websocket.js, one file** (ours)"],
+  ["split", "split build: `split/websocket.js` + `split/websocket.wasm` (ours)"],
+  ["socket.io-client", `socket.io-client ${S["socket.io-client"].version} \`dist/socket.io.min.js\``],
+  ["centrifuge-js", `centrifuge-js ${S["centrifuge-js"].version} \`dist/centrifuge.js\``],
+].map(([k, label]) => `| ${label} | ${n(S[k].gzip)} | ${n(S[k].brotli)} | ${(single / S[k].gzip).toFixed(2)} |`);
+const fm = r.firstMessageMs, om = r.openMs, h = r.handOverMs, so = r.socketsFor10Tabs;
+const mm = (x) => `${x.median} (${x.min}–${x.max})`;
+const ratio = fm.single.median / fm.split.median;
+const spread = (x) => x.max - x.min;
+const wide = Math.min(spread(fm.single), spread(fm.split)) > Math.abs(fm.single.median - fm.split.median);
+const date = fs.statSync(path.resolve(repo, file)).mtime.toISOString().slice(0, 10);
+console.log(`## Browser client: one file, one socket for all tabs (issue 17), ${date}
+
+\`node js/bench/browser-client.mjs --runs 15 --out ${file}\`
+(about 20 s, after \`cargo build --release -p moleculer-ws-server\` and \`scripts/build-wasm.sh\`;
+headless Chromium ${r.chromium}, the release gateway on 127.0.0.1), then
+\`node js/bench/browser-client-report.mjs\`, which writes this section. All figures below come
+from this run (\`${file}\`).
+
+What a page downloads, compressed as a server sends it (the baselines are the npm packages'
+browser bundles, dev dependencies of \`js/\`):
+
+| client | gzip -9 (B) | brotli -11 (B) | ours (single, gzip) / it |
+| --- | ---: | ---: | ---: |
+${rows.join("\n")}
+
+The single file is at most 30,000 B gzipped (the issue's limit, checked by
+\`js/test/single.test.mjs\`): ${n(single)} B. It is ${(single / S["socket.io-client"].gzip).toFixed(2)}x socket.io-client and
+${(single / S["centrifuge-js"].gzip).toFixed(2)}x centrifuge-js: the difference is the session core compiled to WebAssembly (the same Rust code as the Rust
+client: heartbeat, reconnect, recovery), which those libraries write in JavaScript. The module
+inside is gzipped by zopfli before base64, tighter than a server's gzip -9 packs the split
+build's \`.wasm\`: with gzip the two builds weigh the same (${n(S.single.gzip)} and ${n(S.split.gzip)} B);
+with brotli the split build is smaller (${n(S.split.brotli)} B against ${n(S.single.brotli)} B), brotli compressing
+the raw module better than the formats \`DecompressionStream\` knows (gzip, deflate).
+
+Page start to first message: a fresh browser context (no cache) loads a page with the single
+file or the split build and connects to a channel the gateway broadcasts to every 5 ms; the
+time is \`performance.now()\` at the first message (navigation start = 0). ${fm.single.runs.length} pages
+each, alternating:
+
+| build | first message: median (min–max), ms | socket open: median (min–max), ms |
+| --- | ---: | ---: |
+| single file | ${mm(fm.single)} | ${mm(om.single)} |
+| split build | ${mm(fm.split)} | ${mm(om.split)} |
+
+Single / split = ${ratio.toFixed(2)} at the median (${fm.single.median - fm.split.median} ms)${wide
+    ? `; each build's runs spread more than that (${spread(fm.single)} and ${spread(fm.split)} ms between the fastest and the slowest page)`
+    : ""}.
+On 127.0.0.1 a second request is almost free; not measured here: over a real network the split
+build pays a second round trip for its \`.wasm\`, the single file none.
+
+Sockets on the gateway (\`GET /api/websocket/clients\`) for 10 tabs of one browser on one
+channel: **${so.plain}** without \`shared\`, **${so.shared}** with \`shared: true\`.
+
+Hand-over: 3 tabs share a channel; the leader's tab closes; time until another tab holds the
+lock with its channel open again (polled every 5 ms): median **${h.median} ms** (min ${h.min},
+max ${h.max}, ${h.runs.length} runs), against a heartbeat interval of 6,000 ms (the default).
+`);

@@ -21,6 +21,17 @@ step "cargo deny check (advisories, licenses, bans, sources; deny.toml)"
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "the gateway as a library without its default features (no cli, nats, redis)"
+cargo clippy -p moleculer-ws-server --no-default-features --all-targets -- -D warnings
+cargo test -q -p moleculer-ws-server --no-default-features --lib
+lean=$(cargo tree -p moleculer-ws-server --no-default-features -e normal --prefix none)
+for crate in async-nats redis clap tracing-subscriber; do
+  if grep -q "^$crate v" <<<"$lean"; then
+    echo "moleculer-ws-server without default features still builds $crate" >&2
+    exit 1
+  fi
+done
+
 step "cargo clippy for wasm32 (the Rust client with and without the browser driver, the JS face)"
 cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown --no-default-features -- -D warnings

@@ -7,8 +7,10 @@
 //! gateway reads every stored message back, in the engine's order, and delivers it from there,
 //! so all gateways hand out the same positions in the same order.
 
+#[cfg(feature = "nats")]
 mod jetstream;
 mod offers;
+#[cfg(feature = "redis")]
 mod redis;
 
 use std::sync::{Arc, Weak};
@@ -225,9 +227,11 @@ impl Run {
         let (url, namespace, limits) = (&self.url, &self.namespace, self.limits);
         let engine: Result<Arc<dyn Engine>, String> =
             match url.split_once("://").map(|(scheme, _)| scheme) {
+                #[cfg(feature = "nats")]
                 Some("nats") => jetstream::JetStream::connect(url, namespace, limits)
                     .await
                     .map(|e| Arc::new(e) as Arc<dyn Engine>),
+                #[cfg(feature = "redis")]
                 Some("redis") => redis::RedisStreams::connect(url, namespace, limits)
                     .await
                     .map(|e| Arc::new(e) as Arc<dyn Engine>),

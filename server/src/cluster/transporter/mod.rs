@@ -5,7 +5,9 @@
 //! with backoff, subscribes again and reports [`LinkEvent::Up`] so the node re-announces.
 //! Publishing while the link is down fails (the packet is dropped, as a lost network would).
 
+#[cfg(feature = "nats")]
 mod nats;
+#[cfg(feature = "redis")]
 mod redis;
 
 use std::sync::Arc;
@@ -83,13 +85,29 @@ pub(crate) async fn connect(
     options: LinkOptions,
 ) -> Result<Connected, ClusterError> {
     match url.split_once("://").map(|(scheme, _)| scheme) {
+        #[cfg(feature = "nats")]
         Some("nats") => nats::connect(url, topics, events, options).await,
+        #[cfg(feature = "redis")]
         Some("redis") => redis::connect(url, topics, events, options).await,
+        #[cfg(not(feature = "nats"))]
+        Some("nats") => Err(not_built(url, "nats")),
+        #[cfg(not(feature = "redis"))]
+        Some("redis") => Err(not_built(url, "redis")),
         _ => Err(ClusterError::InvalidTransporter(format!(
             "{}: use nats://host:port or redis://host:port",
             redact(url)
         ))),
     }
+}
+
+/// A transporter this build was made without.
+#[cfg(not(all(feature = "nats", feature = "redis")))]
+fn not_built(url: &str, scheme: &str) -> ClusterError {
+    ClusterError::InvalidTransporter(format!(
+        "{}: this build has no {scheme} transporter (the cargo feature `{scheme}` of \
+         moleculer-ws-server is off)",
+        redact(url)
+    ))
 }
 
 /// Delays between reconnect attempts: 100 ms doubling up to `max`, with jitter, forever.
@@ -151,5 +169,34 @@ mod tests {
         assert_eq!(delays.len(), 20);
         assert!(delays.iter().all(|d| *d <= max * 2), "{delays:?}");
         assert!(delays[0] < Duration::from_millis(300));
+    }
+
+    /// A build without a transporter refuses its URL, saying which cargo feature is off
+    /// (`cargo test -p moleculer-ws-server --no-default-features --lib`, run by test-all.sh).
+    #[cfg(not(any(feature = "nats", feature = "redis")))]
+    #[tokio::test]
+    async fn a_transporter_this_build_lacks_is_refused_clearly() {
+        let options = LinkOptions {
+            client_name: "t".into(),
+            connect_timeout: Duration::from_secs(1),
+            max_reconnect_delay: Duration::from_secs(1),
+            max_packet_size: 1024,
+        };
+        for (url, scheme) in [
+            ("nats://u:pw@127.0.0.1:1", "nats"),
+            ("redis://127.0.0.1:1", "redis"),
+        ] {
+            let (events, _rx) = mpsc::channel(1);
+            let Err(e) = connect(url, Vec::new(), events, options.clone()).await else {
+                panic!("{url} connected");
+            };
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!(
+                    "this build has no {scheme} transporter (the cargo feature `{scheme}`"
+                )) && !text.contains("pw"),
+                "{text}"
+            );
+        }
     }
 }

@@ -2,13 +2,26 @@
 // (MoleculerWebsocket from websocket.js, with heartbeat and reconnect); the form posts to the
 // gateway's REST route /api/chat/send (MoleculerHttpClient), which broadcasts to ws/chat.
 // The channel is shared: open the page in several tabs of one browser and they hold ONE
-// socket between them (the line under the status says which tab holds it, and how many
-// sockets the gateway counts at /ws/chat); close that tab and another takes over.
+// socket between them (a line under the status says which tab holds it, and how many
+// sockets the gateway counts at /ws/chat); close that tab and another takes over. Another
+// line shows the link live: the heartbeat's round trip, reconnects, and the messages
+// recovered after one (stop and start the gateway while the page is open).
 (function () {
   "use strict";
   var outDiv = document.getElementById("outDiv");
   var status = document.getElementById("status");
   var form = document.getElementById("chatForm");
+
+  // The link, live: heartbeat round trip, reconnects, messages, recovered messages.
+  var link = document.getElementById("link");
+  var recovered = 0;
+  function showLink() {
+    if (!ws) { return; }
+    var s = ws.stats();
+    link.textContent = "heartbeat " + (s.rtt == null ? "–" : s.rtt + " ms") +
+      " · reconnects " + s.reconnects + " · messages " + s.messagesReceived +
+      " · recovered " + recovered;
+  }
 
   function print(text) {
     var p = document.createElement("p");
@@ -30,9 +43,16 @@
     heartbeatInterval: 6000,
     heartbeatTimeout: 1000,
     shared: true,
+    recover: true,
+    onopen: function (evt, info) {
+      if (info && info.recovered) { recovered += info.replayed; }
+      showLink();
+    },
+    onresync: function () { print("(messages may have been missed while away)"); },
     onstatechange: function (state) {
       status.textContent = state === "open" ? "connected to ws/chat" : state + "…";
       status.className = state;
+      showLink();
     }
   });
   ws.connect();
@@ -51,7 +71,7 @@
         " at /ws/chat";
     }).catch(function () { tabs.textContent = who; });
   }
-  setInterval(showTabs, 1000);
+  setInterval(function () { showTabs(); showLink(); }, 1000);
   showTabs();
   form.addEventListener("submit", function (evt) {
     evt.preventDefault();

@@ -41,6 +41,25 @@ test("demo page receives a chat message and shows it", async (t) => {
   assert.deepEqual(page.errors, []);
 });
 
+test("the demo page shows the link live: heartbeat round trip, then a reconnect", async (t) => {
+  let gw = await startGateway();
+  t.after(() => gw.stop());
+  const page = await openPage(browser, `${gw.base}/`);
+  t.after(() => page.close());
+  const link = () => page.textContent("#link");
+  // The demo's heartbeat is the original's (6 s): the first round trip shows then.
+  await page.waitForFunction(() => /^heartbeat \d+ ms · reconnects 0 · messages 0 · recovered 0$/
+    .test(document.getElementById("link").textContent), null, { timeout: 15000 });
+  await gw.stop();
+  await page.waitForFunction(() => document.getElementById("status").className !== "open");
+  gw = await startGateway(gw.port);
+  await page.waitForFunction(() => / · reconnects 1 · /.test(document.getElementById("link").textContent),
+    null, { timeout: 15000 });
+  assert.equal(await page.textContent("#status"), "connected to ws/chat");
+  assert.match(await link(), /^heartbeat (–|\d+ ms) · reconnects 1 · messages 0 · recovered 0$/);
+  saveArtifact("demo-link.png", await page.screenshot());
+});
+
 test("a page written for the original websocket.js works unchanged", async (t) => {
   const gw = await startGateway();
   t.after(() => gw.stop());

@@ -1,5 +1,6 @@
-// Summarises the JSON results of bench/run.sh: writes summary.json next to them and prints a
-// Markdown table with ours / baseline ratios. Usage: node bench/report.js DIR [cores] [cpu]
+// Summarises the JSON results of bench/run.sh: writes summary.json next to them, prints a
+// Markdown table with ours / baseline ratios, and draws the sweeps as SVG charts
+// (bench/charts.js). Usage: node bench/report.js DIR [cores] [cpu]
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -152,3 +153,9 @@ if (storm.default || storm.fixed) {
 if (bundle) lines.push('', bundle);
 if (loadavg) lines.push('', loadavg);
 console.log(lines.join('\n'));
+
+// The sweeps as SVG charts: for the default results folder, into charts/ next to
+// BENCHMARKS.md (which shows them); for another folder, into its own charts/.
+const defaultDir = path.join(__dirname, 'results');
+const chartsOut = path.resolve(dir) === defaultDir ? path.join(__dirname, '..', 'charts') : path.join(dir, 'charts');
+for (const f of require('./charts').drawAll(dir, chartsOut)) console.error(`wrote ${f}`);

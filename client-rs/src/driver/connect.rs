@@ -2,15 +2,13 @@
 //! HTTP proxy (itself over TLS for an `https://` proxy); then the TLS to the gateway and the
 //! upgrade, with the client's own TLS configuration.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Response;
 use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_util::either::Either;
 use url::Url;
 
 use crate::net::proxy::ProxyServer;
@@ -20,12 +18,18 @@ use crate::session::ConnectFailure;
 /// The largest proxy answer head read.
 const MAX_PROXY_HEAD: usize = 16 * 1024;
 
+/// A TLS stream over `S` (with the feature `rustls`; without it never built, and `S` itself
+/// stands in for the type).
+#[cfg(feature = "rustls")]
+type Tls<S> = Box<tokio_rustls::client::TlsStream<S>>;
+#[cfg(not(feature = "rustls"))]
+type Tls<S> = S;
+
 /// TCP, or TCP with TLS to an `https://` proxy.
-pub(crate) enum Stream {
-    Tcp(TcpStream),
-    #[cfg(feature = "rustls")]
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
+pub(crate) type Stream = Either<TcpStream, Tls<TcpStream>>;
+
+/// What the WebSocket runs on: the stream, or TLS to the gateway over it (`wss://`).
+pub(crate) type WsTransport = Either<Stream, Tls<Stream>>;
 
 /// The target's host (IPv6 without brackets), its authority for `CONNECT`, and its port.
 fn target(url: &Url) -> Result<(String, String, u16), ConnectFailure> {
@@ -50,7 +54,7 @@ pub(crate) async fn transport(url: &Url, net: &Network) -> Result<Stream, Connec
                 ConnectFailure::Transport(format!("cannot connect to {authority}: {e}"))
             })?;
         let _ = tcp.set_nodelay(true);
-        return Ok(Stream::Tcp(tcp));
+        return Ok(Either::Left(tcp));
     };
     let unreachable = |e: String| ConnectFailure::Proxy {
         status: None,
@@ -63,7 +67,7 @@ pub(crate) async fn transport(url: &Url, net: &Network) -> Result<Stream, Connec
     let mut stream = if proxy.tls {
         tls_to_proxy(tcp, proxy, net).await?
     } else {
-        Stream::Tcp(tcp)
+        Either::Left(tcp)
     };
     tunnel(&mut stream, proxy, &authority).await?;
     Ok(stream)
@@ -89,7 +93,7 @@ async fn tls_to_proxy(
         .connect(name, tcp)
         .await
         .map_err(|e| failed(e.to_string()))?;
-    Ok(Stream::Tls(Box::new(tls)))
+    Ok(Either::Right(Box::new(tls)))
 }
 
 #[cfg(not(feature = "rustls"))]
@@ -176,13 +180,35 @@ pub(crate) async fn handshake<R: IntoClientRequest + Unpin>(
     request: R,
     stream: Stream,
     net: &Network,
-) -> Result<(WebSocketStream<MaybeTlsStream<Stream>>, Response), WsError> {
-    use tokio_tungstenite::Connector;
-    let connector = match &net.tls {
-        Some(config) => Connector::Rustls(config.clone()),
-        None => Connector::Plain,
+) -> Result<(WebSocketStream<WsTransport>, Response), WsError> {
+    use tokio_tungstenite::tungstenite::error::UrlError;
+    let request = request.into_client_request()?;
+    let transport = match (request.uri().scheme_str(), &net.tls) {
+        (Some("wss"), Some(config)) => {
+            let host = request
+                .uri()
+                .host()
+                .ok_or(WsError::Url(UrlError::NoHostName))?;
+            // An IPv6 literal comes with its brackets in the URI.
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| {
+                WsError::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{host}: not a valid TLS server name"),
+                ))
+            })?;
+            let tls = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name, stream)
+                .await?;
+            Either::Right(Box::new(tls))
+        }
+        (Some("wss"), None) => return Err(WsError::Url(UrlError::TlsFeatureNotEnabled)),
+        _ => Either::Left(stream),
     };
-    tokio_tungstenite::client_async_tls_with_config(request, stream, None, Some(connector)).await
+    tokio_tungstenite::client_async(request, transport).await
 }
 
 /// The upgrade (`ws://` only: `wss://` needs the `rustls` feature).
@@ -191,55 +217,11 @@ pub(crate) async fn handshake<R: IntoClientRequest + Unpin>(
     request: R,
     stream: Stream,
     _net: &Network,
-) -> Result<(WebSocketStream<MaybeTlsStream<Stream>>, Response), WsError> {
+) -> Result<(WebSocketStream<WsTransport>, Response), WsError> {
     use tokio_tungstenite::tungstenite::error::UrlError;
     let request = request.into_client_request()?;
     if request.uri().scheme_str() == Some("wss") {
         return Err(WsError::Url(UrlError::TlsFeatureNotEnabled));
     }
-    tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(feature = "rustls")]
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(feature = "rustls")]
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(feature = "rustls")]
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            #[cfg(feature = "rustls")]
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
+    tokio_tungstenite::client_async(request, Either::Left(stream)).await
 }

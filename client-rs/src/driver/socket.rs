@@ -9,14 +9,14 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 use url::Url;
 
 use crate::client::Defaults;
 use crate::session::ConnectFailure;
 use crate::url::append_query;
 
-pub(super) type WsStream = WebSocketStream<MaybeTlsStream<super::connect::Stream>>;
+pub(super) type WsStream = WebSocketStream<super::connect::WsTransport>;
 
 /// How long `disconnect()` waits for the server to answer the close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(3);

@@ -21,8 +21,10 @@ step "cargo deny check (advisories, licenses, bans, sources; deny.toml)"
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "the gateway as a library without its default features (no cli, nats, redis)"
+step "the gateway as a library without its default features (no cli, nats, redis), and with one transporter"
 cargo clippy -p moleculer-ws-server --no-default-features --all-targets -- -D warnings
+cargo clippy -p moleculer-ws-server --no-default-features --features nats -- -D warnings
+cargo clippy -p moleculer-ws-server --no-default-features --features redis -- -D warnings
 cargo test -q -p moleculer-ws-server --no-default-features --lib
 lean=$(cargo tree -p moleculer-ws-server --no-default-features -e normal --prefix none)
 for crate in async-nats redis clap tracing-subscriber; do

@@ -45,6 +45,23 @@ test("require() gets the two functions", () => {
   assert.equal(typeof lib.MoleculerWebsocket, "function");
 });
 
+test("a bare import of the package survives esbuild's tree shaking and defines the globals", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mws-bare-"));
+  try {
+    fs.mkdirSync(path.join(dir, "node_modules"));
+    fs.symlinkSync(jsDir, path.join(dir, "node_modules", "moleculer-ws-browser"), "dir");
+    fs.writeFileSync(path.join(dir, "main.mjs"), 'import "moleculer-ws-browser";\n');
+    const out = await esbuild.build({
+      entryPoints: [path.join(dir, "main.mjs")], bundle: true, format: "esm", platform: "browser",
+      write: false, logLevel: "silent", minify: true,
+    });
+    const code = out.outputFiles[0].text;
+    assert.ok(code.includes("MoleculerWebsocket") && code.length > 20000, `bundle of ${code.length} B`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a page bundled by esbuild from the package name connects and receives", async (t) => {
   // A project that installed the package (node_modules/moleculer-ws-browser -> js/).
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mws-bundle-"));

@@ -26,6 +26,7 @@ mod render;
 mod shared;
 mod shared_ids;
 
+#[cfg_attr(not(all(feature = "nats", feature = "redis")), allow(unused_imports))]
 pub(crate) use shared::DEDUP_WINDOW;
 
 /// What a client asked for in its upgrade request.

@@ -130,13 +130,7 @@ impl Driver {
     /// Message recovery: the last position delivered, as `<epoch>:<seq>`; `None` before the
     /// gateway's first answer (or when called from inside the driver's own step).
     pub fn position(&self) -> Option<String> {
-        let me = self.inner.try_borrow().ok()?;
-        let (epoch, seq) = me.session.recovery_position()?;
-        Some(message(&[
-            Part::Str(epoch),
-            Part::Str(":"),
-            Part::Number(seq),
-        ]))
+        self.inner.try_borrow().ok()?.position_text()
     }
 
     /// The state; `None` only when called from inside the driver's own step.
@@ -152,7 +146,7 @@ impl Driver {
             #[cfg(feature = "tabs")]
             if let Some(t) = &me.tabs {
                 stats.messages_received += t.carried;
-                if let Some(spare) = t.spare.as_ref().filter(|_| t.following) {
+                if let Some(spare) = &t.spare {
                     stats.messages_received += spare.messages_received();
                 }
             }
@@ -237,6 +231,16 @@ pub(crate) fn step(inner: &Rc<RefCell<Inner>>, input: Input) {
 }
 
 impl Inner {
+    /// The session's recovery position as `<epoch>:<seq>`.
+    pub(crate) fn position_text(&self) -> Option<String> {
+        let (epoch, seq) = self.session.recovery_position()?;
+        Some(message(&[
+            Part::Str(epoch),
+            Part::Str(":"),
+            Part::Number(seq),
+        ]))
+    }
+
     /// One step: `None` when there is nothing for the owner.
     fn advance(&mut self, input: Input) -> Option<Step> {
         #[cfg(feature = "tabs")]

@@ -111,7 +111,7 @@ impl Inner {
     /// Runs a follower's session (the leader's waits in `spare`).
     pub(crate) fn follow(&mut self) {
         let Some(t) = &mut self.tabs else { return };
-        if t.following {
+        if t.spare.is_some() {
             return;
         }
         if let Some(mut f) = follower_session(self.session.config()) {
@@ -120,17 +120,13 @@ impl Inner {
                 f.resume_from(epoch, seq);
             }
             t.spare = Some(mem::replace(&mut self.session, f));
-            t.following = true;
         }
     }
 
     /// This tab's recovery position, for the leader's answer to its joining.
     fn position_value(&self) -> JsValue {
-        self.session
-            .recovery_position()
-            .map_or(JsValue::UNDEFINED, |(epoch, seq)| {
-                message(&[Part::Str(epoch), Part::Str(":"), Part::Number(seq)]).into()
-            })
+        self.position_text()
+            .map_or(JsValue::UNDEFINED, JsValue::from)
     }
 
     /// A link the owner saw open is gone with the leader's change: said as a lost link.
@@ -150,13 +146,12 @@ impl Inner {
     fn lead(&mut self) {
         self.lost_link();
         let Some(t) = &mut self.tabs else { return };
-        if let Some(real) = t.spare.take().filter(|_| t.following) {
+        if let Some(real) = t.spare.take() {
             let f = mem::replace(&mut self.session, real);
             t.carried += f.messages_received();
             if let Some((epoch, seq)) = f.recovery_position() {
                 self.session.resume_from(epoch, seq);
             }
-            t.following = false;
         }
     }
 

@@ -139,9 +139,8 @@ pub(crate) struct Tabs {
     pub(crate) wanted: bool,
     /// Resolves the promise that holds the lock.
     release: Option<Function>,
-    /// The session in use is a follower's (fed by the leader's posts).
-    pub(crate) following: bool,
-    /// The leader's session (with the heartbeat, the page's settings) while following.
+    /// The leader's session (with the heartbeat, the page's settings) while this tab follows:
+    /// `Some` exactly when the session in use is a follower's (fed by the leader's posts).
     pub(crate) spare: Option<Session>,
     /// Messages delivered by the sessions swapped out.
     pub(crate) carried: u64,
@@ -183,7 +182,6 @@ impl Tabs {
             requests: 0,
             wanted: false,
             release: None,
-            following: false,
             spare: None,
             carried: 0,
             abort: None,

@@ -55,8 +55,9 @@ impl Connection {
             .ok()
             .and_then(|v| v.as_string())
         {
-            if let Some((epoch, seq)) = from.split_once(':') {
-                session.resume_from(epoch, seq.parse().unwrap_or(0));
+            // A malformed one is ignored (the session starts without a position).
+            if let Some((epoch, Ok(seq))) = from.split_once(':').map(|(e, s)| (e, s.parse())) {
+                session.resume_from(epoch, seq);
             }
         }
         let face = RefCell::new(Face {

@@ -89,7 +89,6 @@ for (const shared of [false, true]) {
     pages.push(page);
   }
   await until(async () => (await Promise.all(pages.map((pg) => pg.evaluate(() => ws.state())))).every((s) => s === "open"), "10 tabs open");
-  await sleep(500);
   sockets[shared ? "shared" : "plain"] = await clients(p);
   await context.close();
 }

@@ -154,8 +154,10 @@
         var args = [].slice.call(arguments);
         if (tab && tab.mute) { return; }
         if (tab && tab.leading) {
+          // The counters go with the beat and every callback but a message (the per-message
+          // path stays light).
           post({ n: name, a: args.map(function (a) { return a instanceof Event ? null : a; }),
-            s: conn.state(), t: conn.stats(), p: conn.position() });
+            s: conn.state(), t: name === "handler" ? undefined : conn.stats(), p: conn.position() });
         }
         emit(name, args);
       };
@@ -222,7 +224,7 @@
             tab.release = release;
             tab.leading = true;
             post({ l: 1 });
-            tab.beat = setInterval(function () { post({ b: 1 }); }, beatMs);
+            tab.beat = setInterval(function () { post({ b: 1, t: conn.stats() }); }, beatMs);
             conn.connect();
           });
         }).then(lost, lost);
@@ -290,8 +292,8 @@
       tab.seen = Date.now();
       if (!wanted || (d.to && d.to !== tab.id)) { return; }
       if (d.l) { emit("onstatechange", ["connecting"]); return; }
+      if (d.t) { tab.stats = d.t; }
       if (!d.s) { return; }
-      tab.stats = d.t;
       // The position is what this tab delivered: only a message, or the answer to its joining,
       // moves it (forward within an epoch).
       if ((d.n === "handler" || d.to) && d.p) {

@@ -1,8 +1,8 @@
 //! Plain HTTP requests: dispatch (WebSocket upgrade, `/metrics`, REST routes, static files,
 //! 404), the REST call with its checks and timeouts, and CORS.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -48,7 +48,12 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Resp
         .iter()
         .find_map(|r| r.matches(&method, &path).map(|v| (r, v)))
     {
-        return call_route(&shared, route, vars, req).await;
+        let started = Instant::now();
+        let resp = call_route(&shared, route, vars, req).await;
+        shared
+            .metrics
+            .rest_call(resp.status().as_u16(), started.elapsed());
+        return resp;
     }
     let wants_html = accepts_html(&req);
     if let (Some(files), true) = (
@@ -100,14 +105,9 @@ async fn call_route(
         Ok(p) => p,
         Err(BodyError::Invalid(e)) => return shared.error_response(&e),
         Err(BodyError::UnsupportedMediaType(e)) => {
-            shared
-                .metrics
-                .unsupported_media
-                .fetch_add(1, Ordering::Relaxed);
             return shared.error_response(&e);
         }
         Err(BodyError::Timeout(e)) => {
-            shared.metrics.body_timeouts.fetch_add(1, Ordering::Relaxed);
             // The rest of the body may still come: do not read it, close the connection.
             let mut resp = shared.error_response(&e);
             resp.headers_mut().insert(

@@ -1,34 +1,179 @@
-//! Counters, rendered at `/metrics` in the Prometheus text format.
+//! The gateway's own series, rendered at `/metrics` in the Prometheus text format. README's
+//! "Metrics" table lists every series the gateway exports (these, the recovery ones and the
+//! cluster ones).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Why the gateway closed a socket (the `reason` label of `moleculer_ws_sockets_closed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closed {
+    /// 1008 slow consumer: outbound queue or byte budget full, or a write blocked too long.
+    Slow,
+    /// 1009: an inbound message over the size limit.
+    Oversize,
+    /// 1008: too many inbound frames per second or fragments per message.
+    Flood,
+}
+
+impl Closed {
+    const ALL: [Closed; 3] = [Closed::Slow, Closed::Oversize, Closed::Flood];
+
+    fn label(self) -> &'static str {
+        match self {
+            Closed::Slow => "slow",
+            Closed::Oversize => "oversize",
+            Closed::Flood => "flood",
+        }
+    }
+}
+
+/// Why an upgrade was refused (the `reason` label of `moleculer_ws_upgrades_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// 403: the access filter (or token) said no.
+    Forbidden,
+    /// 503: the socket limits (in total or per address).
+    SocketLimit,
+    /// 414: the path is longer than the limit.
+    PathLength,
+    /// 503: the gateway holds its most distinct paths.
+    PathsFull,
+    /// 429: the per-address limit of recovery replays.
+    ReplayThrottled,
+}
+
+impl Refused {
+    const ALL: [Refused; 5] = [
+        Refused::Forbidden,
+        Refused::SocketLimit,
+        Refused::PathLength,
+        Refused::PathsFull,
+        Refused::ReplayThrottled,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refused::Forbidden => "forbidden",
+            Refused::SocketLimit => "socket_limit",
+            Refused::PathLength => "path_length",
+            Refused::PathsFull => "paths_full",
+            Refused::ReplayThrottled => "replay_throttled",
+        }
+    }
+}
+
+/// The upper bounds (seconds) of the REST latency histogram's buckets (plus `+Inf`).
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// REST calls answered, by status, and how long they took.
+#[derive(Debug)]
+struct Rest {
+    /// Index: status - 100 (statuses 100 to 599; others are not sent).
+    by_status: Box<[AtomicU64; 500]>,
+    /// Cumulative as Prometheus wants: calls that took at most `BUCKETS[i]`.
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Default for Rest {
+    fn default() -> Rest {
+        Rest {
+            by_status: Box::new(std::array::from_fn(|_| AtomicU64::new(0))),
+            buckets: Default::default(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
 
 /// The gateway's counters.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     pub delivered: AtomicU64,
     pub heartbeats: AtomicU64,
-    pub slow_dropped: AtomicU64,
-    pub refused: AtomicU64,
-    pub oversized: AtomicU64,
     pub broadcasts: AtomicU64,
-    pub refused_limit: AtomicU64,
-    pub flooded: AtomicU64,
-    pub refused_path_length: AtomicU64,
-    pub refused_paths_full: AtomicU64,
-    pub refused_connections: AtomicU64,
-    pub replays_throttled: AtomicU64,
-    pub unsupported_media: AtomicU64,
-    pub body_timeouts: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    pub connections_refused: AtomicU64,
+    pub sockets_opened: AtomicU64,
+    closed: [AtomicU64; Closed::ALL.len()],
+    refused: [AtomicU64; Refused::ALL.len()],
+    rest: Rest,
 }
 
 impl Metrics {
-    /// Renders the counters and the per-path socket gauge: `top` (the paths with the most
-    /// sockets) one by one, `other` (the sockets of every other path) as `path="other"` when
-    /// there are such paths, and `paths` (how many paths there are).
+    /// Counts a socket the gateway closed.
+    pub(crate) fn closed(&self, why: Closed) {
+        self.closed[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many sockets were closed for `why`.
+    #[cfg(test)]
+    pub(crate) fn closed_count(&self, why: Closed) -> u64 {
+        self.closed[why as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts a refused upgrade.
+    pub(crate) fn refused(&self, why: Refused) {
+        self.refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a REST call answered with `status` after `took`.
+    pub(crate) fn rest_call(&self, status: u16, took: Duration) {
+        if let Some(n) = status
+            .checked_sub(100)
+            .and_then(|i| self.rest.by_status.get(usize::from(i)))
+        {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+        let secs = took.as_secs_f64();
+        for (bound, n) in BUCKETS.iter().zip(&self.rest.buckets) {
+            if secs <= *bound {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.rest.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.rest.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Renders the gateway's series and the per-path socket gauge: `top` (the paths with the
+    /// most sockets) one by one, `other` (the sockets of every other path) as `path="other"`
+    /// when there are such paths, and `paths` (how many paths there are).
     pub(crate) fn render(&self, top: &[(String, usize)], other: usize, paths: usize) -> String {
-        let mut out = String::with_capacity(1024);
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP moleculer_ws_build_info The gateway's version (the value is always 1).\n\
+             # TYPE moleculer_ws_build_info gauge\n\
+             moleculer_ws_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         let counters = [
+            (
+                "moleculer_ws_connections_accepted_total",
+                "HTTP connections accepted (plain HTTP and WebSocket alike).",
+                &self.connections_accepted,
+            ),
+            (
+                "moleculer_ws_connections_refused_total",
+                "HTTP connections refused (503) by the connection limit.",
+                &self.connections_refused,
+            ),
+            (
+                "moleculer_ws_sockets_opened_total",
+                "WebSocket upgrades accepted (answered 101).",
+                &self.sockets_opened,
+            ),
+            (
+                "moleculer_ws_broadcasts_total",
+                "`websocket.send` events handled.",
+                &self.broadcasts,
+            ),
             (
                 "moleculer_ws_frames_delivered_total",
                 "Text frames written to sockets.",
@@ -39,71 +184,30 @@ impl Metrics {
                 "Heartbeat frames (`!`) answered.",
                 &self.heartbeats,
             ),
-            (
-                "moleculer_ws_sockets_dropped_slow_total",
-                "Sockets closed as slow consumers (1008): outbound queue or byte budget full, or a write blocked past the write timeout.",
-                &self.slow_dropped,
-            ),
-            (
-                "moleculer_ws_upgrades_refused_total",
-                "WebSocket upgrades refused (403).",
-                &self.refused,
-            ),
-            (
-                "moleculer_ws_sockets_closed_oversize_total",
-                "Sockets closed with 1009 for an oversized message.",
-                &self.oversized,
-            ),
-            (
-                "moleculer_ws_broadcasts_total",
-                "`websocket.send` events handled.",
-                &self.broadcasts,
-            ),
-            (
-                "moleculer_ws_upgrades_refused_limit_total",
-                "WebSocket upgrades refused (503) by the socket limits.",
-                &self.refused_limit,
-            ),
-            (
-                "moleculer_ws_sockets_closed_flood_total",
-                "Sockets closed with 1008 for too many inbound frames per second or fragments per message.",
-                &self.flooded,
-            ),
-            (
-                "moleculer_ws_upgrades_refused_path_length_total",
-                "WebSocket upgrades refused (414): the path is longer than the limit.",
-                &self.refused_path_length,
-            ),
-            (
-                "moleculer_ws_upgrades_refused_paths_full_total",
-                "WebSocket upgrades refused (503): the gateway holds its most distinct paths.",
-                &self.refused_paths_full,
-            ),
-            (
-                "moleculer_ws_connections_refused_total",
-                "HTTP connections refused (503) by the connection limit.",
-                &self.refused_connections,
-            ),
-            (
-                "moleculer_ws_recovery_replays_throttled_total",
-                "Recovering upgrades refused (429) by the per-address replay limit.",
-                &self.replays_throttled,
-            ),
-            (
-                "moleculer_ws_requests_unsupported_media_type_total",
-                "REST requests refused (415): not application/json.",
-                &self.unsupported_media,
-            ),
-            (
-                "moleculer_ws_requests_body_timeout_total",
-                "REST requests whose body did not arrive in time (408).",
-                &self.body_timeouts,
-            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        let name = "moleculer_ws_sockets_closed_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Sockets the gateway closed, by reason: slow (1008, slow consumer), oversize (1009), flood (1008, too many frames or fragments).\n# TYPE {name} counter"
+        );
+        for why in Closed::ALL {
+            let n = self.closed[why as usize].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {n}", why.label());
+        }
+        let name = "moleculer_ws_upgrades_refused_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} WebSocket upgrades refused, by reason: forbidden (403), socket_limit (503), path_length (414), paths_full (503), replay_throttled (429).\n# TYPE {name} counter"
+        );
+        for why in Refused::ALL {
+            let n = self.refused[why as usize].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {n}", why.label());
+        }
+        self.render_rest(&mut out);
         let _ = writeln!(
             out,
             "# HELP moleculer_ws_paths Distinct paths with open WebSocket connections.\n\
@@ -125,6 +229,34 @@ impl Metrics {
         }
         out
     }
+
+    /// The REST counter (by status) and latency histogram.
+    fn render_rest(&self, out: &mut String) {
+        let name = "moleculer_ws_rest_requests_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} REST calls of routes answered, by HTTP status (415, 408, 413 included).\n# TYPE {name} counter"
+        );
+        for (i, n) in self.rest.by_status.iter().enumerate() {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(out, "{name}{{code=\"{}\"}} {n}", i + 100);
+            }
+        }
+        let name = "moleculer_ws_rest_request_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from routing a REST call to its answer.\n# TYPE {name} histogram"
+        );
+        for (bound, n) in BUCKETS.iter().zip(&self.rest.buckets) {
+            let n = n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let count = self.rest.count.load(Ordering::Relaxed);
+        let sum = self.rest.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
 }
 
 /// Escapes a Prometheus label value: backslash, double quote and newline.
@@ -142,11 +274,57 @@ mod tests {
     fn renders_counters_and_escaped_path_labels() {
         let m = Metrics::default();
         m.delivered.fetch_add(3, Ordering::Relaxed);
+        m.closed(Closed::Flood);
+        m.refused(Refused::PathsFull);
+        m.refused(Refused::PathsFull);
         let top = [("/ws/\"q\"".to_owned(), 2)];
         let text = m.render(&top, 0, 1);
         assert!(text.contains("moleculer_ws_frames_delivered_total 3\n"));
         assert!(text.contains("moleculer_ws_sockets{path=\"/ws/\\\"q\\\"\"} 2\n"));
+        assert!(text.contains("moleculer_ws_sockets_closed_total{reason=\"flood\"} 1\n"));
+        assert!(text.contains("moleculer_ws_sockets_closed_total{reason=\"slow\"} 0\n"));
+        assert!(text.contains("moleculer_ws_upgrades_refused_total{reason=\"paths_full\"} 2\n"));
+        let version = format!(
+            "moleculer_ws_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&version), "{text}");
         assert!(!text.contains("other"), "{text}");
+    }
+
+    #[test]
+    fn rest_calls_fill_the_status_counter_and_the_histogram() {
+        let m = Metrics::default();
+        m.rest_call(200, Duration::from_millis(3));
+        m.rest_call(200, Duration::from_millis(70));
+        m.rest_call(415, Duration::from_secs(20));
+        m.rest_call(99, Duration::ZERO); // not a status: only the histogram
+        let text = m.render(&[], 0, 0);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("moleculer_ws_rest_"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "moleculer_ws_rest_requests_total{code=\"200\"} 2",
+                "moleculer_ws_rest_requests_total{code=\"415\"} 1",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"0.005\"} 2",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"0.01\"} 2",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"0.025\"} 2",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"0.05\"} 2",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"0.1\"} 3",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"0.25\"} 3",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"0.5\"} 3",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"1\"} 3",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"2.5\"} 3",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"5\"} 3",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"10\"} 3",
+                "moleculer_ws_rest_request_duration_seconds_bucket{le=\"+Inf\"} 4",
+                "moleculer_ws_rest_request_duration_seconds_sum 20.073",
+                "moleculer_ws_rest_request_duration_seconds_count 4",
+            ]
+        );
     }
 
     #[test]

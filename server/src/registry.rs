@@ -21,7 +21,7 @@ pub const CLOSE_SERVICE_RESTART: u16 = 1012;
 /// Tells a socket to close as a slow consumer (1008), counting it once.
 pub(crate) fn slow_consumer(kill: &Kill, metrics: &Metrics, path: &str, why: &'static str) {
     if kill.reason.get().is_none() {
-        metrics.slow_dropped.fetch_add(1, Ordering::Relaxed);
+        metrics.closed(crate::metrics::Closed::Slow);
         tracing::warn!(path, why, "closing slow consumer");
     }
     kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");

@@ -91,12 +91,16 @@ pub(crate) async fn accept_loop(
             // Over the limit: a short answer if the socket takes it now, never a wait.
             shared
                 .metrics
-                .refused_connections
+                .connections_refused
                 .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%remote, "connection refused: too many open HTTP connections");
             let _ = stream.try_write(REFUSED);
             continue;
         };
+        shared
+            .metrics
+            .connections_accepted
+            .fetch_add(1, Ordering::Relaxed);
         let service = TowerToHyperService::new(per_connection(router.clone(), remote));
         let watcher = graceful.watcher();
         let tls = tls.clone();

@@ -97,7 +97,15 @@ impl Shared {
     pub(crate) fn error_response(&self, err: &MoleculerError) -> Response {
         let status =
             StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        rest::json_response(status, &err.to_body(self.broker.node_id()))
+        let mut resp = rest::json_response(status, &err.to_body(self.broker.node_id()));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 says when to come back (the upgrade refusals set their own value).
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        resp
     }
 }
 

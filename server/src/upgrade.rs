@@ -23,6 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::error::MoleculerError;
 use crate::filter::ConnectRequest;
 use crate::frames::{Counted, FrameCounter, Overrun};
+use crate::metrics::{Closed, Refused as Why};
 use crate::recovery::{RecoverRequest, Refused};
 use crate::state::Shared;
 use crate::ws::{run_socket, Registered, CLOSE_POLICY};
@@ -114,10 +115,7 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
     };
     let config = &shared.config;
     if path.len() > config.max_path_length {
-        shared
-            .metrics
-            .refused_path_length
-            .fetch_add(1, Ordering::Relaxed);
+        shared.metrics.refused(Why::PathLength);
         tracing::info!(
             len = path.len(),
             "upgrade refused: the path is longer than {} bytes",
@@ -186,14 +184,14 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
     let slot = match shared.slots.acquire(ip) {
         Ok(slot) => slot,
         Err(refusal) => {
-            shared.metrics.refused_limit.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.refused(Why::SocketLimit);
             tracing::warn!(path, remote = ?connect.remote_addr, ?refusal, "upgrade refused: socket limit");
             return unavailable(&shared, "Too many WebSocket connections; try again later.");
         }
     };
     if let Some(filter) = &shared.filter {
         if !filter.on_connect(&connect).await {
-            shared.metrics.refused.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.refused(Why::Forbidden);
             tracing::info!(path, remote = ?connect.remote_addr, "upgrade refused by the filter");
             let err = MoleculerError::forbidden("The WebSocket connection was refused.");
             let mut resp = shared.error_response(&err);
@@ -232,18 +230,12 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
     let (reg, replay) = match registered {
         Ok(r) => r,
         Err(Refused::PathsFull) => {
-            shared
-                .metrics
-                .refused_paths_full
-                .fetch_add(1, Ordering::Relaxed);
+            shared.metrics.refused(Why::PathsFull);
             tracing::warn!(path, "upgrade refused: the gateway holds its most paths");
             return unavailable(&shared, "Too many WebSocket paths; try again later.");
         }
         Err(Refused::Throttled(wait)) => {
-            shared
-                .metrics
-                .replays_throttled
-                .fetch_add(1, Ordering::Relaxed);
+            shared.metrics.refused(Why::ReplayThrottled);
             tracing::info!(path, remote = ?connect.remote_addr, ?wait, "recovery replay throttled");
             let err = MoleculerError::new(
                 "TooManyRequestsError",
@@ -273,6 +265,10 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
         config.max_fragments,
         tokio::time::Instant::now(),
     );
+    shared
+        .metrics
+        .sockets_opened
+        .fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
@@ -285,10 +281,7 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
         let overrun_shared = shared.clone();
         let path = guard.path.clone();
         let io = Counted::new(TokioIo::new(upgraded), counter, move |overrun| {
-            overrun_shared
-                .metrics
-                .flooded
-                .fetch_add(1, Ordering::Relaxed);
+            overrun_shared.metrics.closed(Closed::Flood);
             let reason = match overrun {
                 Overrun::TooManyFrames => "too many frames",
                 Overrun::TooManyFragments => "too many fragments",

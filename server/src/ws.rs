@@ -130,7 +130,7 @@ pub(crate) async fn run_socket(
                 Some(Err(e)) => {
                     if let Some((code, reason)) = close_code_for(&e) {
                         if code == CLOSE_TOO_BIG {
-                            shared.metrics.oversized.fetch_add(1, Ordering::Relaxed);
+                            shared.metrics.closed(crate::metrics::Closed::Oversize);
                         }
                         tracing::info!(path, code, error = %e, "closing socket on inbound fault");
                         close_with(&mut socket, code, reason).await;

@@ -57,7 +57,7 @@ async fn socket_limits_answer_503_before_the_upgrade() {
     assert!(try_connect(&gw, "/ws/l", &[]).await.is_ok());
     let m = metrics_text(&gw).await;
     assert!(
-        m.contains("moleculer_ws_upgrades_refused_limit_total 2\n"),
+        m.contains("moleculer_ws_upgrades_refused_total{reason=\"socket_limit\"} 2\n"),
         "{m}"
     );
     healthy(&mut control).await;
@@ -166,7 +166,7 @@ async fn a_client_that_stops_reading_is_dropped_within_the_write_timeout() {
     // Dropped by the write timeout (the queues are unbounded here), and counted as such.
     let m = metrics_text(&gw).await;
     assert!(
-        m.contains("moleculer_ws_sockets_dropped_slow_total 1\n"),
+        m.contains("moleculer_ws_sockets_closed_total{reason=\"slow\"} 1\n"),
         "{m}"
     );
     drop(stalled);

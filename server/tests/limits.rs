@@ -53,7 +53,10 @@ async fn a_path_longer_than_the_limit_is_414_before_the_upgrade() {
     assert!(try_connect(&gw, &escaped, &[]).await.is_ok());
     let m = metrics_text(&gw).await;
     assert_eq!(
-        metric(&m, "moleculer_ws_upgrades_refused_path_length_total"),
+        metric(
+            &m,
+            r#"moleculer_ws_upgrades_refused_total{reason="path_length"}"#
+        ),
         1
     );
     assert!(!gw.count_clients().contains_key(&long));
@@ -86,7 +89,10 @@ async fn distinct_paths_are_capped_and_a_path_leaves_with_its_last_socket() {
         .expect("a path is free again");
     let m = metrics_text(&gw).await;
     assert_eq!(
-        metric(&m, "moleculer_ws_upgrades_refused_paths_full_total"),
+        metric(
+            &m,
+            r#"moleculer_ws_upgrades_refused_total{reason="paths_full"}"#
+        ),
         1
     );
     assert_eq!(metric(&m, "moleculer_ws_paths"), 3);
@@ -107,7 +113,10 @@ async fn empty_continuation_frames_count_against_the_frame_rate() {
     s.write_all(&bytes).await.unwrap();
     assert_eq!(server_close_code(&mut s).await, 1008);
     let m = metrics_text(&gw).await;
-    assert_eq!(metric(&m, "moleculer_ws_sockets_closed_flood_total"), 1);
+    assert_eq!(
+        metric(&m, r#"moleculer_ws_sockets_closed_total{reason="flood"}"#),
+        1
+    );
     healthy(&mut control).await;
 }
 
@@ -193,7 +202,10 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closes() 
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer:?}");
     assert!(answer.contains("BODY_TIMEOUT"), "{answer:?}");
     let m = metrics_text(&gw).await;
-    assert_eq!(metric(&m, "moleculer_ws_requests_body_timeout_total"), 1);
+    assert_eq!(
+        metric(&m, r#"moleculer_ws_rest_requests_total{code="408"}"#),
+        1
+    );
     healthy(&mut control).await;
 }
 
@@ -240,7 +252,10 @@ async fn recovery_replays_are_limited_per_address() {
     }
     let m = metrics_text(&gw).await;
     assert_eq!(
-        metric(&m, "moleculer_ws_recovery_replays_throttled_total"),
+        metric(
+            &m,
+            r#"moleculer_ws_upgrades_refused_total{reason="replay_throttled"}"#
+        ),
         1
     );
     // A first connect replays nothing and is never limited.

@@ -302,7 +302,7 @@ async fn cross_site_simple_requests_are_415_and_reach_no_action() {
     );
     let text = metrics_text(&gw).await;
     assert!(
-        text.contains("moleculer_ws_requests_unsupported_media_type_total 4\n"),
+        text.contains("moleculer_ws_rest_requests_total{code=\"415\"} 4\n"),
         "{text}"
     );
 }
@@ -445,4 +445,68 @@ async fn metrics_count_sockets_deliveries_and_heartbeats() {
         text.contains("moleculer_ws_heartbeats_answered_total 1\n"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn metrics_count_connections_upgrades_and_rest_calls() {
+    let gw = echo_gateway().await;
+    let _ws = connect(&gw, "/ws/m").await;
+    let http = reqwest::Client::new();
+    let ok = http
+        .post(http_url(&gw, "/api/echo/1"))
+        .json(&json!({"user": "ann", "text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let refused = http
+        .post(http_url(&gw, "/api/echo/1"))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 415);
+    let text = metrics_text(&gw).await;
+    let version = format!(
+        "moleculer_ws_build_info{{version=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(text.contains(&version), "{text}");
+    assert!(
+        text.contains("moleculer_ws_sockets_opened_total 1\n"),
+        "{text}"
+    );
+    // The socket, reqwest's pooled connection and the connection reading /metrics.
+    assert!(
+        sample(&text, "moleculer_ws_connections_accepted_total") >= 3,
+        "{text}"
+    );
+    assert!(
+        text.contains("moleculer_ws_rest_requests_total{code=\"200\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("moleculer_ws_rest_requests_total{code=\"415\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("moleculer_ws_rest_request_duration_seconds_count 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("moleculer_ws_rest_request_duration_seconds_bucket{le=\"+Inf\"} 2\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn every_503_says_retry_after() {
+    let gw = start(Gateway::builder().route(Route::get("/api/busy", "test.busy"))).await;
+    gw.broker().add_action("test.busy", |_ctx| async move {
+        Err(MoleculerError::new("BusyError", "later", 503, "BUSY").retryable(true))
+    });
+    let resp = reqwest::get(http_url(&gw, "/api/busy")).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
 }

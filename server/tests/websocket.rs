@@ -243,7 +243,7 @@ async fn refused_upgrade_gets_403_and_opens_no_socket() {
     assert_eq!(count(&gw, "/ws/x"), 1);
     let metrics = metrics_text(&gw).await;
     assert!(
-        metrics.contains("moleculer_ws_upgrades_refused_total 1\n"),
+        metrics.contains("moleculer_ws_upgrades_refused_total{reason=\"forbidden\"} 1\n"),
         "{metrics}"
     );
 }
@@ -310,7 +310,7 @@ async fn slow_socket_is_dropped_while_fast_one_keeps_receiving() {
     assert!(received > 4);
     let metrics = metrics_text(&gw).await;
     assert!(
-        metrics.contains("moleculer_ws_sockets_dropped_slow_total 1\n"),
+        metrics.contains("moleculer_ws_sockets_closed_total{reason=\"slow\"} 1\n"),
         "{metrics}"
     );
     drop(slow);

@@ -12,7 +12,7 @@
 //! - a flooder sends 1000 `!` back to back (the default limit is 100 frames/s), then reads until the
 //!   close frame;
 //! - a slow consumer (4 KiB receive buffer) stops reading until the gateway's
-//!   `moleculer_ws_sockets_dropped_slow_total` rises (or 60 s pass), then reads on promptly, as
+//!   `moleculer_ws_sockets_closed_total{reason="slow"}` rises (or 60 s pass), then reads on promptly, as
 //!   a client that catches up would, until the close frame.
 //!
 //! Each ends as `received_close_1008`, `received_close_other`, `ended_without_close_frame`
@@ -67,8 +67,8 @@ const SLOW_RECV_BUFFER: u32 = 4096;
 /// The slow consumer's path and the size of the broadcasts it gets.
 const SLOW_PATH: &str = "/ws/soak/slow";
 const SLOW_PAD: usize = 32 * 1024;
-const SLOW_METRIC: &str = "moleculer_ws_sockets_dropped_slow_total";
-const FLOOD_METRIC: &str = "moleculer_ws_sockets_closed_flood_total";
+const SLOW_METRIC: &str = r#"moleculer_ws_sockets_closed_total{reason="slow"}"#;
+const FLOOD_METRIC: &str = r#"moleculer_ws_sockets_closed_total{reason="flood"}"#;
 
 #[derive(Default)]
 struct Counters {

@@ -14,7 +14,7 @@ async fn full_queue_kills_only_that_socket() {
     assert_eq!(reg.deliver("/p", &msg, None, usize::MAX, &metrics), 1);
     assert_eq!(slow.kill.reason(), (CLOSE_SLOW_CONSUMER, "slow consumer"));
     assert_eq!(fast.kill.reason.get(), None);
-    assert_eq!(metrics.slow_dropped.load(Ordering::Relaxed), 1);
+    assert_eq!(metrics.closed_count(crate::metrics::Closed::Slow), 1);
 }
 
 #[tokio::test]
@@ -85,7 +85,7 @@ fn the_byte_count_never_wraps_when_the_writer_is_fast() {
     reg.deregister("/p", id);
     writer.join().unwrap();
     assert_eq!(kill.reason.get(), None, "a healthy socket was killed");
-    assert_eq!(metrics.slow_dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(metrics.closed_count(crate::metrics::Closed::Slow), 0);
 }
 
 #[tokio::test]

@@ -161,19 +161,21 @@ impl ClientBuilder {
         self
     }
 
-    /// Sends every WebSocket and REST call through this HTTP proxy instead of the one the
-    /// environment names: `http://host:port` or `https://host:port` (TLS to the proxy), with
-    /// `user:password@` (percent-encoded) for Basic proxy authentication. The WebSocket goes
-    /// through a `CONNECT` tunnel; REST calls to `http://` URLs are forwarded by the proxy,
-    /// those to `https://` URLs tunnelled.
+    /// Sends every WebSocket and REST call through this proxy instead of the one the
+    /// environment names: `http://host:port`, `https://host:port` (TLS to the proxy),
+    /// `socks5h://`, `socks5://`, `socks4a://` or `socks4://` (the `h` and `a` forms let the
+    /// proxy resolve names), with `user:password@` (percent-encoded) for Basic or SOCKS5
+    /// authentication; `host:port` alone means `http://`. Through an HTTP proxy the WebSocket
+    /// goes through a `CONNECT` tunnel, REST calls to `http://` URLs are forwarded and those to
+    /// `https://` URLs tunnelled.
     ///
-    /// Default: the environment, read by [`build`](Self::build): `HTTPS_PROXY` for `wss://`
-    /// and `https://`, `HTTP_PROXY` for `ws://` and `http://`, `ALL_PROXY` for both, each in
-    /// lower or upper case (lower first; under CGI only the lower-case `http_proxy`), and
-    /// `NO_PROXY`. SOCKS proxies are not supported and are ignored in the environment.
+    /// Default: the environment, read by [`build`](Self::build) with hyper-util's rules (as
+    /// reqwest): `HTTPS_PROXY` for `wss://` and `https://`, `HTTP_PROXY` for `ws://` and
+    /// `http://`, `ALL_PROXY` for both, each in upper or lower case (upper first; none under
+    /// CGI), and `NO_PROXY`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn proxy(mut self, url: &str) -> Self {
-        self.net.proxy = crate::net::proxy::ProxyChoice::Explicit {
+        self.net.proxy = crate::net::ProxyChoice::Explicit {
             url: url.to_owned(),
             bypass: String::new(),
         };
@@ -182,13 +184,13 @@ impl ClientBuilder {
 
     /// Hosts reached directly although [`proxy`](Self::proxy) is set, in `NO_PROXY` syntax:
     /// comma-separated names (`example.com` covers its subdomains too), IP addresses, CIDR
-    /// blocks (`10.0.0.0/8`), each optionally with `:port`, or `*` for every host. Default:
+    /// blocks (`10.0.0.0/8`), or `*` for every host. Default:
     /// none (the environment's `NO_PROXY` applies to the environment's proxies only). Call it
     /// after `proxy`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn proxy_bypass(mut self, hosts: &str) -> Self {
         match &mut self.net.proxy {
-            crate::net::proxy::ProxyChoice::Explicit { bypass, .. } => {
+            crate::net::ProxyChoice::Explicit { bypass, .. } => {
                 hosts.clone_into(bypass);
             }
             _ => self.keep(Error::InvalidConfig(
@@ -201,7 +203,7 @@ impl ClientBuilder {
     /// Connects directly, whatever the environment's proxy variables say.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn no_proxy(mut self) -> Self {
-        self.net.proxy = crate::net::proxy::ProxyChoice::Off;
+        self.net.proxy = crate::net::ProxyChoice::Off;
         self
     }
 

@@ -1,5 +1,5 @@
-//! The client behind an HTTP proxy: `CONNECT` tunnels for the WebSocket, the same proxy for
-//! REST, Basic auth, the bypass list, and clear errors. Explicit configuration only: the
+//! The client behind an HTTP or SOCKS5 proxy: `CONNECT` tunnels for the WebSocket, the same
+//! proxy for REST, Basic auth, SOCKS5 user and password, the bypass list, and clear errors. Explicit configuration only: the
 //! environment variables are tested in `proxy_env.rs`, a binary of their own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,6 +10,7 @@ use moleculer_ws_server::GatewayConfig;
 use serde_json::json;
 use support::certs::TestCa;
 use support::proxy::{ProxyOptions, TestProxy};
+use support::socks::SocksProxy;
 use support::*;
 
 fn with_auth() -> ProxyOptions {
@@ -233,11 +234,86 @@ async fn unreachable_proxy_is_reported_and_retried() {
 
 #[tokio::test]
 async fn invalid_proxy_settings_fail_the_build() {
-    for url in ["socks5://127.0.0.1:1080", "http://[bad"] {
+    for url in ["ftp://127.0.0.1:21", "http://[bad", "socks5://"] {
         let err = Client::builder().proxy(url).build().unwrap_err();
         assert!(matches!(err, Error::InvalidConfig(_)), "{url}: {err:?}");
     }
     let err = Client::builder().proxy_bypass("x").build().unwrap_err();
     assert!(matches!(err, Error::InvalidConfig(_)));
     let _ = WebSocketConfig::default();
+}
+
+#[tokio::test]
+async fn websocket_and_rest_through_a_socks5_proxy_with_credentials() {
+    let gw = gateway().await;
+    let port = gw.local_addr().port();
+    let socks = SocksProxy::start(Some(("ann".into(), "s3cr:et".into()))).await;
+    // socks5h: the proxy resolves the gateway's name; socks5: the client does.
+    for (scheme, target) in [
+        ("socks5h", format!("localhost:{port}")),
+        ("socks5", format!("127.0.0.1:{port}")),
+    ] {
+        let before = socks.tunnels();
+        let client = Client::builder()
+            .base_url(&format!("http://localhost:{port}/"))
+            .proxy(&socks.url(scheme, Some(("ann", "s3cr%3Aet"))))
+            .build()
+            .unwrap();
+        let (ws, mut events) = client.ws("/ws/socks", fast()).unwrap();
+        within(ws.connect()).await.unwrap();
+        assert_eq!(
+            socks.tunnels(),
+            before + 1,
+            "{scheme}: the WebSocket's tunnel"
+        );
+        let answer = client
+            .post(
+                "/api/websocket/send",
+                &json!({"path": "ws/socks", "data": scheme}),
+            )
+            .await
+            .unwrap();
+        assert!(answer.is_success(), "{answer:?}");
+        assert_eq!(socks.tunnels(), before + 2, "{scheme}: REST's tunnel");
+        assert_eq!(message(&mut events).await.text(), format!("\"{scheme}\""));
+        let targets = socks.targets();
+        assert_eq!(
+            targets[targets.len() - 2..],
+            [target.clone(), target],
+            "{scheme}"
+        );
+        ws.disconnect().await;
+    }
+    assert_eq!(socks.refused(), 0);
+}
+
+#[tokio::test]
+async fn socks5_wrong_credentials_are_reported_and_retried() {
+    let gw = gateway().await;
+    let socks = SocksProxy::start(Some(("ann".into(), "right".into()))).await;
+    let client = Client::builder()
+        .base_url(&base(gw.local_addr()))
+        .proxy(&socks.url("socks5h", Some(("ann", "wrong"))))
+        .build()
+        .unwrap();
+    let (ws, mut events) = client.ws("/ws/chat", fast()).unwrap();
+    let e = expect_event(&mut events, WAIT, "a proxy error", |e| {
+        matches!(e, Event::Error(_))
+    })
+    .await;
+    match e {
+        Event::Error(SessionError::Proxy {
+            status: None,
+            message,
+        }) => {
+            assert!(message.contains("SOCKS"), "{message}");
+            assert!(message.contains(&socks.addr.to_string()), "{message}");
+            assert!(!message.contains("wrong"), "no credentials: {message}");
+        }
+        other => panic!("expected a SOCKS proxy error, got {other:?}"),
+    }
+    assert!(socks.refused() >= 1);
+    assert_eq!(socks.tunnels(), 0);
+    assert!(gw.count_clients().is_empty());
+    ws.disconnect().await;
 }

@@ -1,22 +1,25 @@
-//! The byte stream under a WebSocket: TCP to the gateway, or a `CONNECT` tunnel through an
-//! HTTP proxy (itself over TLS for an `https://` proxy); then the TLS to the gateway and the
-//! upgrade, with the client's own TLS configuration.
+//! The byte stream under a WebSocket: TCP to the gateway, or a tunnel through the proxy the
+//! rules pick (`net`): HTTP `CONNECT` through hyper's HTTP/1 client (over TLS for an
+//! `https://` proxy), or a SOCKS handshake by hyper-util's connectors; then the TLS to the
+//! gateway and the upgrade, with the client's own TLS configuration.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::upgrade::Upgraded;
+use hyper_util::client::legacy::connect::proxy::{SocksV4, SocksV5};
+use hyper_util::client::proxy::matcher::Intercept;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Response;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::either::Either;
+use tower_service::Service;
 use url::Url;
 
-use crate::net::proxy::ProxyServer;
 use crate::net::Network;
 use crate::session::ConnectFailure;
-
-/// The largest proxy answer head read.
-const MAX_PROXY_HEAD: usize = 16 * 1024;
 
 /// A TLS stream over `S` (with the feature `rustls`; without it never built, and `S` itself
 /// stands in for the type).
@@ -25,8 +28,8 @@ type Tls<S> = Box<tokio_rustls::client::TlsStream<S>>;
 #[cfg(not(feature = "rustls"))]
 type Tls<S> = S;
 
-/// TCP, or TCP with TLS to an `https://` proxy.
-pub(crate) type Stream = Either<TcpStream, Tls<TcpStream>>;
+/// TCP (directly to the gateway, or through a SOCKS proxy), or an HTTP `CONNECT` tunnel.
+pub(crate) type Stream = Either<TcpStream, TokioIo<Upgraded>>;
 
 /// What the WebSocket runs on: the stream, or TLS to the gateway over it (`wss://`).
 pub(crate) type WsTransport = Either<Stream, Tls<Stream>>;
@@ -44,10 +47,20 @@ fn target(url: &Url) -> Result<(String, String, u16), ConnectFailure> {
     Ok((host, authority, port))
 }
 
+/// The proxy as messages show it: scheme, host and port, never the credentials.
+fn shown(proxy: &Intercept) -> String {
+    let uri = proxy.uri();
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    // The matcher keeps credentials apart, but be sure.
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{authority}")
+}
+
 /// Opens the stream to `url`'s host: directly, or through the proxy the rules pick.
 pub(crate) async fn transport(url: &Url, net: &Network) -> Result<Stream, ConnectFailure> {
     let (host, authority, port) = target(url)?;
-    let Some(proxy) = net.proxy.for_url(url) else {
+    let Some(proxy) = net.proxy_for(url) else {
         let tcp = TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| {
@@ -56,122 +69,217 @@ pub(crate) async fn transport(url: &Url, net: &Network) -> Result<Stream, Connec
         let _ = tcp.set_nodelay(true);
         return Ok(Either::Left(tcp));
     };
-    let unreachable = |e: String| ConnectFailure::Proxy {
-        status: None,
-        message: format!("cannot reach the proxy {proxy}: {e}"),
-    };
-    let tcp = TcpStream::connect((proxy.host.as_str(), proxy.port))
+    let name = shown(&proxy);
+    match proxy.uri().scheme_str() {
+        Some("http") => {
+            let tcp = tcp_to_proxy(&proxy, &name).await?;
+            tunnel(TokioIo::new(tcp), &proxy, &name, &authority).await
+        }
+        Some("https") => {
+            let tcp = tcp_to_proxy(&proxy, &name).await?;
+            let tls = tls_to_proxy(tcp, &proxy, &name, net).await?;
+            tunnel(TokioIo::new(tls), &proxy, &name, &authority).await
+        }
+        Some(scheme) => socks(scheme, &proxy, &name, &authority).await,
+        None => Err(ConnectFailure::Proxy {
+            status: None,
+            message: format!("the proxy {name} has no scheme"),
+        }),
+    }
+}
+
+/// TCP to the proxy.
+async fn tcp_to_proxy(proxy: &Intercept, name: &str) -> Result<TcpStream, ConnectFailure> {
+    let uri = proxy.uri();
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("https") => 443,
+        Some("http") => 80,
+        _ => 1080,
+    });
+    let tcp = TcpStream::connect((host, port))
         .await
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| ConnectFailure::Proxy {
+            status: None,
+            message: format!("cannot reach the proxy {name}: {e}"),
+        })?;
     let _ = tcp.set_nodelay(true);
-    let mut stream = if proxy.tls {
-        tls_to_proxy(tcp, proxy, net).await?
-    } else {
-        Either::Left(tcp)
-    };
-    tunnel(&mut stream, proxy, &authority).await?;
-    Ok(stream)
+    Ok(tcp)
 }
 
 #[cfg(feature = "rustls")]
 async fn tls_to_proxy(
     tcp: TcpStream,
-    proxy: &ProxyServer,
+    proxy: &Intercept,
+    name: &str,
     net: &Network,
-) -> Result<Stream, ConnectFailure> {
+) -> Result<Tls<TcpStream>, ConnectFailure> {
     let failed = |e: String| ConnectFailure::Proxy {
         status: None,
-        message: format!("TLS with the proxy {proxy} failed: {e}"),
+        message: format!("TLS with the proxy {name} failed: {e}"),
     };
     let config = net
         .tls
         .clone()
         .ok_or_else(|| failed("no TLS configuration".into()))?;
-    let name = rustls::pki_types::ServerName::try_from(proxy.host.clone())
-        .map_err(|e| failed(e.to_string()))?;
+    let host = proxy.uri().host().unwrap_or_default();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let server =
+        rustls::pki_types::ServerName::try_from(host).map_err(|e| failed(e.to_string()))?;
     let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
+        .connect(server, tcp)
         .await
         .map_err(|e| failed(e.to_string()))?;
-    Ok(Either::Right(Box::new(tls)))
+    Ok(Box::new(tls))
 }
 
 #[cfg(not(feature = "rustls"))]
 async fn tls_to_proxy(
     _tcp: TcpStream,
-    proxy: &ProxyServer,
+    _proxy: &Intercept,
+    name: &str,
     _net: &Network,
-) -> Result<Stream, ConnectFailure> {
+) -> Result<Tls<TcpStream>, ConnectFailure> {
     Err(ConnectFailure::Proxy {
         status: None,
-        message: format!("the proxy {proxy} needs TLS: build with the `rustls` feature"),
+        message: format!("the proxy {name} needs TLS: build with the `rustls` feature"),
     })
 }
 
-/// Sends `CONNECT authority` and reads the proxy's answer; a 2xx opens the tunnel.
-async fn tunnel(
-    stream: &mut Stream,
-    proxy: &ProxyServer,
+/// `CONNECT authority` through hyper's HTTP/1 client; a 2xx answer hands over the connection
+/// (hyper's upgrade), anything else is the proxy's refusal with its status.
+async fn tunnel<S>(
+    io: TokioIo<S>,
+    proxy: &Intercept,
+    name: &str,
     authority: &str,
-) -> Result<(), ConnectFailure> {
+) -> Result<Stream, ConnectFailure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let lost = |e: String| ConnectFailure::Proxy {
         status: None,
-        message: format!("the proxy {proxy} dropped the CONNECT to {authority}: {e}"),
+        message: format!("the proxy {name} dropped the CONNECT to {authority}: {e}"),
     };
-    let mut head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-    if let Some(auth) = &proxy.authorization {
-        head.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream
-        .write_all(head.as_bytes())
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(io)
         .await
         .map_err(|e| lost(e.to_string()))?;
-    stream.flush().await.map_err(|e| lost(e.to_string()))?;
-    // Byte by byte up to the blank line: nothing of the tunnel may be read here (the
-    // gateway speaks only after the client, but a proxy may pipeline nothing else either).
-    let mut answer = Vec::with_capacity(128);
-    while !answer.ends_with(b"\r\n\r\n") {
-        if answer.len() >= MAX_PROXY_HEAD {
-            return Err(lost("answer head too large".into()));
-        }
-        let mut byte = [0u8; 1];
-        match stream.read(&mut byte).await {
-            Ok(0) => return Err(lost("connection closed before an answer".into())),
-            Ok(_) => answer.push(byte[0]),
-            Err(e) => return Err(lost(e.to_string())),
-        }
+    let mut request = http::Request::connect(authority).header(http::header::HOST, authority);
+    if let Some(auth) = proxy.basic_auth() {
+        request = request.header(http::header::PROXY_AUTHORIZATION, auth.clone());
     }
-    let text = String::from_utf8_lossy(&answer);
-    let status_line = text.lines().next().unwrap_or_default().trim().to_owned();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| lost(format!("not an HTTP answer: {status_line:?}")))?;
-    if (200..300).contains(&status) {
-        return Ok(());
+    let request = request
+        .body(Empty::new())
+        .map_err(|e| lost(e.to_string()))?;
+    // The connection ends once it has handed itself over (2xx) or the proxy closed it; the
+    // answer comes either way (an error when the proxy closed without one).
+    let (answer, _) = tokio::join!(sender.send_request(request), conn.with_upgrades());
+    let answer = answer.map_err(|e| lost(e.to_string()))?;
+    let status = answer.status();
+    if status.is_success() {
+        let upgraded = hyper::upgrade::on(answer)
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        return Ok(Either::Right(TokioIo::new(upgraded)));
     }
-    let message = match status {
-        407 if proxy.authorization.is_some() => format!(
-            "the proxy {proxy} rejected the credentials ({status_line}): check the user and \
-             password in the proxy URL"
+    let line = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    );
+    let line = line.trim_end();
+    let message = match status.as_u16() {
+        407 if proxy.basic_auth().is_some() => format!(
+            "the proxy {name} rejected the credentials ({line}): check the user and password \
+             in the proxy URL"
         ),
         407 => format!(
-            "the proxy {proxy} requires authentication ({status_line}): put user:password@ in \
-             the proxy URL"
+            "the proxy {name} requires authentication ({line}): put user:password@ in the \
+             proxy URL"
         ),
         403 => format!(
-            "the proxy {proxy} refused a tunnel to {authority} ({status_line}): its policy \
-             does not allow this destination; ask its administrator, or bypass the proxy for \
-             this host"
+            "the proxy {name} refused a tunnel to {authority} ({line}): its policy does not \
+             allow this destination; ask its administrator, or bypass the proxy for this host"
         ),
-        _ => format!("the proxy {proxy} answered CONNECT {authority} with {status_line}"),
+        _ => format!("the proxy {name} answered CONNECT {authority} with {line}"),
     };
     Err(ConnectFailure::Proxy {
-        status: Some(status),
+        status: Some(status.as_u16()),
         message,
     })
+}
+
+/// Through a SOCKS proxy: TCP to it here, then hyper-util's handshake (`socks5h` and
+/// `socks4a` let the proxy resolve the gateway's name; `socks5` and `socks4` resolve it here).
+async fn socks(
+    scheme: &str,
+    proxy: &Intercept,
+    name: &str,
+    authority: &str,
+) -> Result<Stream, ConnectFailure> {
+    let failed = |e: String| ConnectFailure::Proxy {
+        status: None,
+        message: format!("the SOCKS proxy {name} did not open a connection to {authority}: {e}"),
+    };
+    let dst: http::Uri = format!("http://{authority}/")
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| failed(e.to_string()))?;
+    let tcp = Connected(Some(tcp_to_proxy(proxy, name).await?));
+    let proxy_uri = proxy.uri().clone();
+    let io = match scheme {
+        "socks5" | "socks5h" => {
+            let mut connector = SocksV5::new(proxy_uri, tcp).local_dns(scheme == "socks5");
+            if let Some((user, password)) = proxy.raw_auth() {
+                connector = connector.with_auth(user.to_owned(), password.to_owned());
+            }
+            connector
+                .call(dst)
+                .await
+                .map_err(|e| failed(e.to_string()))?
+        }
+        "socks4" | "socks4a" => SocksV4::new(proxy_uri, tcp)
+            .local_dns(scheme == "socks4")
+            .call(dst)
+            .await
+            .map_err(|e| failed(e.to_string()))?,
+        other => {
+            return Err(ConnectFailure::Proxy {
+                status: None,
+                message: format!("the proxy {name}: scheme {other:?} is not supported"),
+            })
+        }
+    };
+    Ok(Either::Left(io.into_inner()))
+}
+
+/// The connection to the SOCKS proxy, already open, as the connector hyper-util's SOCKS
+/// handshake runs over (so that a proxy that cannot be reached says why).
+struct Connected(Option<TcpStream>);
+
+impl Service<http::Uri> for Connected {
+    type Response = TokioIo<TcpStream>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        std::future::ready(
+            self.0
+                .take()
+                .map(TokioIo::new)
+                .ok_or_else(|| std::io::Error::other("the proxy connection was used already")),
+        )
+    }
 }
 
 /// TLS to the gateway (for `wss://`, with the client's configuration) and the upgrade.

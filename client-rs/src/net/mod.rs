@@ -1,15 +1,32 @@
 //! How the client reaches a gateway: proxy rules and TLS, shared by the WebSocket driver and
 //! the REST calls so that both take the same way.
+//!
+//! The proxy rules are hyper-util's `Matcher` (the one reqwest uses): the environment's
+//! `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` (as curl reads them), or one
+//! explicit proxy with a bypass list. REST calls get the same proxy through reqwest (built
+//! from the same strings, so the same `Matcher`); the WebSocket driver asks the `Matcher` and
+//! opens the tunnel itself (`driver/connect.rs`).
 
-pub(crate) mod proxy;
 #[cfg(feature = "rustls")]
 pub(crate) mod tls;
 
 use std::sync::Arc;
 
-use proxy::{ProxyChoice, ProxyRules};
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 
 use crate::Error;
+
+/// How the proxy is chosen, as set on the builder.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum ProxyChoice {
+    /// From the environment (the default).
+    #[default]
+    Environment,
+    /// Never a proxy.
+    Off,
+    /// This proxy for every URL, except the bypass list.
+    Explicit { url: String, bypass: String },
+}
 
 /// What the builder collects.
 #[derive(Clone, Debug, Default)]
@@ -22,19 +39,79 @@ pub(crate) struct NetOptions {
 }
 
 /// The resolved settings: which proxy for which URL, and the TLS configuration.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Network {
-    pub(crate) proxy: ProxyRules,
+    choice: ProxyChoice,
+    proxy: Option<Arc<Matcher>>,
     #[cfg(feature = "rustls")]
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The proxy URL may hold credentials: only whether there are rules.
+        f.debug_struct("Network")
+            .field("proxy", &self.proxy.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The schemes a proxy URL may have.
+const PROXY_SCHEMES: [&str; 6] = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"];
+
+/// An explicit proxy URL with its scheme (`http://` when it has none), or why it is invalid.
+fn proxy_url(raw: &str) -> Result<String, Error> {
+    let raw = raw.trim();
+    let url = if raw.contains("://") {
+        raw.to_owned()
+    } else {
+        format!("http://{raw}")
+    };
+    let invalid = |why: &str| Error::InvalidConfig(format!("proxy: {why}"));
+    let uri: http::Uri = url.parse().map_err(|e| invalid(&format!("{e}")))?;
+    let scheme = uri.scheme_str().unwrap_or_default();
+    if !PROXY_SCHEMES.contains(&scheme) {
+        return Err(invalid(&format!(
+            "scheme {scheme:?} is not supported: use http://, https://, socks5://, socks5h://, \
+             socks4:// or socks4a://"
+        )));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    Ok(url)
 }
 
 impl NetOptions {
     /// Reads the environment (for [`ProxyChoice::Environment`]) and builds the TLS
     /// configuration.
     pub(crate) fn resolve(&self) -> Result<Network, Error> {
-        let proxy = ProxyRules::resolve(&self.proxy, &|name| std::env::var(name).ok())?;
+        let (choice, proxy) = match &self.proxy {
+            ProxyChoice::Off => (ProxyChoice::Off, None),
+            // hyper-util reads the variables (`from_system`: the environment, plus the
+            // system's settings on macOS and Windows when reqwest's `system-proxy` is on,
+            // exactly as reqwest does for REST).
+            ProxyChoice::Environment => (
+                ProxyChoice::Environment,
+                Some(Arc::new(Matcher::from_system())),
+            ),
+            ProxyChoice::Explicit { url, bypass } => {
+                let url = proxy_url(url)?;
+                let matcher = Matcher::builder()
+                    .all(url.clone())
+                    .no(bypass.clone())
+                    .build();
+                (
+                    ProxyChoice::Explicit {
+                        url,
+                        bypass: bypass.clone(),
+                    },
+                    Some(Arc::new(matcher)),
+                )
+            }
+        };
         Ok(Network {
+            choice,
             proxy,
             #[cfg(feature = "rustls")]
             tls: Some(tls::client_config(&self.roots, self.accept_invalid_certs)?),
@@ -43,15 +120,37 @@ impl NetOptions {
 }
 
 impl Network {
+    /// The proxy for a `ws://`/`wss://` (or `http://`/`https://`) URL, if one applies.
+    #[cfg_attr(
+        not(all(feature = "tokio-runtime", not(target_arch = "wasm32"))),
+        allow(dead_code)
+    )]
+    pub(crate) fn proxy_for(&self, url: &url::Url) -> Option<Intercept> {
+        let matcher = self.proxy.as_ref()?;
+        let scheme = match url.scheme() {
+            "ws" | "http" => "http",
+            "wss" | "https" => "https",
+            _ => return None,
+        };
+        let host = url.host_str()?;
+        let port = url.port_or_known_default()?;
+        let uri: http::Uri = format!("{scheme}://{host}:{port}/").parse().ok()?;
+        matcher.intercept(&uri)
+    }
+
     /// The HTTP client for REST calls, on the same proxy rules and TLS configuration.
     pub(crate) fn http_client(&self) -> Result<reqwest::Client, Error> {
-        // reqwest would read the environment itself: our rules replace its own.
-        let mut builder = reqwest::Client::builder().no_proxy();
-        if !self.proxy.is_empty() {
-            let rules = Arc::new(self.proxy.clone());
-            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
-                rules.for_url(url).map(|p| p.url.clone())
-            }));
+        let mut builder = reqwest::Client::builder();
+        match &self.choice {
+            // reqwest reads the environment itself, with the same hyper-util Matcher.
+            ProxyChoice::Environment => {}
+            ProxyChoice::Off => builder = builder.no_proxy(),
+            ProxyChoice::Explicit { url, bypass } => {
+                let proxy = reqwest::Proxy::all(url.as_str())
+                    .map_err(|e| Error::InvalidConfig(format!("proxy: {e}")))?
+                    .no_proxy(reqwest::NoProxy::from_string(bypass));
+                builder = builder.no_proxy().proxy(proxy);
+            }
         }
         #[cfg(feature = "rustls")]
         if let Some(tls) = &self.tls {

@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod proxy;
+pub mod socks;
 
 use std::future::Future;
 use std::net::SocketAddr;

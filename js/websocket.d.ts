@@ -28,8 +28,20 @@ export interface MoleculerWebsocketOptions {
   reconnectDelay?: number;
   /** Upper bound of the exponential backoff, in ms (default = reconnectDelay: a fixed delay). */
   maxReconnectDelay?: number;
-  /** Randomise reconnect delays (default false). */
+  /**
+   * Randomise each reconnect delay between reconnectDelay and twice it (default true, so that
+   * pages that lost the gateway together do not come back in the same instant); false gives
+   * the original's exact delays.
+   */
   jitter?: boolean;
+  /**
+   * Asked before every connection attempt for a token (or a promise of one), sent in the URL's
+   * query as `tokenQueryParam` (a browser WebSocket sends no headers); null or undefined sends
+   * none. A rejection fails the attempt, and the reconnect policy goes on.
+   */
+  tokenProvider?: () => string | null | undefined | Promise<string | null | undefined>;
+  /** The query parameter of the token (default "token"). */
+  tokenQueryParam?: string;
   /** How long an attempt may take before it counts as failed, in ms (default 10000; 0 = none). */
   connectTimeout?: number;
   /** Log to the console. */
@@ -73,6 +85,17 @@ export interface ChannelStats {
   messagesReceived: number;
 }
 
+/** The events of `on(event, fn)`, each with the arguments of its option callback. */
+export interface ChannelEvents {
+  message: (msg: string) => void;
+  open: (evt: Event | null, info?: RecoveryInfo) => void;
+  close: (info: CloseInfo) => void;
+  error: (err: Error) => void;
+  statechange: (state: ChannelState) => void;
+  resync: () => void;
+  reconnect: () => void;
+}
+
 export interface MoleculerWebsocketChannel {
   /** The channel as given (default "ws/common"). */
   readonly channel: string;
@@ -82,6 +105,10 @@ export interface MoleculerWebsocketChannel {
   stats(): ChannelStats;
   /** Resolves when open; rejects on timeout or when the channel stops. */
   ready(timeoutMs?: number): Promise<void>;
+  /** Adds a listener (besides the options' callbacks); throws a TypeError for an unknown event. */
+  on<E extends keyof ChannelEvents>(event: E, fn: ChannelEvents[E]): this;
+  /** Removes a listener, or all of the event's without `fn`. */
+  off<E extends keyof ChannelEvents>(event: E, fn?: ChannelEvents[E]): this;
   /** With `shared`: whether this tab holds the socket. Without it: whether its connection exists (connect() was called and the module has started). */
   isLeader(): boolean;
 }
@@ -106,18 +133,29 @@ export interface MoleculerHttpClientOptions {
   baseUrl?: string;
   /** Headers sent with every request. */
   headers?: Record<string, string>;
+  /** Give up a request after this many ms (rejects with an Error named "TimeoutError"). Default: none. */
+  timeout?: number;
+  /** Asked before every request for a bearer token (or a promise of one): `Authorization: Bearer <token>`. */
+  tokenProvider?: () => string | null | undefined | Promise<string | null | undefined>;
+}
+
+/** Per request: headers (over the client's), an AbortSignal, a timeout in ms (over the client's). */
+export interface MoleculerRequestInit {
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  timeout?: number;
 }
 
 type Query = Record<string, string | number | boolean | Array<string | number | boolean>>;
 
 export interface MoleculerHttpClientApi {
-  get<T = unknown>(url: string, query?: Query): Promise<T>;
-  options<T = unknown>(url: string, query?: Query): Promise<T>;
-  head(url: string, query?: Query): Promise<null>;
-  post<T = unknown>(url: string, body?: unknown): Promise<T>;
-  put<T = unknown>(url: string, body?: unknown): Promise<T>;
-  patch<T = unknown>(url: string, body?: unknown): Promise<T>;
-  delete<T = unknown>(url: string, body?: unknown): Promise<T>;
+  get<T = unknown>(url: string, query?: Query | null, init?: MoleculerRequestInit): Promise<T>;
+  options<T = unknown>(url: string, query?: Query | null, init?: MoleculerRequestInit): Promise<T>;
+  head(url: string, query?: Query | null, init?: MoleculerRequestInit): Promise<null>;
+  post<T = unknown>(url: string, body?: unknown, init?: MoleculerRequestInit): Promise<T>;
+  put<T = unknown>(url: string, body?: unknown, init?: MoleculerRequestInit): Promise<T>;
+  patch<T = unknown>(url: string, body?: unknown, init?: MoleculerRequestInit): Promise<T>;
+  delete<T = unknown>(url: string, body?: unknown, init?: MoleculerRequestInit): Promise<T>;
 }
 
 export declare function MoleculerHttpClient(options?: MoleculerHttpClientOptions): MoleculerHttpClientApi;

@@ -34,9 +34,25 @@ for crate in async-nats redis clap tracing-subscriber; do
   fi
 done
 
+step "the Rust client's features: the WebSocket without REST, REST without the WebSocket, neither"
+cargo clippy -p moleculer-ws-client --no-default-features --features tokio-runtime -- -D warnings
+cargo clippy -p moleculer-ws-client --no-default-features --features tokio-runtime,rustls -- -D warnings
+cargo clippy -p moleculer-ws-client --no-default-features --features rest -- -D warnings
+cargo clippy -p moleculer-ws-client --no-default-features -- -D warnings
+for target in "" "--target wasm32-unknown-unknown"; do
+  feature=$([ -z "$target" ] && echo tokio-runtime || echo browser)
+  # shellcheck disable=SC2086
+  if cargo tree -p moleculer-ws-client $target --no-default-features --features "$feature" \
+      -e normal --prefix none | grep -q "^reqwest v"; then
+    echo "moleculer-ws-client without the rest feature ($feature) still builds reqwest" >&2
+    exit 1
+  fi
+done
+
 step "cargo clippy for wasm32 (the Rust client with and without the browser driver, the JS face)"
 cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown --no-default-features -- -D warnings
+cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown --no-default-features --features browser -- -D warnings
 cargo clippy -p moleculer-ws-client --target wasm32-unknown-unknown --test browser -- -D warnings
 cargo clippy -p moleculer-ws-browser -p moleculer-ws-wasm --target wasm32-unknown-unknown -- -D warnings
 

@@ -31,15 +31,33 @@ pub struct Step {
 
 type OnStep = Box<dyn Fn(Step)>;
 
+/// The URL of an attempt: known now, or a promise of it (a token provider that fetches).
+pub enum AttemptUrl {
+    /// The absolute `ws(s)://` URL.
+    Now(String),
+    /// A promise of the URL as a string; anything but a string fails the attempt (and the
+    /// reconnect policy goes on). It must not reject: turn a failure into a non-string value.
+    Later(js_sys::Promise),
+}
+
+impl From<String> for AttemptUrl {
+    fn from(url: String) -> AttemptUrl {
+        AttemptUrl::Now(url)
+    }
+}
+
 pub(crate) struct Inner {
     /// The URL of the next attempt, asked at each one with the session's
     /// [`endpoint`](Session::endpoint) (a token may have been refreshed meanwhile).
-    url: Box<dyn Fn(usize) -> String>,
+    url: Box<dyn Fn(usize) -> AttemptUrl>,
     pub(crate) session: Session,
     pub(crate) socket: Option<SocketGuard>,
     generation: u64,
     timer: Option<JsValue>,
     timer_cb: Option<Closure<dyn FnMut(JsValue)>>,
+    /// Takes a promised URL ([`AttemptUrl::Later`]) for the attempt of `awaiting`.
+    url_cb: Option<Closure<dyn FnMut(JsValue)>>,
+    awaiting: u64,
     open_event: Option<JsValue>,
     last_state: ConnectionState,
     pub(crate) raw_messages: bool,
@@ -74,7 +92,7 @@ impl Driver {
     /// [`Step::raw`] (the session counts it, its text is never copied into wasm memory) instead
     /// of an [`Event::Message`].
     pub fn new(
-        url: impl Fn(usize) -> String + 'static,
+        url: impl Fn(usize) -> AttemptUrl + 'static,
         session: Session,
         raw_messages: bool,
         on_step: impl Fn(Step) + 'static,
@@ -91,8 +109,16 @@ impl Driver {
                     step(&inner, Input::Timeout);
                 }
             });
+            let weak = me.clone();
+            let url_cb = Closure::<dyn FnMut(JsValue)>::new(move |v: JsValue| {
+                if let Some(inner) = weak.upgrade() {
+                    step(&inner, Input::Url(v));
+                }
+            });
             RefCell::new(Inner {
                 url: Box::new(url),
+                url_cb: Some(url_cb),
+                awaiting: 0,
                 session,
                 socket: None,
                 generation: 0,
@@ -165,6 +191,8 @@ pub(crate) enum Input {
     /// What the tab sharing reports (feature `tabs`).
     #[cfg(feature = "tabs")]
     Tab(TabInput),
+    /// A promised URL arrived.
+    Url(JsValue),
 }
 
 impl Input {
@@ -243,6 +271,14 @@ impl Inner {
 
     /// One step: `None` when there is nothing for the owner.
     fn advance(&mut self, input: Input) -> Option<Step> {
+        let input = match input {
+            Input::Url(url) => {
+                self.url_settled(url)?;
+                let events = self.carry_out();
+                return Some(self.show(events, None));
+            }
+            other => other,
+        };
         #[cfg(feature = "tabs")]
         let input = match self.tabs {
             Some(_) => self.tab_input(input)?,
@@ -316,13 +352,46 @@ impl Inner {
     fn open_socket(&mut self) {
         self.generation += 1;
         let generation = self.generation;
+        match (self.url)(self.session.endpoint()) {
+            AttemptUrl::Now(url) => self.open_at(url, generation),
+            AttemptUrl::Later(promise) => {
+                self.awaiting = generation;
+                if let Some(cb) = &self.url_cb {
+                    let _ = promise.then(cb);
+                }
+            }
+        }
+    }
+
+    /// A promised URL arrived: opens the socket if an attempt waits for one (`None`: nothing
+    /// changed). A promise that settles after its attempt was given up may serve the next
+    /// attempt (its token is one the provider gave; the next one's promise is then ignored).
+    fn url_settled(&mut self, url: JsValue) -> Option<()> {
+        if self.awaiting != self.generation
+            || self.socket.is_some()
+            || self.session.state() != ConnectionState::Connecting
+        {
+            return None;
+        }
+        self.awaiting = 0;
+        let generation = self.generation;
+        match url.as_string() {
+            Some(url) => self.open_at(url, generation),
+            None => self.session.on_connect_failed(
+                now(),
+                ConnectFailure::Transport("no URL: the token provider failed".into()),
+            ),
+        }
+        Some(())
+    }
+
+    fn open_at(&mut self, mut url: String, generation: u64) {
         let weak = self.me.clone();
         let sink = move |ev: SocketEvent| {
             if let Some(inner) = weak.upgrade() {
                 on_socket_event(&inner, generation, ev);
             }
         };
-        let mut url = (self.url)(self.session.endpoint());
         self.session.append_connect_query(&mut url);
         match SocketGuard::open(&url, sink) {
             Ok(guard) => self.socket = Some(guard),

@@ -24,4 +24,4 @@ mod tabs;
 #[cfg(target_arch = "wasm32")]
 pub use clock::{now, seed, MAX_TIMEOUT_MS};
 #[cfg(target_arch = "wasm32")]
-pub use driver::{Driver, Step};
+pub use driver::{AttemptUrl, Driver, Step};

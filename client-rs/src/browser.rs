@@ -22,10 +22,12 @@ use std::time::Duration;
 
 use futures_channel::{mpsc, oneshot};
 use futures_core::Stream;
-use moleculer_ws_browser::{seed, Driver, Step, MAX_TIMEOUT_MS};
+use moleculer_ws_browser::{seed, AttemptUrl, Driver, Step, MAX_TIMEOUT_MS};
+use url::Url;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::client::TokenSource;
 use crate::session::{ConnectionState, Event, Session, Stats};
 use crate::url::{append_query, ws_urls};
 use crate::{Client, Error, WebSocketConfig, WebSocketHandler};
@@ -283,15 +285,25 @@ impl Client {
             .unwrap_or_else(|| "token".to_owned());
         let attempt_url = move |endpoint: usize| {
             let Some(url) = urls.get(endpoint).or(urls.first()) else {
-                return String::new();
+                return AttemptUrl::Now(String::new());
             };
-            match defaults.token_now() {
+            let with = |token: Option<String>, mut url: Url, name: &str| match token {
                 Some(token) => {
-                    let mut url = url.clone();
-                    append_query(&mut url, &[(name.as_str(), token)]);
-                    url.into()
+                    append_query(&mut url, &[(name, token)]);
+                    String::from(url)
                 }
                 None => url.to_string(),
+            };
+            match &defaults.token {
+                None => AttemptUrl::Now(url.to_string()),
+                Some(TokenSource::Now(f)) => AttemptUrl::Now(with(f(), url.clone(), &name)),
+                Some(TokenSource::Later(f)) => {
+                    let (future, url, name) = (f(), url.clone(), name.clone());
+                    AttemptUrl::Later(wasm_bindgen_futures::future_to_promise(async move {
+                        let token = future.await;
+                        Ok(JsValue::from_str(&with(token, url, &name)))
+                    }))
+                }
             }
         };
         let mut session = Session::new(config.session.clone(), seed())?;
@@ -349,6 +361,7 @@ fn on_step(status: &RefCell<Status>, sink: &Sink, step: Step) {
         }
     }
     for event in step.events {
+        crate::ws::log_event(&event);
         match sink {
             Sink::Channel(tx) => {
                 let _ = tx.unbounded_send(event);

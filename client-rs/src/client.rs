@@ -1,22 +1,44 @@
 //! The entry point: default headers, token provider, base URL; REST calls and WebSockets.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 use crate::Error;
 
-type TokenFn = dyn Fn() -> Option<String> + Send + Sync;
+/// A future of a token (`Send` on native targets, where the connection runs on a tokio task;
+/// not in a browser, where nothing is).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type TokenFuture = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+#[cfg(target_arch = "wasm32")]
+pub(crate) type TokenFuture = Pin<Box<dyn Future<Output = Option<String>>>>;
+
+/// Where the bearer token comes from (asked by the drivers and REST; a build with neither has
+/// nothing to ask it).
+#[derive(Clone)]
+#[cfg_attr(
+    not(any(feature = "rest", feature = "tokio-runtime", feature = "browser")),
+    allow(dead_code)
+)]
+pub(crate) enum TokenSource {
+    /// Asked and answered at once.
+    Now(Arc<dyn Fn() -> Option<String> + Send + Sync>),
+    /// Asked, then awaited (a refresh over the network).
+    Later(Arc<dyn Fn() -> TokenFuture + Send + Sync>),
+}
 
 /// Settings shared by the REST calls and the WebSockets of one [`Client`].
 #[derive(Clone, Default)]
 pub(crate) struct Defaults {
     pub(crate) headers: HeaderMap,
-    pub(crate) token: Option<Arc<TokenFn>>,
+    pub(crate) token: Option<TokenSource>,
     pub(crate) base_url: Option<Url>,
+    #[cfg_attr(not(feature = "rest"), allow(dead_code))]
     pub(crate) timeout: Option<Duration>,
     /// Proxy rules and TLS configuration, shared with the REST client.
     #[cfg(not(target_arch = "wasm32"))]
@@ -36,23 +58,31 @@ impl fmt::Debug for Defaults {
 
 impl Defaults {
     /// The default headers plus `Authorization: Bearer <token>` from the provider, asked now.
-    pub(crate) fn headers_now(&self) -> HeaderMap {
+    #[cfg(feature = "rest")]
+    pub(crate) async fn headers_now(&self) -> HeaderMap {
         let mut headers = self.headers.clone();
-        if let Some(token) = self.token.as_ref().and_then(|p| p()) {
+        if let Some(token) = self.token_now().await {
             if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
-                headers.insert(AUTHORIZATION, value);
+                headers.insert(http::header::AUTHORIZATION, value);
             }
         }
         headers
     }
 
-    /// The current token, if a provider is set and returns one.
+    /// The current token, if a provider is set and gives one (the browser driver asks the
+    /// source itself, to hand the browser a promise).
     #[cfg_attr(
-        not(all(feature = "tokio-runtime", not(target_arch = "wasm32"))),
+        not(any(
+            feature = "rest",
+            all(feature = "tokio-runtime", not(target_arch = "wasm32"))
+        )),
         allow(dead_code)
     )]
-    pub(crate) fn token_now(&self) -> Option<String> {
-        self.token.as_ref().and_then(|p| p())
+    pub(crate) async fn token_now(&self) -> Option<String> {
+        match self.token.as_ref()? {
+            TokenSource::Now(f) => f(),
+            TokenSource::Later(f) => f().await,
+        }
     }
 }
 
@@ -71,6 +101,7 @@ pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, Heade
 /// Cheap to clone; clones share the connection pool.
 #[derive(Clone, Debug)]
 pub struct Client {
+    #[cfg(feature = "rest")]
     pub(crate) http: reqwest::Client,
     pub(crate) defaults: Arc<Defaults>,
 }
@@ -134,12 +165,57 @@ impl ClientBuilder {
 
     /// A function asked for the bearer token before every REST call and every connection
     /// attempt (so a refreshed token is picked up on reconnect). `None` sends no token.
-    /// Keep it fast: it runs on the connection task.
+    /// Keep it fast: it runs on the connection task. For a token fetched over the network,
+    /// use [`token_provider_async`](Self::token_provider_async).
     pub fn token_provider(
         mut self,
         provider: impl Fn() -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.defaults.token = Some(Arc::new(provider));
+        self.defaults.token = Some(TokenSource::Now(Arc::new(provider)));
+        self
+    }
+
+    /// An async function asked for the bearer token before every REST call and every
+    /// connection attempt, and awaited (a refresh over the network, a token cache with
+    /// expiry). `None` sends no token. A connection attempt waits for it within its connect
+    /// timeout. On native targets the future must be `Send`.
+    ///
+    /// ```
+    /// # use moleculer_ws_client::Client;
+    /// # async fn refresh() -> Option<String> { Some("fresh".into()) }
+    /// let client = Client::builder()
+    ///     .base_url("http://127.0.0.1:3000/")
+    ///     .token_provider_async(|| async { refresh().await })
+    ///     .build();
+    /// # assert!(client.is_ok());
+    /// ```
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn token_provider_async<F>(
+        mut self,
+        provider: impl Fn() -> F + Send + Sync + 'static,
+    ) -> Self
+    where
+        F: Future<Output = Option<String>> + Send + 'static,
+    {
+        self.defaults.token = Some(TokenSource::Later(Arc::new(move || {
+            Box::pin(provider()) as TokenFuture
+        })));
+        self
+    }
+
+    /// An async function asked for the bearer token before every REST call and every
+    /// connection attempt, and awaited. `None` sends no token.
+    #[cfg(target_arch = "wasm32")]
+    pub fn token_provider_async<F>(
+        mut self,
+        provider: impl Fn() -> F + Send + Sync + 'static,
+    ) -> Self
+    where
+        F: Future<Output = Option<String>> + 'static,
+    {
+        self.defaults.token = Some(TokenSource::Later(Arc::new(move || {
+            Box::pin(provider()) as TokenFuture
+        })));
         self
     }
 
@@ -156,6 +232,7 @@ impl ClientBuilder {
     /// The default timeout of a REST call (from sending to the end of the body), which
     /// [`RequestBuilder::timeout`](crate::rest::RequestBuilder::timeout) overrides.
     /// Default: none, a call waits as long as the server takes.
+    #[cfg(feature = "rest")]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.defaults.timeout = Some(timeout);
         self
@@ -239,20 +316,20 @@ impl ClientBuilder {
             return Err(e);
         }
         #[cfg(not(target_arch = "wasm32"))]
-        let (http, defaults) = {
+        let defaults = {
             let mut defaults = self.defaults;
             defaults.net = self.net.resolve()?;
-            (defaults.net.http_client()?, defaults)
+            defaults
         };
         #[cfg(target_arch = "wasm32")]
-        let (http, defaults) = (
-            reqwest::Client::builder()
+        let defaults = self.defaults;
+        Ok(Client {
+            #[cfg(all(feature = "rest", not(target_arch = "wasm32")))]
+            http: defaults.net.http_client()?,
+            #[cfg(all(feature = "rest", target_arch = "wasm32"))]
+            http: reqwest::Client::builder()
                 .build()
                 .map_err(|e| Error::InvalidConfig(format!("HTTP client: {e}")))?,
-            self.defaults,
-        );
-        Ok(Client {
-            http,
             defaults: Arc::new(defaults),
         })
     }

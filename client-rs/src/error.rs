@@ -3,6 +3,8 @@
 use std::fmt;
 
 use crate::rest::MoleculerError;
+#[cfg(feature = "rest")]
+use crate::rest::RequestError;
 use crate::SessionError;
 
 /// Everything that can go wrong, on every target. Each variant says what the caller should do.
@@ -62,8 +64,10 @@ pub enum Error {
     NoRuntime(String),
     /// A frame or a response body is not the JSON that was asked for.
     Decode(String),
-    /// A REST request failed below HTTP (connection, timeout, TLS). Retry if the call is safe to.
-    Request(String),
+    /// A REST request failed below HTTP (connection, timeout, TLS). Retry if the call is safe
+    /// to. [`source`](std::error::Error::source) leads to the cause.
+    #[cfg(feature = "rest")]
+    Request(RequestError),
     /// The gateway answered a REST call with an error (status >= 400).
     Gateway(Box<MoleculerError>),
 }
@@ -77,6 +81,7 @@ impl fmt::Display for Error {
             Error::Disconnected => f.write_str("disconnected"),
             Error::Timeout => f.write_str("timed out"),
             Error::NoRuntime(m) => write!(f, "no async runtime: {m}"),
+            #[cfg(feature = "rest")]
             Error::Request(m) => write!(f, "request failed: {m}"),
             Error::Gateway(e) => write!(f, "{e}"),
             other => match other.as_session() {
@@ -87,7 +92,26 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    /// The cause, where there is one below the client: reqwest's error for
+    /// [`Error::Request`], the gateway's error for [`Error::Gateway`]. The session's errors
+    /// are the session core's texts (shared with the browser client, where causes are texts).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            #[cfg(feature = "rest")]
+            Error::Request(e) => Some(e),
+            Error::Gateway(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "rest")]
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Error {
+        Error::Request(e)
+    }
+}
 
 impl Error {
     /// The session core's error of the same variant, if it is one.

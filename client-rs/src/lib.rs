@@ -77,7 +77,13 @@
 //!   in the query (`token`, or [`WebSocketConfig::token_query_param`]).
 //!
 //!   Without the driver of the target, the crate is the session core plus REST.
-//! - `rustls` (default): `wss://` and `https://` through rustls.
+//! - `rest` (default): REST calls ([`Client::get`], [`Client::post`], ..., [`Response`])
+//!   through reqwest. Without it no reqwest is built (native or wasm32) and the crate is the
+//!   WebSocket client alone. (`url` stays: the WebSocket's URL rules use it.)
+//! - `rustls` (default): `wss://` and `https://` through rustls (also `https://` proxies).
+//! - Proxies (`ClientBuilder::proxy`, the environment's variables) are hyper-util's rules,
+//!   for the WebSocket and REST alike: HTTP `CONNECT`, SOCKS5 and SOCKS4 (see README
+//!   "Behind a proxy").
 //! - `autobahn` (off): `WebSocketConfig::echo`, which makes the tokio driver echo every text
 //!   and binary message, for protocol test suites (the Autobahn TestSuite) only.
 
@@ -116,9 +122,19 @@ pub use error::Error;
     all(feature = "browser", target_arch = "wasm32")
 ))]
 pub use handler::WebSocketHandler;
-pub use rest::{Method, MoleculerError, RequestBuilder, Response};
+/// The `http` crate, whose types the REST calls take and give.
+pub use http;
+pub use http::{HeaderMap, Method, StatusCode};
+pub use rest::MoleculerError;
+#[cfg(feature = "rest")]
+pub use rest::{RequestBuilder, RequestError, Response};
 pub use session::{
     BackoffKind, ConnectionState, Error as SessionError, Event, Message, ReconnectPolicy,
     SessionConfig, Stats,
 };
+#[cfg(any(
+    all(feature = "tokio-runtime", not(target_arch = "wasm32")),
+    all(feature = "browser", target_arch = "wasm32")
+))]
+pub use ws::Messages;
 pub use ws_config::WebSocketConfig;

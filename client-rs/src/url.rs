@@ -62,6 +62,7 @@ pub(crate) fn ws_urls(
 }
 
 /// The HTTP URL for a REST call: only `http` and `https` are accepted.
+#[cfg_attr(not(feature = "rest"), allow(dead_code))]
 pub(crate) fn check_http(url: Url) -> Result<Url, Error> {
     match url.scheme() {
         "http" | "https" => Ok(url),

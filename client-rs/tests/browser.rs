@@ -300,6 +300,39 @@ async fn the_token_goes_in_the_query_and_is_asked_at_every_attempt() {
 }
 
 #[wasm_bindgen_test]
+async fn the_async_token_provider_is_awaited_at_every_attempt() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let base =
+        TOKEN_GATEWAY.expect("no gateway: run these tests with scripts/test-browser-rust.sh");
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    // Each token comes later (as a refresh over the network would); the first is stale.
+    let client = Client::builder()
+        .base_url(base)
+        .token_provider_async(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                // Answered later, by the browser's promise queue.
+                let later = js_sys::Promise::resolve(&wasm_bindgen::JsValue::NULL);
+                let _ = wasm_bindgen_futures::JsFuture::from(later).await;
+                Some(if n == 0 { "stale" } else { "s3cret" }.to_owned())
+            }
+        })
+        .build()
+        .unwrap();
+    let config = WebSocketConfig::default()
+        .reconnect(moleculer_ws_client::ReconnectPolicy::fixed().delay(Duration::from_millis(50)));
+    let (socket, _events) = client.ws("/ws/secure-async", config).unwrap();
+    assert_eq!(
+        socket.wait_for_connection(Duration::from_secs(10)).await,
+        Ok(())
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    socket.disconnect().await;
+}
+
+#[wasm_bindgen_test]
 fn headers_are_refused_with_a_clear_error() {
     let config = WebSocketConfig::default().header("X-Api-Key", "k");
     let err = client().ws("/ws/chat", config).unwrap_err();
@@ -320,10 +353,7 @@ fn a_bad_session_config_is_refused() {
 
 /// Sockets the gateway counts at `path` (`GET /api/websocket/clients`).
 async fn sockets_at(client: &Client, path: &str) -> u64 {
-    let answer = client
-        .get("/api/websocket/clients", &[] as &[(&str, &str)])
-        .await
-        .unwrap();
+    let answer = client.get("/api/websocket/clients").await.unwrap();
     answer.json()[path].as_u64().unwrap_or(0)
 }
 

@@ -129,7 +129,8 @@ async fn bypass_list_goes_direct() {
     let (ws, _events) = client.ws("/ws/chat", fast()).unwrap();
     within(ws.connect()).await.unwrap();
     let answer = client
-        .get("/api/websocket/clients", &[("a", "b")])
+        .get("/api/websocket/clients")
+        .query(&[("a", "b")])
         .await
         .unwrap();
     assert!(answer.is_success());

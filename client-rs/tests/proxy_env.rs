@@ -63,7 +63,7 @@ async fn environment_proxy_variables_and_no_proxy() {
     let (ws, _events) = client.ws("/ws/env", fast()).unwrap();
     within(ws.connect()).await.unwrap();
     assert!(client
-        .get("/api/websocket/clients", &[("", "")])
+        .get("/api/websocket/clients")
         .await
         .unwrap()
         .is_success());

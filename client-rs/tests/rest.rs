@@ -6,7 +6,7 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use moleculer_ws_client::{Client, Error, Method, WebSocketConfig};
+use moleculer_ws_client::{Client, Error, Method, StatusCode, WebSocketConfig};
 use moleculer_ws_server::GatewayConfig;
 use serde_json::json;
 use support::*;
@@ -33,7 +33,7 @@ async fn rest_call_triggers_a_broadcast() {
     assert!(v.get("time").is_some());
 
     // Errors are responses with a typed gateway error.
-    let resp = c.get("/api/nope", &[("a", "1")]).await.unwrap();
+    let resp = c.get("/api/nope").query(&[("a", "1")]).await.unwrap();
     assert_eq!(resp.status(), 404);
     let e = resp.error().unwrap();
     assert_eq!(
@@ -76,7 +76,7 @@ async fn token_reaches_socket_and_rest_and_is_asked_per_attempt() {
 
     // Per-request headers override the default one.
     let resp = c
-        .request(Method::Get, "/api/websocket/clients")
+        .request(Method::GET, "/api/websocket/clients")
         .header("Authorization", "Bearer wrong")
         .timeout(ms(5000))
         .send()
@@ -120,7 +120,7 @@ async fn every_method_and_typed_action_errors() {
     let r = c.put("/api/items/7", &json!({"name": "x"})).await.unwrap();
     assert_eq!(
         (r.status(), r.json()),
-        (200, &json!({"id": "7", "name": "x"}))
+        (StatusCode::OK, &json!({"id": "7", "name": "x"}))
     );
     assert!(r
         .header("content-type")
@@ -128,14 +128,25 @@ async fn every_method_and_typed_action_errors() {
         .starts_with("application/json"));
     let r = c.patch("/api/items/8", &json!({"n": 1})).await.unwrap();
     assert_eq!(r.json()["n"], 1);
-    let r = c.delete("/api/items/9", &json!({})).await.unwrap();
+    let r = c.delete("/api/items/9").json(&json!({})).await.unwrap();
     assert_eq!(r.json()["id"], "9");
-    let r = c.get("/api/items/1", &[("q", "a b")]).await.unwrap();
+    let r = c.get("/api/items/1").query(&[("q", "a b")]).await.unwrap();
     assert_eq!(r.json(), &json!({"id": "1", "q": "a b"}));
-    let r = c.options("/api/items/2", &[("o", "1")]).await.unwrap();
+    let r = c
+        .options("/api/items/2")
+        .query(&[("o", "1")])
+        .await
+        .unwrap();
     assert_eq!(r.json()["o"], "1");
-    let r = c.head("/api/nothing-here", &[("h", "1")]).await.unwrap();
-    assert_eq!((r.status(), r.json()), (404, &serde_json::Value::Null));
+    let r = c
+        .head("/api/nothing-here")
+        .query(&[("h", "1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status(), r.json()),
+        (StatusCode::NOT_FOUND, &serde_json::Value::Null)
+    );
 
     // An action error: status = code, typed body.
     let r = c.post("/api/invalid", &json!({})).await.unwrap();
@@ -148,23 +159,35 @@ async fn every_method_and_typed_action_errors() {
 
     // A per-request timeout.
     let err = c
-        .request(Method::Get, "/api/slow")
+        .request(Method::GET, "/api/slow")
         .timeout(std::time::Duration::from_millis(100))
         .send()
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Request(m) if m.contains("timed out")),
+        matches!(&err, Error::Request(e) if e.is_timeout() && e.to_string().starts_with("timed out")),
         "{err:?}"
     );
 
     // Nothing listening: a transport error, not a response.
     drop(gw);
-    let err = c
-        .get("/api/items/1", &[] as &[(&str, &str)])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Request(_)), "{err:?}");
+    let err = c.get("/api/items/1").await.unwrap_err();
+    let Error::Request(e) = &err else {
+        panic!("expected a request error, got {err:?}");
+    };
+    assert!(e.is_connect(), "{e}");
+    // The causes are there to walk: reqwest's error, then what failed below it.
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(source
+        .downcast_ref::<moleculer_ws_client::RequestError>()
+        .is_some());
+    let mut depth = 0;
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        depth += 1;
+        cause = c.source();
+    }
+    assert!(depth >= 2, "reqwest's error and its cause: {depth}");
 }
 
 #[tokio::test]
@@ -184,30 +207,33 @@ async fn requests_without_a_body_are_json_unless_get_or_head() {
     // The gateway refuses (415) a request that is not GET or HEAD unless it is JSON, also
     // without a body: the client says application/json on every such request.
     for method in [
-        Method::Post,
-        Method::Put,
-        Method::Patch,
-        Method::Delete,
-        Method::Options,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
     ] {
         let r = c
-            .request(method, "/api/echo/1")
+            .request(method.clone(), "/api/echo/1")
             .query(&[("q", "a")])
             .send()
             .await
             .unwrap();
         assert_eq!(
             (r.status(), r.json()),
-            (200, &json!({"id": "1", "q": "a"})),
+            (StatusCode::OK, &json!({"id": "1", "q": "a"})),
             "{method:?}"
         );
     }
     // A GET says no Content-Type and passes.
-    let r = c.request(Method::Get, "/api/echo/2").send().await.unwrap();
-    assert_eq!((r.status(), r.json()), (200, &json!({"id": "2"})));
+    let r = c.request(Method::GET, "/api/echo/2").send().await.unwrap();
+    assert_eq!(
+        (r.status(), r.json()),
+        (StatusCode::OK, &json!({"id": "2"}))
+    );
     // A per-request Content-Type replaces it: the gateway then refuses the call.
     let r = c
-        .request(Method::Post, "/api/echo/3")
+        .request(Method::POST, "/api/echo/3")
         .header("Content-Type", "text/plain")
         .send()
         .await

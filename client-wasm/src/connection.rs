@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use js_sys::{Function, Object, Reflect};
-use moleculer_ws_browser::{seed, Driver, Step};
+use moleculer_ws_browser::{seed, AttemptUrl, Driver, Step};
 use moleculer_ws_session::{ConnectionState, Event, Session};
 use wasm_bindgen::prelude::*;
 
@@ -66,10 +66,21 @@ impl Connection {
             recover,
             pending_open: None,
         });
+        // `urlFor` (the loader's, for `tokenProvider`): a function giving the URL of each
+        // attempt, or a promise of it.
+        let url_for = Reflect::get(&opts, &"urlFor".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
         let driver = Driver::new(
             {
                 let url = url.clone();
-                move |_| url.clone()
+                move |_| match &url_for {
+                    None => AttemptUrl::Now(url.clone()),
+                    // The loader's function never throws and its promise never rejects.
+                    Some(f) => AttemptUrl::Later(js_sys::Promise::resolve(
+                        &f.call0(&JsValue::NULL).unwrap_or(JsValue::NULL),
+                    )),
+                }
             },
             session,
             true,

@@ -81,8 +81,9 @@ pub(crate) fn callbacks(opts: &JsValue) -> Callbacks {
 ///
 /// `heartbeatInterval`/`heartbeatTimeout`: ms, defaults 6000/1000, 0 turns the heartbeat off.
 /// `reconnectDelay` (3000), `maxReconnectDelay` (default: equal to `reconnectDelay`, i.e. the
-/// original's fixed delay; larger values back off exponentially), `jitter` (default false, as
-/// the original), `connectTimeout` (10000, 0 = none), `recover` (default false: message
+/// original's fixed delay; larger values back off exponentially), `jitter` (default true: each
+/// delay grows by a random part of up to `reconnectDelay`; `false` gives the original's exact
+/// delays), `connectTimeout` (10000, 0 = none), `recover` (default false: message
 /// recovery, README "Message recovery").
 pub(crate) fn session_config(opts: &JsValue) -> Result<SessionConfig, JsValue> {
     let mut interval = millis(opts, "heartbeatInterval", DEFAULT_INTERVAL_MS)?;
@@ -106,7 +107,9 @@ pub(crate) fn session_config(opts: &JsValue) -> Result<SessionConfig, JsValue> {
     }
     let delay = millis(opts, "reconnectDelay", DEFAULT_RECONNECT_MS)?;
     let max_delay = millis(opts, "maxReconnectDelay", whole_ms(delay) as f64)?.max(delay);
-    let jitter = get(opts, "jitter").is_truthy();
+    // On unless `jitter: false`: pages that lost the gateway together come back spread over
+    // `reconnectDelay` instead of in the same instant.
+    let jitter = get(opts, "jitter").as_bool() != Some(false);
     let kind = if max_delay > delay {
         BackoffKind::Exponential
     } else {

@@ -1,6 +1,5 @@
-/*!
- * moleculer-ws browser client: a drop-in for the websocket.js of Moleculer-Java.
- *
+/*! moleculer-ws browser client (MIT): a drop-in for the websocket.js of Moleculer-Java. */
+/*
  *   var ws = MoleculerWebsocket("ws/chat", function (msg) { ... }, { heartbeatInterval: 6000 });
  *   ws.connect(); ws.disconnect(); ws.channel
  *
@@ -85,6 +84,14 @@
     root.addEventListener("pageshow", eachShared("_back"));
   }
   var HOOKS = ["handler", "onopen", "onresync", "onreconnect", "onclose", "onerror", "onstatechange"];
+  // The names of `on(event, fn)`: each hook without its "on" ("handler" is "message").
+  function eventOf(hook) { return hook === "handler" ? "message" : hook.slice(2); }
+
+  // `url` with `name=token` added (a null or undefined token adds nothing).
+  function withToken(url, name, token) {
+    return token == null ? url : url + (url.indexOf("?") < 0 ? "?" : "&") +
+      encodeURIComponent(name) + "=" + encodeURIComponent(token);
+  }
 
   function MoleculerWebsocket(channel, handler, opts) {
     if (!channel) { channel = "ws/common"; }
@@ -95,6 +102,7 @@
     var wanted = false;     // connect() was called and disconnect() was not
     var failed = null;      // the load error, if the module could not load
     var waiters = [];
+    var listeners = {};     // on(event, fn)
     var shown = "idle";     // the state last given to onstatechange
     // One socket for all tabs (README "One socket for all tabs"): the tabs that open this
     // channel with `shared` elect a leader with a Web Lock; only the leader holds a
@@ -133,6 +141,8 @@
       }
       var f = name === "handler" ? handler : opts[name];
       if (f) { f.apply(null, args); }
+      var l = listeners[eventOf(name)];
+      if (l) { l.slice().forEach(function (g) { g.apply(null, args); }); }
     }
 
     function post(msg) {
@@ -147,7 +157,16 @@
       jitter: opts.jitter,
       connectTimeout: opts.connectTimeout,
       recover: opts.recover,
-      debug: opts.debug
+      debug: opts.debug,
+      // `tokenProvider` (a token, or a promise of one) is asked before every attempt; the
+      // token goes in the query (a browser WebSocket sends no headers).
+      urlFor: opts.tokenProvider && function () {
+        return new Promise(function (r) { r(opts.tokenProvider()); }).then(function (t) {
+          return withToken(url, opts.tokenQueryParam || "token", t);
+        }, function (e) {
+          if (root.console) { root.console.error("moleculer-ws: the token provider failed:", e); }
+        });
+      }
     };
     HOOKS.forEach(function (name) {
       hooks[name] = function () {
@@ -375,6 +394,21 @@
           waiters.push(w);
         });
       },
+      // Listeners besides the options' callbacks: "message", "open", "close", "error",
+      // "statechange", "resync", "reconnect"; called with the same arguments.
+      on: function (event, fn) {
+        if (HOOKS.map(eventOf).indexOf(event) < 0 || typeof fn !== "function") {
+          throw new TypeError("on(event, fn): no event " + event + ", or fn not a function");
+        }
+        (listeners[event] = listeners[event] || []).push(fn);
+        return self;
+      },
+      // Removes a listener (all of the event's without `fn`).
+      off: function (event, fn) {
+        var l = listeners[event] || [];
+        listeners[event] = fn ? l.filter(function (g) { return g !== fn; }) : [];
+        return self;
+      },
       // Whether this tab holds the socket (always true without `shared`, once connected).
       isLeader: function () { return tab ? tab.leading : !!conn; },
       _probe: function () { if (conn) { conn.probe(); } },
@@ -389,14 +423,16 @@
     return self;
   }
 
-  // REST calls to the gateway: get/options/head(url, query?) and post/put/patch/delete(url,
-  // body?) resolve to the parsed JSON (null for 204); a gateway error rejects with an Error
-  // carrying status, name, code, type and data from the Moleculer error body. Every request
-  // but GET and HEAD says Content-Type: application/json, also without a body: the gateway
-  // answers 415 to any other.
+  // REST calls to the gateway: get/options/head(url, query?, init?) and post/put/patch/
+  // delete(url, body?, init?) resolve to the parsed JSON (null for 204); a gateway error
+  // rejects with an Error carrying status, name, code, type and data from the Moleculer error
+  // body. Every request but GET and HEAD says Content-Type: application/json, also without a
+  // body: the gateway answers 415 to any other. Options: baseUrl, headers, timeout (ms),
+  // tokenProvider (a token or a promise of one, sent as Authorization: Bearer); `init` per
+  // request: headers, signal (an AbortSignal), timeout. A timeout rejects with a TimeoutError,
+  // (a DOMException), an abort with the signal's reason.
   function MoleculerHttpClient(options) {
     options = options || {};
-    var headers = options.headers || {};
 
     function resolveUrl(url, query) {
       var u = new URL(url, options.baseUrl ? new URL(options.baseUrl, pageUrl()) : pageUrl());
@@ -409,13 +445,31 @@
       return u.href;
     }
 
-    function request(method, url, query, body) {
+    function request(method, url, query, body, init) {
+      init = init || {};
       var h = { "Accept": "application/json" };
-      Object.keys(headers).forEach(function (k) { h[k] = headers[k]; });
-      var init = { method: method, headers: h };
       if (method !== "GET" && method !== "HEAD") { h["Content-Type"] = "application/json"; }
-      if (body !== undefined) { init.body = JSON.stringify(body); }
-      return fetch(resolveUrl(url, query), init).then(function (resp) {
+      [options.headers, init.headers].forEach(function (more) {
+        Object.keys(more || {}).forEach(function (k) { h[k] = more[k]; });
+      });
+      var timeout = init.timeout != null ? init.timeout : options.timeout;
+      var stop = new AbortController(), signal = init.signal, timer;
+      function abort() { stop.abort(signal.reason); }
+      if (signal) {
+        if (signal.aborted) { abort(); } else { signal.addEventListener("abort", abort); }
+      }
+      if (timeout != null) {
+        timer = setTimeout(function () {
+          stop.abort(new DOMException("timed out after " + timeout + " ms", "TimeoutError"));
+        }, timeout);
+      }
+      // fetch (and the body's reading) rejects with the abort's reason.
+      return Promise.resolve(options.tokenProvider && options.tokenProvider()).then(function (token) {
+        if (token != null) { h.Authorization = "Bearer " + token; }
+        var req = { method: method, headers: h, signal: stop.signal };
+        if (body !== undefined) { req.body = JSON.stringify(body); }
+        return fetch(resolveUrl(url, query), req);
+      }).then(function (resp) {
         return resp.text().then(function (text) {
           var data = null;
           if (text) {
@@ -432,17 +486,20 @@
           err.body = data;
           throw err;
         });
+      })["finally"](function () {
+        clearTimeout(timer);
+        if (signal) { signal.removeEventListener("abort", abort); }
       });
     }
 
     return {
-      get: function (url, query) { return request("GET", url, query); },
-      options: function (url, query) { return request("OPTIONS", url, query); },
-      head: function (url, query) { return request("HEAD", url, query); },
-      post: function (url, body) { return request("POST", url, null, body); },
-      put: function (url, body) { return request("PUT", url, null, body); },
-      patch: function (url, body) { return request("PATCH", url, null, body); },
-      "delete": function (url, body) { return request("DELETE", url, null, body); }
+      get: function (url, query, init) { return request("GET", url, query, undefined, init); },
+      options: function (url, query, init) { return request("OPTIONS", url, query, undefined, init); },
+      head: function (url, query, init) { return request("HEAD", url, query, undefined, init); },
+      post: function (url, body, init) { return request("POST", url, null, body, init); },
+      put: function (url, body, init) { return request("PUT", url, null, body, init); },
+      patch: function (url, body, init) { return request("PATCH", url, null, body, init); },
+      "delete": function (url, body, init) { return request("DELETE", url, null, body, init); }
     };
   }
 

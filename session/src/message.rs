@@ -1,6 +1,12 @@
 //! Message classification, exactly as the Java client does it (docs/protocol.md section 4.3).
 
-use std::cell::OnceCell;
+/// The parsed JSON, kept once computed: thread-safe on native targets (a `Message` is `Send`
+/// and `Sync`, so it can be shared across tasks); on wasm32 (one thread, and every byte of the
+/// browser download counts) the single-threaded cell.
+#[cfg(not(target_arch = "wasm32"))]
+type Lazy<T> = std::sync::OnceLock<T>;
+#[cfg(target_arch = "wasm32")]
+type Lazy<T> = std::cell::OnceCell<T>;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -14,11 +20,11 @@ use crate::Error;
 /// its raw text. The raw text is always kept, so [`Message::parse`] can read any frame as `T`.
 ///
 /// The JSON is parsed on first use, so a driver that only hands the text on (the browser
-/// client) never pays for parsing.
+/// client) never pays for parsing. On native targets a `Message` is `Send` and `Sync`.
 #[derive(Clone, Debug)]
 pub struct Message {
     text: String,
-    json: OnceCell<Option<Value>>,
+    json: Lazy<Option<Value>>,
 }
 
 /// Two messages are equal when their texts are: whether one was parsed already does not count.
@@ -33,7 +39,7 @@ impl Message {
     pub fn from_text(text: impl Into<String>) -> Message {
         Message {
             text: text.into(),
-            json: OnceCell::new(),
+            json: Lazy::new(),
         }
     }
 
@@ -115,6 +121,13 @@ pub(crate) fn classify(text: &str) -> Inbound {
         Inbound::Deliver(Message::from_text(text))
     }
 }
+
+/// A `Message` can be shared across threads and tasks (native targets).
+#[cfg(not(target_arch = "wasm32"))]
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Message>();
+};
 
 #[cfg(test)]
 mod tests {

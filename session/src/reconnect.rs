@@ -38,7 +38,9 @@ pub struct ReconnectPolicy {
     pub max_delay: Duration,
     /// Randomise each delay within `[step, 2 * step)` (never above `max_delay`; the steps then
     /// double only up to `max_delay / 2`), so that many clients dropped at once do not return at
-    /// once. Default `true` for exponential; ignored by [`BackoffKind::Fixed`].
+    /// once. Default `true` for exponential. With [`BackoffKind::Fixed`] each delay is
+    /// randomised within `[delay, 2 * delay)` (the browser client's default; off in
+    /// [`ReconnectPolicy::fixed`], the original's exact 3000 ms).
     pub jitter: bool,
     /// Stop after this many failed attempts in a row. Default `None` (never give up).
     pub max_attempts: Option<u32>,
@@ -222,7 +224,12 @@ fn build(policy: &ReconnectPolicy, seed: u64) -> DelayIter {
     let times = policy.max_attempts.map(|n| n as usize);
     match policy.kind {
         BackoffKind::Fixed => {
-            let b = ConstantBuilder::new().with_delay(policy.delay);
+            let mut b = ConstantBuilder::new().with_delay(policy.delay);
+            if policy.jitter {
+                // Each delay is `delay` plus up to `delay` more (3 s becomes 3 to 6 s): a restart
+                // does not bring every client back in the same instant.
+                b = b.with_jitter().with_jitter_seed(seed);
+            }
             let b = match times {
                 Some(n) => b.with_max_times(n),
                 None => b.without_max_times(),
@@ -287,6 +294,27 @@ mod tests {
         let d = delays(ReconnectPolicy::fixed(), 1, 50);
         assert_eq!(d.len(), 50);
         assert!(d.iter().all(|d| *d == Duration::from_millis(3000)));
+    }
+
+    #[test]
+    fn fixed_with_jitter_spreads_each_delay_over_one_more_delay() {
+        let p = ReconnectPolicy::fixed().jitter(true);
+        // Many clients (seeds) that lost the gateway at once: their first delays spread over
+        // 3 to 6 s, none below the original's 3 s.
+        let firsts: Vec<u64> = (0..200u64)
+            .map(|seed| delays(p.clone(), splitmix64(seed), 1)[0].as_millis() as u64)
+            .collect();
+        assert!(
+            firsts.iter().all(|d| (3000..6000).contains(d)),
+            "{firsts:?}"
+        );
+        let (min, max) = (firsts.iter().min().unwrap(), firsts.iter().max().unwrap());
+        assert!(max - min > 2000, "spread {min}..{max}");
+        // One client's later delays stay in the same range.
+        let d = delays(p, 7, 20);
+        assert!(d
+            .iter()
+            .all(|d| (3000..6000).contains(&(d.as_millis() as u64))));
     }
 
     #[test]

@@ -132,7 +132,14 @@ impl Shared {
             rx,
             self.origin,
         );
-        self.runtime.spawn(task.run());
+        // Every event of the connection is logged in its span (`crate::ws::log_event`).
+        let span = tracing::info_span!(
+            target: "moleculer_ws_client::ws",
+            "moleculer_ws",
+            url = %self.settings.url
+        );
+        self.runtime
+            .spawn(tracing::Instrument::instrument(task.run(), span));
         inner.commands = Some(tx.clone());
         Some(tx)
     }
@@ -296,7 +303,7 @@ impl Client {
             .first()
             .cloned()
             .ok_or_else(|| Error::InvalidUrl("no URL".into()))?;
-        let mut headers = reqwest::header::HeaderMap::new();
+        let mut headers = http::HeaderMap::new();
         for (name, value) in &config.headers {
             let (n, v) = parse_header(name, value)?;
             headers.append(n, v);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -41,7 +41,7 @@ pub(crate) struct Settings {
 /// Opens a socket: the token provider is asked now, once per attempt.
 pub(super) async fn open(settings: Arc<Settings>) -> Result<WsStream, ConnectFailure> {
     let mut url = settings.url.clone();
-    let token = settings.defaults.token_now();
+    let token = settings.defaults.token_now().await;
     if let (Some(name), Some(token)) = (&settings.token_query_param, &token) {
         append_query(&mut url, &[(name, token)]);
     }

@@ -275,6 +275,7 @@ impl Task {
     }
 
     async fn dispatch(&mut self, event: Event) {
+        crate::ws::log_event(&event);
         match &event {
             Event::Open => {
                 for w in self.open_waiters.drain(..) {

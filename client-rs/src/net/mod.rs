@@ -41,6 +41,7 @@ pub(crate) struct NetOptions {
 /// The resolved settings: which proxy for which URL, and the TLS configuration.
 #[derive(Clone, Default)]
 pub(crate) struct Network {
+    #[cfg_attr(not(feature = "rest"), allow(dead_code))]
     choice: ProxyChoice,
     proxy: Option<Arc<Matcher>>,
     #[cfg(feature = "rustls")]
@@ -139,6 +140,7 @@ impl Network {
     }
 
     /// The HTTP client for REST calls, on the same proxy rules and TLS configuration.
+    #[cfg(feature = "rest")]
     pub(crate) fn http_client(&self) -> Result<reqwest::Client, Error> {
         let mut builder = reqwest::Client::builder();
         match &self.choice {

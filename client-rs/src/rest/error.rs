@@ -1,7 +1,74 @@
-//! The error body of a Moleculer gateway.
+//! The error body of a Moleculer gateway, and a failed request.
+
+#[cfg(feature = "rest")]
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+#[cfg(feature = "rest")]
+/// A REST call that failed below HTTP: no connection, TLS, a timeout, a body cut short.
+/// [`source`](std::error::Error::source) is reqwest's error, with its own causes.
+#[derive(Clone, Debug)]
+pub struct RequestError {
+    inner: Arc<reqwest::Error>,
+}
+
+#[cfg(feature = "rest")]
+impl RequestError {
+    pub(crate) fn new(e: reqwest::Error) -> RequestError {
+        RequestError { inner: Arc::new(e) }
+    }
+
+    /// Whether the call ran out of time (the client's or the request's timeout).
+    pub fn is_timeout(&self) -> bool {
+        self.inner.is_timeout()
+    }
+
+    /// Whether no connection to the server (or the proxy) could be made.
+    pub fn is_connect(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.inner.is_connect()
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            false
+        }
+    }
+}
+
+#[cfg(feature = "rest")]
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_timeout() {
+            f.write_str("timed out: ")?;
+        }
+        // reqwest's text, then its causes (the reason a connection failed is in them).
+        write!(f, "{}", self.inner)?;
+        let mut cause = std::error::Error::source(&*self.inner);
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "rest")]
+impl std::error::Error for RequestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.inner)
+    }
+}
+
+#[cfg(feature = "rest")]
+/// Two request errors are equal when they say the same (reqwest's errors are not comparable).
+impl PartialEq for RequestError {
+    fn eq(&self, other: &RequestError) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
 
 /// An error answered by a Moleculer gateway: the body
 /// `{"name","message","nodeID","code","type","retryable","stack","data"}` plus the HTTP status.
@@ -47,6 +114,8 @@ impl std::fmt::Display for MoleculerError {
         write!(f, "{name} (HTTP {}): {}", self.status, self.message)
     }
 }
+
+impl std::error::Error for MoleculerError {}
 
 impl MoleculerError {
     /// Reads a gateway error from a response body and status; never fails.

@@ -1,107 +1,94 @@
 //! REST calls to the gateway: the requests a client answers pushed messages with.
 //!
-//! Every call resolves to a [`Response`] holding the parsed JSON body, also for 4xx and 5xx
-//! answers (as the Java client does); only transport failures are errors. Use
-//! [`Response::error_for_status`] to turn a gateway error into [`Error::Gateway`](crate::Error).
+//! Every call is a [`RequestBuilder`]: add a query, headers, a body or a timeout, then
+//! `.await` it (or call [`send`](RequestBuilder::send)). It resolves to a [`Response`] holding
+//! the parsed JSON body, also for 4xx and 5xx answers (as the Java client does); only
+//! transport failures are errors. Use [`Response::error_for_status`] to turn a gateway error
+//! into [`Error::Gateway`](crate::Error).
+//!
+//! ```
+//! # #![allow(clippy::unwrap_used)]
+//! # use moleculer_ws_client::{Client, StatusCode};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), moleculer_ws_client::Error> {
+//! # let config = moleculer_ws_server::GatewayConfig::default().trigger(true);
+//! # let gateway = moleculer_ws_server::Gateway::builder().config(config).build().unwrap()
+//! #     .bind("127.0.0.1:0").await.unwrap();
+//! # let base = format!("http://{}/", gateway.local_addr());
+//! let client = Client::builder().base_url(&base).build()?;
+//! let clients = client
+//!     .get("/api/websocket/clients")
+//!     .query(&[("verbose", "1")])
+//!     .header("X-Request-Id", "42")
+//!     .timeout(std::time::Duration::from_secs(5))
+//!     .await?;
+//! assert_eq!(clients.status(), StatusCode::OK);
+//! assert!(clients.json().is_object());
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
+#[cfg(feature = "rest")]
 mod request;
+#[cfg(feature = "rest")]
 mod response;
 
 pub use error::MoleculerError;
-pub use request::{Method, RequestBuilder};
+#[cfg(feature = "rest")]
+pub use error::RequestError;
+#[cfg(feature = "rest")]
+pub use request::RequestBuilder;
+#[cfg(feature = "rest")]
 pub use response::Response;
 
+#[cfg(feature = "rest")]
+use http::Method;
+#[cfg(feature = "rest")]
 use serde::Serialize;
 
-use crate::{Client, Error};
+#[cfg(feature = "rest")]
+use crate::Client;
 
+#[cfg(feature = "rest")]
 impl Client {
-    /// Starts a request with per-request headers, query, body and timeout.
-    /// `url` is absolute or relative to the client's base URL.
+    /// Starts a request of any method. `url` is absolute or relative to the client's base URL.
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
         RequestBuilder::new(self.clone(), method, url)
     }
 
-    /// `GET url?query`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidUrl`], [`Error::Request`] (transport), [`Error::Decode`] never (a body
-    /// that is not JSON is returned as a JSON string).
-    pub async fn get<K: AsRef<str>, V: AsRef<str>>(
-        &self,
-        url: &str,
-        query: &[(K, V)],
-    ) -> Result<Response, Error> {
-        self.request(Method::Get, url).query(query).send().await
+    /// `GET url`; add a query with [`RequestBuilder::query`].
+    pub fn get(&self, url: &str) -> RequestBuilder {
+        self.request(Method::GET, url)
     }
 
-    /// `OPTIONS url?query`.
-    ///
-    /// # Errors
-    /// As [`get`](Self::get).
-    pub async fn options<K: AsRef<str>, V: AsRef<str>>(
-        &self,
-        url: &str,
-        query: &[(K, V)],
-    ) -> Result<Response, Error> {
-        self.request(Method::Options, url).query(query).send().await
+    /// `HEAD url`: status and headers only.
+    pub fn head(&self, url: &str) -> RequestBuilder {
+        self.request(Method::HEAD, url)
     }
 
-    /// `HEAD url?query`: status and headers only.
-    ///
-    /// # Errors
-    /// As [`get`](Self::get).
-    pub async fn head<K: AsRef<str>, V: AsRef<str>>(
-        &self,
-        url: &str,
-        query: &[(K, V)],
-    ) -> Result<Response, Error> {
-        self.request(Method::Head, url).query(query).send().await
+    /// `OPTIONS url`.
+    pub fn options(&self, url: &str) -> RequestBuilder {
+        self.request(Method::OPTIONS, url)
+    }
+
+    /// `DELETE url` (add a body with [`RequestBuilder::json`] if the route wants one).
+    pub fn delete(&self, url: &str) -> RequestBuilder {
+        self.request(Method::DELETE, url)
     }
 
     /// `POST url` with a JSON body.
-    ///
-    /// # Errors
-    /// As [`get`](Self::get), plus [`Error::Decode`] if `body` does not serialize.
-    pub async fn post<B: Serialize + ?Sized>(
-        &self,
-        url: &str,
-        body: &B,
-    ) -> Result<Response, Error> {
-        self.request(Method::Post, url).json(body).send().await
+    pub fn post<B: Serialize + ?Sized>(&self, url: &str, body: &B) -> RequestBuilder {
+        self.request(Method::POST, url).json(body)
     }
 
     /// `PUT url` with a JSON body.
-    ///
-    /// # Errors
-    /// As [`post`](Self::post).
-    pub async fn put<B: Serialize + ?Sized>(&self, url: &str, body: &B) -> Result<Response, Error> {
-        self.request(Method::Put, url).json(body).send().await
+    pub fn put<B: Serialize + ?Sized>(&self, url: &str, body: &B) -> RequestBuilder {
+        self.request(Method::PUT, url).json(body)
     }
 
     /// `PATCH url` with a JSON body.
-    ///
-    /// # Errors
-    /// As [`post`](Self::post).
-    pub async fn patch<B: Serialize + ?Sized>(
-        &self,
-        url: &str,
-        body: &B,
-    ) -> Result<Response, Error> {
-        self.request(Method::Patch, url).json(body).send().await
-    }
-
-    /// `DELETE url` with a JSON body (for a request without a body use
-    /// [`request`](Self::request) with [`Method::Delete`]).
-    ///
-    /// # Errors
-    /// As [`post`](Self::post).
-    pub async fn delete<B: Serialize + ?Sized>(
-        &self,
-        url: &str,
-        body: &B,
-    ) -> Result<Response, Error> {
-        self.request(Method::Delete, url).json(body).send().await
+    pub fn patch<B: Serialize + ?Sized>(&self, url: &str, body: &B) -> RequestBuilder {
+        self.request(Method::PATCH, url).json(body)
     }
 }

@@ -1,60 +1,28 @@
 //! One REST request.
 
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::time::Duration;
 
-use reqwest::header::HeaderValue;
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE};
+use http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use http::Method;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::Response;
+use super::{RequestError, Response};
 use crate::client::parse_header;
 use crate::url::{append_query, check_http, resolve};
 use crate::{Client, Error};
 
-/// An HTTP method of a REST call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Method {
-    /// GET
-    Get,
-    /// POST
-    Post,
-    /// PUT
-    Put,
-    /// PATCH
-    Patch,
-    /// DELETE
-    Delete,
-    /// HEAD
-    Head,
-    /// OPTIONS
-    Options,
+/// Whether a request of this method says `Content-Type: application/json` even without a
+/// body: gateways refuse (415) any request that is not a GET or HEAD and is not JSON, so that
+/// a page of another site cannot reach an action without a CORS preflight.
+fn needs_content_type(method: &Method) -> bool {
+    method != Method::GET && method != Method::HEAD
 }
 
-impl Method {
-    fn to_reqwest(self) -> reqwest::Method {
-        match self {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Delete => reqwest::Method::DELETE,
-            Method::Head => reqwest::Method::HEAD,
-            Method::Options => reqwest::Method::OPTIONS,
-        }
-    }
-
-    /// Whether a request of this method says `Content-Type: application/json` even without a
-    /// body: gateways refuse (415) any request that is not a GET or HEAD and is not JSON, so
-    /// that a page of another site cannot reach an action without a CORS preflight.
-    fn needs_content_type(self) -> bool {
-        !matches!(self, Method::Get | Method::Head)
-    }
-}
-
-/// A REST request being built; send it with [`send`](Self::send). Never panics: the first
-/// invalid part is returned by `send`.
+/// A REST request being built; `.await` it (or call [`send`](Self::send)). Never panics: the
+/// first invalid part is the error of the call.
 ///
 /// Every request says `Accept: application/json`, and `Content-Type: application/json` when
 /// it has a body or its method is not GET or HEAD (the gateway answers 415 otherwise);
@@ -86,7 +54,7 @@ impl RequestBuilder {
         }
     }
 
-    /// Appends query pairs (percent-encoded).
+    /// Appends query pairs (percent-encoded); call it again to add more.
     pub fn query<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: &[(K, V)]) -> Self {
         if let Ok(url) = &mut self.url {
             append_query(url, pairs);
@@ -137,9 +105,9 @@ impl RequestBuilder {
             return Err(e);
         }
         let url = self.url?;
-        let mut headers = self.client.defaults.headers_now();
+        let mut headers = self.client.defaults.headers_now().await;
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        if self.body.is_some() || self.method.needs_content_type() {
+        if self.body.is_some() || needs_content_type(&self.method) {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         for (name, value) in &self.headers {
@@ -148,7 +116,7 @@ impl RequestBuilder {
         let mut req = self
             .client
             .http
-            .request(self.method.to_reqwest(), url)
+            .request(self.method.clone(), url)
             .headers(headers);
         if let Some(body) = self.body {
             req = req.body(body);
@@ -156,26 +124,49 @@ impl RequestBuilder {
         if let Some(t) = self.timeout {
             req = req.timeout(t);
         }
-        let resp = req.send().await.map_err(request_error)?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let bytes = resp.bytes().await.map_err(request_error)?;
+        let started = web_time_now();
+        let resp = req.send().await.map_err(RequestError::new)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(RequestError::new)?;
+        tracing::debug!(
+            target: "moleculer_ws_client::rest",
+            method = %self.method,
+            status = status.as_u16(),
+            bytes = bytes.len(),
+            elapsed_ms = elapsed_ms(started),
+            "REST call answered"
+        );
         Ok(Response::new(status, headers, parse_body(&bytes)))
     }
 }
 
-fn request_error(e: reqwest::Error) -> Error {
-    let kind = if e.is_timeout() { "timed out: " } else { "" };
-    Error::Request(format!("{kind}{e}"))
+/// A REST call is a future: `client.get(url).query(..).await`.
+impl IntoFuture for RequestBuilder {
+    type Output = Result<Response, Error>;
+    #[cfg(not(target_arch = "wasm32"))]
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+    // reqwest's browser futures are not `Send` (nothing is, in a page).
+    #[cfg(target_arch = "wasm32")]
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+/// The start of a call, for its log line (no clock on wasm32 without the browser's).
+#[cfg(not(target_arch = "wasm32"))]
+fn web_time_now() -> Option<std::time::Instant> {
+    Some(std::time::Instant::now())
+}
+#[cfg(target_arch = "wasm32")]
+fn web_time_now() -> Option<std::time::Instant> {
+    None
+}
+
+fn elapsed_ms(started: Option<std::time::Instant>) -> Option<u64> {
+    started.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX))
 }
 
 /// JSON if the body parses, `null` if empty, else the text as a JSON string.
@@ -206,15 +197,15 @@ mod tests {
     async fn invalid_parts_surface_at_send() {
         let c = Client::new().unwrap();
         let e = c
-            .request(Method::Get, "/relative")
+            .request(Method::GET, "/relative")
             .send()
             .await
             .unwrap_err();
         assert!(matches!(e, Error::InvalidUrl(_)), "{e:?}");
-        let e = c.request(Method::Get, "ws://h/").send().await.unwrap_err();
+        let e = c.request(Method::GET, "ws://h/").send().await.unwrap_err();
         assert!(matches!(e, Error::InvalidUrl(_)), "{e:?}");
         let e = c
-            .request(Method::Get, "http://127.0.0.1:9/")
+            .request(Method::GET, "http://127.0.0.1:9/")
             .header("bad header", "x")
             .send()
             .await

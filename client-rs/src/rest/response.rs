@@ -1,5 +1,6 @@
 //! The answer of a REST call.
 
+use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -12,13 +13,13 @@ use crate::Error;
 /// when it is not JSON.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
+    status: StatusCode,
+    headers: HeaderMap,
     body: Value,
 }
 
 impl Response {
-    pub(crate) fn new(status: u16, headers: Vec<(String, String)>, body: Value) -> Response {
+    pub(crate) fn new(status: StatusCode, headers: HeaderMap, body: Value) -> Response {
         Response {
             status,
             headers,
@@ -27,26 +28,23 @@ impl Response {
     }
 
     /// The HTTP status.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         self.status
     }
 
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
+        self.status.is_success()
     }
 
-    /// The first value of a header (case-insensitive name).
+    /// The first value of a header (case-insensitive name), if it is text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.get(name)?.to_str().ok()
     }
 
-    /// All headers, names in lower case, in the order received.
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    /// All headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     /// The parsed body.
@@ -69,7 +67,8 @@ impl Response {
 
     /// The gateway error this response carries, if its status is 400 or more.
     pub fn error(&self) -> Option<MoleculerError> {
-        (self.status >= 400).then(|| MoleculerError::from_body(self.status, &self.body))
+        let status = self.status.as_u16();
+        (status >= 400).then(|| MoleculerError::from_body(status, &self.body))
     }
 
     /// `Ok(self)` for a status below 400, else the gateway's error.
@@ -96,11 +95,9 @@ mod tests {
             "name": "ValidationError", "message": "bad", "nodeID": "n1", "code": 422,
             "type": "VALIDATION_ERROR", "retryable": false, "stack": "...", "data": {"f": 1}
         });
-        let r = Response::new(
-            422,
-            vec![("content-type".into(), "application/json".into())],
-            body,
-        );
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        let r = Response::new(StatusCode::UNPROCESSABLE_ENTITY, headers, body);
         assert!(!r.is_success());
         assert_eq!(r.header("Content-Type"), Some("application/json"));
         let e = r.error().unwrap();
@@ -120,8 +117,8 @@ mod tests {
     #[test]
     fn not_found_body_still_gives_an_error() {
         let r = Response::new(
-            404,
-            vec![],
+            StatusCode::NOT_FOUND,
+            HeaderMap::new(),
             json!({"success": false, "message": "Not Found: /p"}),
         );
         let e = r.error().unwrap();
@@ -129,9 +126,17 @@ mod tests {
             (e.code, e.status, e.message.as_str()),
             (404, 404, "Not Found: /p")
         );
-        let r = Response::new(500, vec![], json!("plain text"));
+        let r = Response::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            HeaderMap::new(),
+            json!("plain text"),
+        );
         assert_eq!(r.error().unwrap().message, "plain text");
-        let r = Response::new(500, vec![], json!({"code": "weird"}));
+        let r = Response::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            HeaderMap::new(),
+            json!({"code": "weird"}),
+        );
         assert_eq!(
             r.error().unwrap().code,
             500,
@@ -141,7 +146,7 @@ mod tests {
 
     #[test]
     fn success_parses_typed() {
-        let r = Response::new(200, vec![], json!({"n": 3}));
+        let r = Response::new(StatusCode::OK, HeaderMap::new(), json!({"n": 3}));
         assert!(r.error().is_none());
         #[derive(serde::Deserialize)]
         struct N {

@@ -8,6 +8,26 @@ use crate::rest::RequestError;
 use crate::SessionError;
 
 /// Everything that can go wrong, on every target. Each variant says what the caller should do.
+///
+/// Below a failed REST call the causes are there to walk, as with any `std::error::Error`:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::error::Error as _;
+///
+/// let client = moleculer_ws_client::Client::new().unwrap();
+/// // Nothing listens on port 9 (discard) here.
+/// let err = client.get("http://127.0.0.1:9/api").await.unwrap_err();
+/// let mut causes = vec![err.to_string()];
+/// let mut source = err.source();
+/// while let Some(cause) = source {
+///     causes.push(cause.to_string());
+///     source = cause.source();
+/// }
+/// assert!(causes.len() >= 3, "the client's, reqwest's and the connection's: {causes:?}");
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {

@@ -60,6 +60,22 @@
 //! - stop with [`Error::Rejected`] when the upgrade is answered 401, 403 or 404;
 //! - messages classified as the Java client does ([`Message`]).
 //!
+//! # Logs
+//!
+//! The client logs through `tracing` (nothing is printed unless the program installs a
+//! subscriber): each socket's task runs in a span `moleculer_ws{url}`; attempts, opens,
+//! closes, reconnects and errors are events of the target `moleculer_ws_client::ws` (debug,
+//! info, warn), messages and heartbeats at trace; each REST call is a debug event of
+//! `moleculer_ws_client::rest` (method, status, bytes, time).
+//!
+//! ```
+//! // For example with tracing-subscriber (and its `env-filter` feature):
+//! tracing_subscriber::fmt()
+//!     .with_env_filter("moleculer_ws_client=debug")
+//!     .try_init()
+//!     .ok();
+//! ```
+//!
 //! # Errors
 //!
 //! What the session reports on the way ([`Event::Error`], [`Event::Stopped`]) is the session

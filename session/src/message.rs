@@ -20,7 +20,17 @@ use crate::Error;
 /// its raw text. The raw text is always kept, so [`Message::parse`] can read any frame as `T`.
 ///
 /// The JSON is parsed on first use, so a driver that only hands the text on (the browser
-/// client) never pays for parsing. On native targets a `Message` is `Send` and `Sync`.
+/// client) never pays for parsing. On native targets a `Message` is `Send` and `Sync`:
+///
+/// ```
+/// # use moleculer_ws_session::Message;
+/// let message = std::sync::Arc::new(Message::from_text(r#"{"n": 1}"#));
+/// let shared = std::sync::Arc::clone(&message);
+/// let n = std::thread::spawn(move || shared.json().map(|v| v["n"].clone()))
+///     .join()
+///     .unwrap();
+/// assert_eq!(n, Some(serde_json::json!(1)));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Message {
     text: String,

@@ -482,3 +482,19 @@ async fn answers_to_other_nodes_are_rate_limited_and_counted() {
         17
     );
 }
+
+#[test]
+fn the_transporter_link_and_the_outbound_queue_are_gauges() {
+    let mut h = harness(Version::V4);
+    assert_eq!(metric(&h.transit, "moleculer_ws_cluster_transporter_up"), 0);
+    h.transit.on_link(super::transporter::LinkEvent::Up);
+    assert_eq!(metric(&h.transit, "moleculer_ws_cluster_transporter_up"), 1);
+    // Announcing queued DISCOVER and INFO: nobody has published them yet.
+    let queued = metric(&h.transit, "moleculer_ws_cluster_outbound_queue");
+    assert!(queued >= 2, "{queued}");
+    let _ = h.sent();
+    assert_eq!(metric(&h.transit, "moleculer_ws_cluster_outbound_queue"), 0);
+    h.transit
+        .on_link(super::transporter::LinkEvent::Down("gone".into()));
+    assert_eq!(metric(&h.transit, "moleculer_ws_cluster_transporter_up"), 0);
+}

@@ -110,6 +110,8 @@ pub(crate) struct Transit {
     warned_versions: Mutex<HashSet<(String, String)>>,
     stopped: AtomicBool,
     queue_full: AtomicBool,
+    /// Whether the transporter's connection is up (gauge `moleculer_ws_cluster_transporter_up`).
+    link_up: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -153,6 +155,7 @@ impl Transit {
             warned_versions: Mutex::default(),
             stopped: AtomicBool::new(false),
             queue_full: AtomicBool::new(false),
+            link_up: AtomicBool::new(false),
         }
     }
 
@@ -174,8 +177,20 @@ impl Transit {
 
     /// Appends the transit's counters (Prometheus text format).
     pub(crate) fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
         self.stats.render(self.view().len(), out);
         self.render_history_role(out);
+        let up = u8::from(self.link_up.load(Ordering::Relaxed));
+        let queued = self.out.max_capacity() - self.out.capacity();
+        let _ = writeln!(
+            out,
+            "# HELP moleculer_ws_cluster_transporter_up 1 while the connection to the transporter \
+             is up, else 0.\n# TYPE moleculer_ws_cluster_transporter_up gauge\n\
+             moleculer_ws_cluster_transporter_up {up}\n\
+             # HELP moleculer_ws_cluster_outbound_queue Packets waiting to be published \
+             (dropped when the queue is full).\n# TYPE moleculer_ws_cluster_outbound_queue gauge\n\
+             moleculer_ws_cluster_outbound_queue {queued}"
+        );
     }
 
     fn send(&self, topic: String, payload: Vec<u8>) {
@@ -256,13 +271,17 @@ impl Transit {
     pub(crate) fn on_link(&self, event: LinkEvent) {
         match event {
             LinkEvent::Up => {
+                self.link_up.store(true, Ordering::Relaxed);
                 tracing::info!(node = %self.node_id, "cluster: transporter connected, announcing");
                 self.announce();
             }
-            LinkEvent::Down(why) => tracing::warn!(
-                reason = %why,
-                "cluster: transporter connection lost; local delivery continues, reconnecting"
-            ),
+            LinkEvent::Down(why) => {
+                self.link_up.store(false, Ordering::Relaxed);
+                tracing::warn!(
+                    reason = %why,
+                    "cluster: transporter connection lost; local delivery continues, reconnecting"
+                );
+            }
             LinkEvent::Message { topic, payload } => self.handle(&topic, &payload, Instant::now()),
             LinkEvent::TooLarge { topic, size } => {
                 let why = format!(

@@ -55,9 +55,12 @@ pub(crate) struct Inner {
     generation: u64,
     timer: Option<JsValue>,
     timer_cb: Option<Closure<dyn FnMut(JsValue)>>,
-    /// Takes a promised URL ([`AttemptUrl::Later`]) for the attempt of `awaiting`.
+    /// Takes a promised URL ([`AttemptUrl::Later`]).
     url_cb: Option<Closure<dyn FnMut(JsValue)>>,
-    awaiting: u64,
+    /// A promised URL is on its way: attempts wait for it instead of asking again (so a slow
+    /// token provider is never asked twice at once), and it serves whichever attempt is
+    /// connecting when it comes.
+    awaiting: bool,
     open_event: Option<JsValue>,
     last_state: ConnectionState,
     pub(crate) raw_messages: bool,
@@ -70,6 +73,10 @@ pub(crate) struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // A promise still pending would call a freed closure (and throw): leave it to it.
+        if let (true, Some(cb)) = (self.awaiting, self.url_cb.take()) {
+            cb.forget();
+        }
         if let Some(id) = self.timer.take() {
             clear_timeout(&id);
         }
@@ -118,7 +125,7 @@ impl Driver {
             RefCell::new(Inner {
                 url: Box::new(url),
                 url_cb: Some(url_cb),
-                awaiting: 0,
+                awaiting: false,
                 session,
                 socket: None,
                 generation: 0,
@@ -271,20 +278,21 @@ impl Inner {
 
     /// One step: `None` when there is nothing for the owner.
     fn advance(&mut self, input: Input) -> Option<Step> {
-        let input = match input {
+        let raw = match input {
             Input::Url(url) => {
+                self.awaiting = false;
                 self.url_settled(url)?;
-                let events = self.carry_out();
-                return Some(self.show(events, None));
+                None
             }
-            other => other,
+            input => {
+                #[cfg(feature = "tabs")]
+                let input = match self.tabs {
+                    Some(_) => self.tab_input(input)?,
+                    None => input,
+                };
+                input.feed(&mut self.session, now(), self.raw_messages)
+            }
         };
-        #[cfg(feature = "tabs")]
-        let input = match self.tabs {
-            Some(_) => self.tab_input(input)?,
-            None => input,
-        };
-        let raw = input.feed(&mut self.session, now(), self.raw_messages);
         #[allow(unused_mut)]
         let mut events = self.carry_out();
         #[cfg(feature = "tabs")]
@@ -350,33 +358,32 @@ impl Inner {
     }
 
     fn open_socket(&mut self) {
-        self.generation += 1;
-        let generation = self.generation;
+        if self.awaiting {
+            return; // the promised URL on its way serves this attempt
+        }
         match (self.url)(self.session.endpoint()) {
-            AttemptUrl::Now(url) => self.open_at(url, generation),
+            AttemptUrl::Now(url) => self.open_at(url),
             AttemptUrl::Later(promise) => {
-                self.awaiting = generation;
                 if let Some(cb) = &self.url_cb {
+                    self.awaiting = true;
                     let _ = promise.then(cb);
                 }
             }
         }
     }
 
-    /// A promised URL arrived: opens the socket if an attempt waits for one (`None`: nothing
-    /// changed). A promise that settles after its attempt was given up may serve the next
-    /// attempt (its token is one the provider gave; the next one's promise is then ignored).
+    /// A promised URL arrived: opens the socket if an attempt is connecting and this tab leads
+    /// (`None`: nothing changed).
     fn url_settled(&mut self, url: JsValue) -> Option<()> {
-        if self.awaiting != self.generation
-            || self.socket.is_some()
-            || self.session.state() != ConnectionState::Connecting
-        {
+        #[cfg(feature = "tabs")]
+        let leads = self.tabs.as_ref().is_none_or(|t| t.leader);
+        #[cfg(not(feature = "tabs"))]
+        let leads = true;
+        if !leads || self.socket.is_some() || self.session.state() != ConnectionState::Connecting {
             return None;
         }
-        self.awaiting = 0;
-        let generation = self.generation;
         match url.as_string() {
-            Some(url) => self.open_at(url, generation),
+            Some(url) => self.open_at(url),
             None => self.session.on_connect_failed(
                 now(),
                 ConnectFailure::Transport("no URL: the token provider failed".into()),
@@ -385,7 +392,9 @@ impl Inner {
         Some(())
     }
 
-    fn open_at(&mut self, mut url: String, generation: u64) {
+    fn open_at(&mut self, mut url: String) {
+        self.generation += 1;
+        let generation = self.generation;
         let weak = self.me.clone();
         let sink = move |ev: SocketEvent| {
             if let Some(inner) = weak.upgrade() {

@@ -178,7 +178,9 @@ impl ClientBuilder {
     /// An async function asked for the bearer token before every REST call and every
     /// connection attempt, and awaited (a refresh over the network, a token cache with
     /// expiry). `None` sends no token. A connection attempt waits for it within its connect
-    /// timeout. On native targets the future must be `Send`.
+    /// timeout; a REST call waits for it before its own timeout starts. On native targets the
+    /// future must be `Send`. In a browser, an answer still on its way when the next attempt
+    /// starts serves that attempt (the provider is not asked twice at once).
     ///
     /// ```
     /// # use moleculer_ws_client::Client;
@@ -261,7 +263,8 @@ impl ClientBuilder {
 
     /// Hosts reached directly although [`proxy`](Self::proxy) is set, in `NO_PROXY` syntax:
     /// comma-separated names (`example.com` covers its subdomains too), IP addresses, CIDR
-    /// blocks (`10.0.0.0/8`), or `*` for every host. Default:
+    /// blocks (`10.0.0.0/8`), or `*` for every host (`host:port` and `*.x` entries match
+    /// nothing). Default:
     /// none (the environment's `NO_PROXY` applies to the environment's proxies only). Call it
     /// after `proxy`.
     #[cfg(not(target_arch = "wasm32"))]

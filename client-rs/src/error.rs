@@ -25,7 +25,7 @@ use crate::SessionError;
 ///     causes.push(cause.to_string());
 ///     source = cause.source();
 /// }
-/// assert!(causes.len() >= 3, "the client's, reqwest's and the connection's: {causes:?}");
+/// assert!(causes.len() >= 2, "the client's message, then what failed below: {causes:?}");
 /// # }
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -113,14 +113,14 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
-    /// The cause, where there is one below the client: reqwest's error for
-    /// [`Error::Request`], the gateway's error for [`Error::Gateway`]. The session's errors
-    /// are the session core's texts (shared with the browser client, where causes are texts).
+    /// The cause, where there is one below the client: what failed below reqwest for
+    /// [`Error::Request`] (whose own text this error prints already). The session's errors are
+    /// the session core's texts (shared with the browser client, where causes are texts), and
+    /// [`Error::Gateway`] prints the gateway's error itself.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             #[cfg(feature = "rest")]
-            Error::Request(e) => Some(e),
-            Error::Gateway(e) => Some(&**e),
+            Error::Request(e) => std::error::Error::source(e),
             _ => None,
         }
     }

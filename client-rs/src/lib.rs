@@ -63,7 +63,8 @@
 //! # Logs
 //!
 //! The client logs through `tracing` (nothing is printed unless the program installs a
-//! subscriber): each socket's task runs in a span `moleculer_ws{url}`; attempts, opens,
+//! subscriber): on native targets each socket's task runs in a span `moleculer_ws{url}` (the
+//! URL without its query and credentials); on every target attempts, opens,
 //! closes, reconnects and errors are events of the target `moleculer_ws_client::ws` (debug,
 //! info, warn), messages and heartbeats at trace; each REST call is a debug event of
 //! `moleculer_ws_client::rest` (method, status, bytes, time).

@@ -136,6 +136,22 @@ async fn bypass_list_goes_direct() {
     assert!(answer.is_success());
     assert_eq!((proxy.tunnels(), proxy.forwarded()), (0, 0));
     ws.disconnect().await;
+    // `*` bypasses every host, IP addresses too (hyper-util's rule covers names only).
+    let all = Client::builder()
+        .base_url(&base(gw.local_addr()))
+        .proxy(&proxy.url())
+        .proxy_bypass("*")
+        .build()
+        .unwrap();
+    let (ws, _events) = all.ws("/ws/chat", fast()).unwrap();
+    within(ws.connect()).await.unwrap();
+    assert!(all
+        .get("/api/websocket/clients")
+        .await
+        .unwrap()
+        .is_success());
+    assert_eq!((proxy.tunnels(), proxy.forwarded()), (0, 0));
+    ws.disconnect().await;
     // `no_proxy()` also goes direct.
     let direct = Client::builder().no_proxy().build().unwrap();
     let (ws, _events) = direct
@@ -317,4 +333,33 @@ async fn socks5_wrong_credentials_are_reported_and_retried() {
     assert_eq!(socks.tunnels(), 0);
     assert!(gw.count_clients().is_empty());
     ws.disconnect().await;
+}
+
+#[tokio::test]
+async fn socks5_resolves_names_on_the_client_for_socks5_and_refuses_long_credentials() {
+    let gw = gateway().await;
+    let socks = SocksProxy::start(None).await;
+    // socks5 with a name: the client resolves it (the proxy sees an address).
+    let client = Client::builder()
+        .base_url(&format!("http://localhost:{}/", gw.local_addr().port()))
+        .proxy(&socks.url("socks5", None))
+        .build()
+        .unwrap();
+    let (ws, _events) = client.ws("/ws/socks", fast()).unwrap();
+    within(ws.connect()).await.unwrap();
+    let target = socks.targets().pop().unwrap();
+    assert!(
+        target.parse::<std::net::SocketAddr>().is_ok(),
+        "an address, not a name: {target}"
+    );
+    ws.disconnect().await;
+    let long = "u".repeat(256);
+    let err = Client::builder()
+        .proxy(&format!("socks5://{long}:p@127.0.0.1:1080"))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig(m) if m.contains("255")),
+        "{err:?}"
+    );
 }

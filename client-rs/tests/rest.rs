@@ -176,18 +176,27 @@ async fn every_method_and_typed_action_errors() {
         panic!("expected a request error, got {err:?}");
     };
     assert!(e.is_connect(), "{e}");
-    // The causes are there to walk: reqwest's error, then what failed below it.
-    let source = std::error::Error::source(&err).expect("a source");
-    assert!(source
-        .downcast_ref::<moleculer_ws_client::RequestError>()
-        .is_some());
-    let mut depth = 0;
+    // The causes are there to walk, each said once: the error prints reqwest's message, its
+    // sources what failed below (down to the system's error).
+    let mut chain = vec![err.to_string()];
     let mut cause = std::error::Error::source(&err);
     while let Some(c) = cause {
-        depth += 1;
+        chain.push(c.to_string());
         cause = c.source();
     }
-    assert!(depth >= 2, "reqwest's error and its cause: {depth}");
+    assert!(chain[0].starts_with("request failed: "), "{chain:?}");
+    assert!(chain.len() >= 2, "{chain:?}");
+    for (i, text) in chain.iter().enumerate().skip(1) {
+        assert!(
+            !chain[i - 1].ends_with(text.as_str()),
+            "said twice: {chain:?}"
+        );
+    }
+    // The last cause is the system's (refused, or reset while the gateway goes away).
+    assert!(
+        chain.last().is_some_and(|t| t.contains("os error")),
+        "{chain:?}"
+    );
 }
 
 #[tokio::test]

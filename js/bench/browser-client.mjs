@@ -15,6 +15,7 @@ import { createInterface } from "node:readline";
 import fs from "node:fs";
 import path from "node:path";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
+import { execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
 import { jsDir, repo, target, arg } from "./support.mjs";
 
@@ -27,8 +28,10 @@ const br = (file) => brotliCompressSync(fs.readFileSync(path.join(jsDir, file)),
 const both = (files) => ({ files, gzip: files.reduce((n, f) => n + gz(f), 0), brotli: files.reduce((n, f) => n + br(f), 0) });
 const version = (pkg) => JSON.parse(fs.readFileSync(path.join(jsDir, "node_modules", pkg, "package.json"), "utf8")).version;
 // gzip -9 and brotli -11 of what a page downloads.
+const gnuGzip = (file) => execFileSync("gzip", ["-9", "-c", path.join(jsDir, file)],
+  { maxBuffer: 1 << 24 }).length;
 const sizes = {
-  single: both(["websocket.js"]),
+  single: { ...both(["websocket.js"]), gnuGzip: gnuGzip("websocket.js") },
   split: both(["split/websocket.js", "split/websocket.wasm"]),
   "socket.io-client": { version: version("socket.io-client"), ...both(["node_modules/socket.io-client/dist/socket.io.min.js"]) },
   "centrifuge-js": { version: version("centrifuge"), ...both(["node_modules/centrifuge/dist/centrifuge.js"]) },

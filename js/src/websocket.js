@@ -112,9 +112,9 @@
     var beatMs = (+opts.heartbeatInterval || 6000) / 3;
     if (opts.shared) {
       if (root.BroadcastChannel && root.navigator && root.navigator.locks) {
-        tab = { bc: null, id: Math.random(), leading: false, resynced: false,
-          release: null, req: null, abort: null, stats: null, pos: null, delivered: 0,
-          mute: false, seen: 0, beat: null, watch: null };
+        // Also (unset until used): bc, leading, resynced, release, req, abort, stats, pos,
+        // mute, seen, beat, watch.
+        tab = { id: Math.random(), delivered: 0 };
       } else if (root.console) {
         root.console.info("moleculer-ws: no Web Locks or BroadcastChannel here (Web Locks need " +
           "https or localhost): this tab keeps a socket of its own");
@@ -149,15 +149,8 @@
       try { tab.bc.postMessage(msg); } catch (e) { /* closed, or a value that cannot be cloned */ }
     }
 
-    var hooks = {
-      heartbeatInterval: opts.heartbeatInterval,
-      heartbeatTimeout: opts.heartbeatTimeout,
-      reconnectDelay: opts.reconnectDelay,
-      maxReconnectDelay: opts.maxReconnectDelay,
-      jitter: opts.jitter,
-      connectTimeout: opts.connectTimeout,
-      recover: opts.recover,
-      debug: opts.debug,
+    // What the module reads: the options as given (read once, here), the callbacks below.
+    var hooks = Object.assign({}, opts, {
       // `tokenProvider` (a token, or a promise of one) is asked before every attempt; the
       // token goes in the query (a browser WebSocket sends no headers).
       urlFor: opts.tokenProvider && function () {
@@ -167,7 +160,7 @@
           if (root.console) { root.console.error("moleculer-ws: the token provider failed:", e); }
         });
       }
-    };
+    });
     HOOKS.forEach(function (name) {
       hooks[name] = function () {
         var args = [].slice.call(arguments);
@@ -410,7 +403,7 @@
         return self;
       },
       // Whether this tab holds the socket (always true without `shared`, once connected).
-      isLeader: function () { return tab ? tab.leading : !!conn; },
+      isLeader: function () { return tab ? !!tab.leading : !!conn; },
       _probe: function () { if (conn) { conn.probe(); } },
       _leave: function () { if (tab.leading) { stepDown(true); } else { withdraw(); } },
       _back: function () { if (!tab.leading) { start(); } }
@@ -427,7 +420,8 @@
   // delete(url, body?, init?) resolve to the parsed JSON (null for 204); a gateway error
   // rejects with an Error carrying status, name, code, type and data from the Moleculer error
   // body. Every request but GET and HEAD says Content-Type: application/json, also without a
-  // body: the gateway answers 415 to any other. Options: baseUrl, headers, timeout (ms),
+  // body: the gateway answers 415 to any other. Options: baseUrl, headers, timeout (ms; 0 or
+  // none: no limit),
   // tokenProvider (a token or a promise of one, sent as Authorization: Bearer); `init` per
   // request: headers, signal (an AbortSignal), timeout. A timeout rejects with a TimeoutError,
   // (a DOMException), an abort with the signal's reason.
@@ -439,7 +433,7 @@
       if (query) {
         Object.keys(query).forEach(function (k) {
           var v = query[k];
-          (Array.isArray(v) ? v : [v]).forEach(function (x) { u.searchParams.append(k, String(x)); });
+          [].concat(v).forEach(function (x) { u.searchParams.append(k, String(x)); });
         });
       }
       return u.href;
@@ -449,22 +443,25 @@
       init = init || {};
       var h = { "Accept": "application/json" };
       if (method !== "GET" && method !== "HEAD") { h["Content-Type"] = "application/json"; }
-      [options.headers, init.headers].forEach(function (more) {
-        Object.keys(more || {}).forEach(function (k) { h[k] = more[k]; });
-      });
+      Object.assign(h, options.headers, init.headers);
       var timeout = init.timeout != null ? init.timeout : options.timeout;
       var stop = new AbortController(), signal = init.signal, timer;
       function abort() { stop.abort(signal.reason); }
       if (signal) {
         if (signal.aborted) { abort(); } else { signal.addEventListener("abort", abort); }
       }
-      if (timeout != null) {
+      if (timeout) {
         timer = setTimeout(function () {
           stop.abort(new DOMException("timed out after " + timeout + " ms", "TimeoutError"));
         }, timeout);
       }
-      // fetch (and the body's reading) rejects with the abort's reason.
-      return Promise.resolve(options.tokenProvider && options.tokenProvider()).then(function (token) {
+      // fetch (and the body's reading) rejects with the abort's reason; so does the wait for
+      // the token (a provider that throws rejects the call).
+      return new Promise(function (resolve, reject) {
+        stop.signal.onabort = function () { reject(stop.signal.reason); };
+        // Followed, not adopted: an abort still rejects while the token is awaited.
+        Promise.resolve(options.tokenProvider && options.tokenProvider()).then(resolve, reject);
+      }).then(function (token) {
         if (token != null) { h.Authorization = "Bearer " + token; }
         var req = { method: method, headers: h, signal: stop.signal };
         if (body !== undefined) { req.body = JSON.stringify(body); }
@@ -477,14 +474,11 @@
           }
           if (resp.ok) { return resp.status === 204 ? null : data; }
           var body = data && typeof data === "object" ? data : {};
-          var err = new Error(body.message || ("HTTP " + resp.status));
-          err.status = resp.status;
-          err.name = body.name || "HttpError";
-          err.code = body.code != null ? body.code : resp.status;
-          err.type = body.type || null;
-          err.data = body.data != null ? body.data : null;
-          err.body = data;
-          throw err;
+          throw Object.assign(new Error(body.message || ("HTTP " + resp.status)), {
+            status: resp.status, name: body.name || "HttpError",
+            code: body.code != null ? body.code : resp.status, type: body.type || null,
+            data: body.data != null ? body.data : null, body: data
+          });
         });
       })["finally"](function () {
         clearTimeout(timer);

@@ -113,7 +113,7 @@ test("MoleculerHttpClient: timeout, AbortSignal, per-request headers and an asyn
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
-  t.after(() => { hold.forEach((r) => r.destroy()); server.close(); });
+  t.after(() => { hold.forEach((r) => r.destroy()); server.closeAllConnections(); server.close(); });
   const other = `http://127.0.0.1:${server.address().port}`;
   const page = await openPage(browser, `${gw.base}/test/pages/probe.html`);
   t.after(() => page.close());
@@ -142,6 +142,16 @@ test("MoleculerHttpClient: timeout, AbortSignal, per-request headers and an asyn
     out.clients = await api.get("/api/websocket/clients");
     try { await MoleculerHttpClient().get("/api/websocket/clients"); } catch (e) { out.without = e.status; }
     out.asked = asked;
+    // A provider that throws rejects the call (no exception escapes); one that never answers
+    // is cut by the timeout; timeout 0 means none.
+    const call = MoleculerHttpClient({ tokenProvider: () => { throw new Error("no refresh"); } })
+      .get("/api/websocket/clients");
+    try { await call; } catch (e) { out.thrown = e.message; }
+    try {
+      await MoleculerHttpClient({ tokenProvider: () => new Promise(() => {}), timeout: 100 })
+        .get("/api/websocket/clients");
+    } catch (e) { out.hung = e.name; }
+    out.zero = await MoleculerHttpClient({ baseUrl: other, timeout: 0 }).get("/fast");
     return out;
   }, other);
   assert.deepEqual(result.timeout, { name: "TimeoutError", message: "timed out after 150 ms" });
@@ -155,6 +165,9 @@ test("MoleculerHttpClient: timeout, AbortSignal, per-request headers and an asyn
   assert.deepEqual(result.clients, {});
   assert.equal(result.without, 401);
   assert.equal(result.asked, 1);
+  assert.equal(result.thrown, "no refresh");
+  assert.equal(result.hung, "TimeoutError");
+  assert.deepEqual(result.zero, { ok: true });
 });
 
 /** Each page's time (ms since the epoch) of its reopen after the gateway restarted. */

@@ -7,6 +7,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
+import { execFileSync } from "node:child_process";
 import { once } from "node:events";
 import {
   startGateway, launchBrowser, openPage, waitFor, broadcast, clients, jsDir,
@@ -59,9 +60,12 @@ after(async () => {
   fs.rmSync(site, { recursive: true, force: true });
 });
 
-test("the single file is at most 30,000 B served with gzip -9", () => {
+test("the single file is at most 30,000 B served with gzip -9 (zlib, and GNU gzip)", () => {
   const size = gzipSync(single, { level: 9 }).length;
-  assert.ok(size <= 30000, `websocket.js is ${size} B gzipped`);
+  assert.ok(size <= 30000, `websocket.js is ${size} B gzipped by zlib`);
+  // GNU gzip packs the base64 inside less tightly than Node's zlib: the limit holds for both.
+  const gnu = execFileSync("gzip", ["-9", "-c"], { input: single, maxBuffer: 1 << 24 }).length;
+  assert.ok(gnu <= 30000, `websocket.js is ${gnu} B with gzip -9`);
 });
 
 /**

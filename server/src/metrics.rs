@@ -74,9 +74,10 @@ const BUCKETS: [f64; 11] = [
 struct Rest {
     /// Index: status - 100 (statuses 100 to 599; others are not sent).
     by_status: Box<[AtomicU64; 500]>,
-    /// Cumulative as Prometheus wants: calls that took at most `BUCKETS[i]`.
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
+    /// Calls by bucket: `[i]` took at most `BUCKETS[i]` and more than the bound before; the
+    /// last one more than every bound. Each call counts once, so a scrape sums them into
+    /// cumulative buckets that always rise, with `+Inf` and `_count` their total.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
     sum_micros: AtomicU64,
 }
 
@@ -85,7 +86,6 @@ impl Default for Rest {
         Rest {
             by_status: Box::new(std::array::from_fn(|_| AtomicU64::new(0))),
             buckets: Default::default(),
-            count: AtomicU64::new(0),
             sum_micros: AtomicU64::new(0),
         }
     }
@@ -131,12 +131,13 @@ impl Metrics {
             n.fetch_add(1, Ordering::Relaxed);
         }
         let secs = took.as_secs_f64();
-        for (bound, n) in BUCKETS.iter().zip(&self.rest.buckets) {
-            if secs <= *bound {
-                n.fetch_add(1, Ordering::Relaxed);
-            }
+        let bucket = BUCKETS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(BUCKETS.len());
+        if let Some(n) = self.rest.buckets.get(bucket) {
+            n.fetch_add(1, Ordering::Relaxed);
         }
-        self.rest.count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.rest.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
@@ -248,11 +249,13 @@ impl Metrics {
             out,
             "# HELP {name} Time from routing a REST call to its answer.\n# TYPE {name} histogram"
         );
-        for (bound, n) in BUCKETS.iter().zip(&self.rest.buckets) {
-            let n = n.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        let mut count = 0;
+        for (i, n) in self.rest.buckets.iter().enumerate() {
+            count += n.load(Ordering::Relaxed);
+            if let Some(bound) = BUCKETS.get(i) {
+                let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+            }
         }
-        let count = self.rest.count.load(Ordering::Relaxed);
         let sum = self.rest.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");

@@ -175,15 +175,26 @@ where
     let request = request
         .body(Empty::new())
         .map_err(|e| lost(e.to_string()))?;
-    // The connection ends once it has handed itself over (2xx) or the proxy closed it; the
-    // answer comes either way (an error when the proxy closed without one).
-    let (answer, _) = tokio::join!(sender.send_request(request), conn.with_upgrades());
+    // The answer, while the connection runs. A refusal may come with a body on a kept-alive
+    // connection (which then never ends by itself): it is dropped with the answer. If the
+    // connection ends first, its answer (or why there is none) is waiting for `send`.
+    let mut conn = conn.with_upgrades();
+    let mut send = std::pin::pin!(sender.send_request(request));
+    let (answer, conn_done) = tokio::select! {
+        biased;
+        answer = &mut send => (answer, false),
+        _ = &mut conn => (send.await, true),
+    };
     let answer = answer.map_err(|e| lost(e.to_string()))?;
     let status = answer.status();
     if status.is_success() {
-        let upgraded = hyper::upgrade::on(answer)
-            .await
-            .map_err(|e| lost(e.to_string()))?;
+        // The connection hands itself over to the upgrade once it has read the answer.
+        let upgraded = if conn_done {
+            hyper::upgrade::on(answer).await
+        } else {
+            tokio::join!(hyper::upgrade::on(answer), conn).0
+        };
+        let upgraded = upgraded.map_err(|e| lost(e.to_string()))?;
         return Ok(Either::Right(TokioIo::new(upgraded)));
     }
     let line = format!(
@@ -225,7 +236,27 @@ async fn socks(
         status: None,
         message: format!("the SOCKS proxy {name} did not open a connection to {authority}: {e}"),
     };
-    let dst: http::Uri = format!("http://{authority}/")
+    // `socks5` and `socks4` resolve the name here, with tokio's resolver (hyper-util's would
+    // block the runtime's thread); SOCKS4 carries IPv4 addresses only.
+    let target = match scheme {
+        "socks5" | "socks4" => {
+            let (host, port) = authority
+                .rsplit_once(':')
+                .map(|(h, p)| (h.trim_start_matches('[').trim_end_matches(']'), p))
+                .ok_or_else(|| failed("no port".into()))?;
+            let port: u16 = port.parse().map_err(|_| failed("bad port".into()))?;
+            let addrs = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| failed(format!("cannot resolve {host}: {e}")))?;
+            let addr = addrs
+                .into_iter()
+                .find(|a| scheme == "socks5" || a.is_ipv4())
+                .ok_or_else(|| failed(format!("{host} has no address the proxy can take")))?;
+            addr.to_string()
+        }
+        _ => authority.to_owned(),
+    };
+    let dst: http::Uri = format!("http://{target}/")
         .parse()
         .map_err(|e: http::uri::InvalidUri| failed(e.to_string()))?;
     let tcp = Connected(Some(tcp_to_proxy(proxy, name).await?));
@@ -239,13 +270,13 @@ async fn socks(
             connector
                 .call(dst)
                 .await
-                .map_err(|e| failed(e.to_string()))?
+                .map_err(|e| failed(socks_error(&e)))?
         }
         "socks4" | "socks4a" => SocksV4::new(proxy_uri, tcp)
             .local_dns(scheme == "socks4")
             .call(dst)
             .await
-            .map_err(|e| failed(e.to_string()))?,
+            .map_err(|e| failed(socks_error(&e)))?,
         other => {
             return Err(ConnectFailure::Proxy {
                 status: None,
@@ -254,6 +285,17 @@ async fn socks(
         }
     };
     Ok(Either::Left(io.into_inner()))
+}
+
+/// A SOCKS failure in words: hyper-util's text, with the I/O error it hides behind "io error"
+/// (its error type has no `source`; its `Debug` holds the cause and never the credentials).
+fn socks_error(e: &(impl std::fmt::Display + std::fmt::Debug)) -> String {
+    let text = e.to_string();
+    if text.contains("io error") {
+        format!("{text} ({e:?})")
+    } else {
+        text
+    }
 }
 
 /// The connection to the SOCKS proxy, already open, as the connector hyper-util's SOCKS

@@ -133,10 +133,15 @@ impl Shared {
             self.origin,
         );
         // Every event of the connection is logged in its span (`crate::ws::log_event`).
+        // The URL without its query and credentials (a token may be in either).
+        let mut shown = self.settings.url.clone();
+        shown.set_query(None);
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
         let span = tracing::info_span!(
             target: "moleculer_ws_client::ws",
             "moleculer_ws",
-            url = %self.settings.url
+            url = %shown
         );
         self.runtime
             .spawn(tracing::Instrument::instrument(task.run(), span));

@@ -80,15 +80,46 @@ fn proxy_url(raw: &str) -> Result<String, Error> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(invalid("no host"));
     }
+    // SOCKS5 carries the user and the password in at most 255 bytes each (RFC 1929).
+    if scheme.starts_with("socks") {
+        let userinfo = uri
+            .authority()
+            .and_then(|a| a.as_str().rsplit_once('@'))
+            .map(|(u, _)| u);
+        let too_long = userinfo.is_some_and(|u| {
+            u.split(':')
+                .any(|part| percent_encoding::percent_decode_str(part).count() > 255)
+        });
+        if too_long {
+            return Err(invalid("a SOCKS user or password is longer than 255 bytes"));
+        }
+    }
     Ok(url)
+}
+
+/// Whether a bypass list says `*`: every host, IP addresses too (hyper-util's matcher takes
+/// `*` for every host *name* only, so such a list turns the proxy off here, for both ways).
+fn bypasses_all(list: &str) -> bool {
+    list.split(',').any(|entry| entry.trim() == "*")
 }
 
 impl NetOptions {
     /// Reads the environment (for [`ProxyChoice::Environment`]) and builds the TLS
     /// configuration.
     pub(crate) fn resolve(&self) -> Result<Network, Error> {
+        let env_bypass = || {
+            ["NO_PROXY", "no_proxy"]
+                .iter()
+                .find_map(|name| std::env::var(name).ok())
+                .unwrap_or_default()
+        };
         let (choice, proxy) = match &self.proxy {
             ProxyChoice::Off => (ProxyChoice::Off, None),
+            ProxyChoice::Environment if bypasses_all(&env_bypass()) => (ProxyChoice::Off, None),
+            ProxyChoice::Explicit { url, bypass } if bypasses_all(bypass) => {
+                proxy_url(url)?;
+                (ProxyChoice::Off, None)
+            }
             // hyper-util reads the variables (`from_system`: the environment, plus the
             // system's settings on macOS and Windows when reqwest's `system-proxy` is on,
             // exactly as reqwest does for REST).

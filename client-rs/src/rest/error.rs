@@ -8,7 +8,8 @@ use serde_json::Value;
 
 #[cfg(feature = "rest")]
 /// A REST call that failed below HTTP: no connection, TLS, a timeout, a body cut short.
-/// [`source`](std::error::Error::source) is reqwest's error, with its own causes.
+/// It prints reqwest's message; [`source`](std::error::Error::source) leads to what failed
+/// below it (each cause once, as error reporters expect).
 #[derive(Clone, Debug)]
 pub struct RequestError {
     inner: Arc<reqwest::Error>,
@@ -44,21 +45,15 @@ impl std::fmt::Display for RequestError {
         if self.is_timeout() {
             f.write_str("timed out: ")?;
         }
-        // reqwest's text, then its causes (the reason a connection failed is in them).
-        write!(f, "{}", self.inner)?;
-        let mut cause = std::error::Error::source(&*self.inner);
-        while let Some(c) = cause {
-            write!(f, ": {c}")?;
-            cause = c.source();
-        }
-        Ok(())
+        // reqwest's own text; its causes are this error's sources.
+        write!(f, "{}", self.inner)
     }
 }
 
 #[cfg(feature = "rest")]
 impl std::error::Error for RequestError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.inner)
+        std::error::Error::source(&*self.inner)
     }
 }
 

@@ -62,8 +62,8 @@ impl RequestBuilder {
         self
     }
 
-    /// Adds a header to this request only (on top of the client's defaults, replacing a
-    /// default of the same name).
+    /// Adds a header to this request only (on top of the client's defaults, replacing the
+    /// defaults of the same name; call it again with the same name to send several values).
     pub fn header(mut self, name: &str, value: &str) -> Self {
         match parse_header(name, value) {
             Ok((n, v)) => {
@@ -110,8 +110,13 @@ impl RequestBuilder {
         if self.body.is_some() || needs_content_type(&self.method) {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
+        // A name set on the request replaces the defaults of that name; repeated, it is sent
+        // with every value.
+        for name in self.headers.keys() {
+            headers.remove(name);
+        }
         for (name, value) in &self.headers {
-            headers.insert(name.clone(), value.clone());
+            headers.append(name.clone(), value.clone());
         }
         let mut req = self
             .client

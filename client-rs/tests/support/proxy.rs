@@ -105,6 +105,24 @@ impl TestProxy {
     }
 }
 
+/// A refusal as real proxies (Squid) send it: an HTML page on a kept-alive connection, which
+/// stays open until the client closes it.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, status: &str, headers: &str) {
+    let body = format!("<html><body><h1>{status}</h1></body></html>");
+    let head = format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Type: text/html\r\nContent-Length: {}\r\n\
+         Connection: keep-alive\r\n\r\n",
+        body.len()
+    );
+    if client.write_all(head.as_bytes()).await.is_err()
+        || client.write_all(body.as_bytes()).await.is_err()
+    {
+        return;
+    }
+    let mut sink = [0u8; 1024];
+    while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {}
+}
+
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
     options: &ProxyOptions,
@@ -145,13 +163,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             .map(|(_, v)| v.as_str());
         if got != Some(want.as_str()) {
             c.refused.fetch_add(1, Ordering::SeqCst);
-            let _ = client
-                .write_all(
-                    b"HTTP/1.1 407 Proxy Authentication Required\r\n\
-                      Proxy-Authenticate: Basic realm=\"test\"\r\n\
-                      Content-Length: 0\r\nConnection: close\r\n\r\n",
-                )
-                .await;
+            refuse(
+                client,
+                "407 Proxy Authentication Required",
+                "Proxy-Authenticate: Basic realm=\"test\"\r\n",
+            )
+            .await;
             return;
         }
     }
@@ -162,11 +179,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         let local = target.starts_with("127.0.0.1:") || target.starts_with("localhost:");
         if options.forbid || !local {
             c.refused.fetch_add(1, Ordering::SeqCst);
-            let _ = client
-                .write_all(
-                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                )
-                .await;
+            refuse(client, "403 Forbidden", "").await;
             return;
         }
         let Ok(mut upstream) = TcpStream::connect(target).await else {

@@ -57,10 +57,14 @@ pub(crate) struct Inner {
     timer_cb: Option<Closure<dyn FnMut(JsValue)>>,
     /// Takes a promised URL ([`AttemptUrl::Later`]).
     url_cb: Option<Closure<dyn FnMut(JsValue)>>,
-    /// A promised URL is on its way: attempts wait for it instead of asking again (so a slow
-    /// token provider is never asked twice at once), and it serves whichever attempt is
+    /// A promised URL is on its way for the attempt in progress: a new attempt waits for it
+    /// instead of asking again (a slow token provider is never asked twice at once); an
+    /// attempt given up (connect timeout, disconnect) stops waiting, so a provider that never
+    /// answers is asked again at the next attempt. A late answer serves whichever attempt is
     /// connecting when it comes.
     awaiting: bool,
+    /// Promises not settled yet (each may still call `url_cb`).
+    pending: u32,
     open_event: Option<JsValue>,
     last_state: ConnectionState,
     pub(crate) raw_messages: bool,
@@ -74,7 +78,7 @@ pub(crate) struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // A promise still pending would call a freed closure (and throw): leave it to it.
-        if let (true, Some(cb)) = (self.awaiting, self.url_cb.take()) {
+        if let (1.., Some(cb)) = (self.pending, self.url_cb.take()) {
             cb.forget();
         }
         if let Some(id) = self.timer.take() {
@@ -126,6 +130,7 @@ impl Driver {
                 url: Box::new(url),
                 url_cb: Some(url_cb),
                 awaiting: false,
+                pending: 0,
                 session,
                 socket: None,
                 generation: 0,
@@ -281,6 +286,7 @@ impl Inner {
         let raw = match input {
             Input::Url(url) => {
                 self.awaiting = false;
+                self.pending = self.pending.saturating_sub(1);
                 self.url_settled(url)?;
                 None
             }
@@ -334,6 +340,7 @@ impl Inner {
                 Action::Connect if leads => self.open_socket(),
                 Action::AbortConnect => {
                     self.socket = None;
+                    self.awaiting = false;
                     #[cfg(feature = "tabs")]
                     self.relay_closed(1006);
                 }
@@ -366,7 +373,9 @@ impl Inner {
             AttemptUrl::Later(promise) => {
                 if let Some(cb) = &self.url_cb {
                     self.awaiting = true;
-                    let _ = promise.then(cb);
+                    self.pending += 1;
+                    // A rejection comes as a value that is not a string: the attempt fails.
+                    let _ = promise.then2(cb, cb);
                 }
             }
         }
@@ -386,7 +395,7 @@ impl Inner {
             Some(url) => self.open_at(url),
             None => self.session.on_connect_failed(
                 now(),
-                ConnectFailure::Transport("no URL: the token provider failed".into()),
+                ConnectFailure::Transport("the token provider failed".into()),
             ),
         }
         Some(())

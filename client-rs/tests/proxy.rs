@@ -363,3 +363,35 @@ async fn socks5_resolves_names_on_the_client_for_socks5_and_refuses_long_credent
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_proxy_that_closes_at_once_is_reported_and_retried() {
+    // Accepts and closes every connection without a word.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let closer = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+    let client = Client::builder()
+        .proxy(&format!("http://{addr}"))
+        .build()
+        .unwrap();
+    let (ws, mut events) = client.ws("http://127.0.0.1:9/ws/chat", fast()).unwrap();
+    for _ in 0..2 {
+        let e = expect_event(&mut events, WAIT, "a proxy error", |e| {
+            matches!(e, Event::Error(_))
+        })
+        .await;
+        match e {
+            Event::Error(SessionError::Proxy {
+                status: None,
+                message,
+            }) => assert!(message.contains("dropped the CONNECT"), "{message}"),
+            other => panic!("expected a proxy error, got {other:?}"),
+        }
+    }
+    ws.disconnect().await;
+    closer.abort();
+}

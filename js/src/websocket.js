@@ -391,7 +391,7 @@
       // "statechange", "resync", "reconnect"; called with the same arguments.
       on: function (event, fn) {
         if (HOOKS.map(eventOf).indexOf(event) < 0 || typeof fn !== "function") {
-          throw new TypeError("on(event, fn): no event " + event + ", or fn not a function");
+          throw new TypeError("on(event, fn): bad event or fn: " + event);
         }
         (listeners[event] = listeners[event] || []).push(fn);
         return self;
@@ -458,6 +458,7 @@
       // fetch (and the body's reading) rejects with the abort's reason; so does the wait for
       // the token (a provider that throws rejects the call).
       return new Promise(function (resolve, reject) {
+        if (stop.signal.aborted) { reject(stop.signal.reason); return; }
         stop.signal.onabort = function () { reject(stop.signal.reason); };
         // Followed, not adopted: an abort still rejects while the token is awaited.
         Promise.resolve(options.tokenProvider && options.tokenProvider()).then(resolve, reject);

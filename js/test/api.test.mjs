@@ -61,6 +61,19 @@ test("tokenProvider: a promise asked before every attempt; a refused token is re
   assert.ok(errors.every((e) => /token provider failed/.test(e)), errors.join("\n"));
   assert.ok(page.errors.some((e) => /token provider failed/.test(e)), page.errors.join("\n"));
   await page.evaluate(() => ws.disconnect());
+  // A provider that never answers the first time: the attempt times out and the next one asks
+  // again (it is not blocked by the first promise).
+  await page.evaluate(() => {
+    window.hung = 0;
+    window.make("/ws/hung", {
+      reconnectDelay: 100, connectTimeout: 300,
+      tokenProvider: () => (window.hung++ === 0 ? new Promise(() => {}) : "secret"),
+    });
+    ws.connect();
+  });
+  await page.evaluate(() => ws.ready(15000));
+  assert.equal(await page.evaluate(() => window.hung), 2);
+  await page.evaluate(() => ws.disconnect());
 });
 
 test("on/off: listeners beside the options' callbacks; an unknown event throws", async (t) => {
@@ -152,6 +165,10 @@ test("MoleculerHttpClient: timeout, AbortSignal, per-request headers and an asyn
         .get("/api/websocket/clients");
     } catch (e) { out.hung = e.name; }
     out.zero = await MoleculerHttpClient({ baseUrl: other, timeout: 0 }).get("/fast");
+    try {
+      await MoleculerHttpClient({ tokenProvider: () => new Promise(() => {}) })
+        .get("/api/websocket/clients", null, { signal: AbortSignal.abort() });
+    } catch (e) { out.preAborted = e.name; }
     return out;
   }, other);
   assert.deepEqual(result.timeout, { name: "TimeoutError", message: "timed out after 150 ms" });
@@ -168,6 +185,7 @@ test("MoleculerHttpClient: timeout, AbortSignal, per-request headers and an asyn
   assert.equal(result.thrown, "no refresh");
   assert.equal(result.hung, "TimeoutError");
   assert.deepEqual(result.zero, { ok: true });
+  assert.equal(result.preAborted, "AbortError");
 });
 
 /** Each page's time (ms since the epoch) of its reopen after the gateway restarted. */

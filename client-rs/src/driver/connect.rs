@@ -180,19 +180,27 @@ where
     // connection ends first, its answer (or why there is none) is waiting for `send`.
     let mut conn = conn.with_upgrades();
     let mut send = std::pin::pin!(sender.send_request(request));
-    let (answer, conn_done) = tokio::select! {
+    let first = tokio::select! {
         biased;
-        answer = &mut send => (answer, false),
-        _ = &mut conn => (send.await, true),
+        answer = &mut send => Some(answer),
+        _ = &mut conn => None,
+    };
+    let (answer, conn) = match first {
+        Some(answer) => (answer, Some(conn)),
+        None => {
+            // Dropped, the ended connection cancels a request it never sent (a proxy that
+            // closed at once): `send` then says so instead of waiting.
+            drop(conn);
+            (send.await, None)
+        }
     };
     let answer = answer.map_err(|e| lost(e.to_string()))?;
     let status = answer.status();
     if status.is_success() {
         // The connection hands itself over to the upgrade once it has read the answer.
-        let upgraded = if conn_done {
-            hyper::upgrade::on(answer).await
-        } else {
-            tokio::join!(hyper::upgrade::on(answer), conn).0
+        let upgraded = match conn {
+            Some(conn) => tokio::join!(hyper::upgrade::on(answer), conn).0,
+            None => hyper::upgrade::on(answer).await,
         };
         let upgraded = upgraded.map_err(|e| lost(e.to_string()))?;
         return Ok(Either::Right(TokioIo::new(upgraded)));
@@ -265,6 +273,13 @@ async fn socks(
         "socks5" | "socks5h" => {
             let mut connector = SocksV5::new(proxy_uri, tcp).local_dns(scheme == "socks5");
             if let Some((user, password)) = proxy.raw_auth() {
+                // RFC 1929 carries each in at most 255 bytes (also for a proxy from the
+                // environment, which `build()` does not check).
+                if user.len() > 255 || password.len() > 255 {
+                    return Err(failed(
+                        "the user or the password is longer than 255 bytes".into(),
+                    ));
+                }
                 connector = connector.with_auth(user.to_owned(), password.to_owned());
             }
             connector

@@ -86,9 +86,15 @@ fn proxy_url(raw: &str) -> Result<String, Error> {
             .authority()
             .and_then(|a| a.as_str().rsplit_once('@'))
             .map(|(u, _)| u);
+        // As hyper-util reads them: split at the first `:`, decoded (lossily) as UTF-8.
         let too_long = userinfo.is_some_and(|u| {
-            u.split(':')
-                .any(|part| percent_encoding::percent_decode_str(part).count() > 255)
+            let (user, password) = u.split_once(':').unwrap_or((u, ""));
+            [user, password].iter().any(|part| {
+                percent_encoding::percent_decode_str(part)
+                    .decode_utf8_lossy()
+                    .len()
+                    > 255
+            })
         });
         if too_long {
             return Err(invalid("a SOCKS user or password is longer than 255 bytes"));

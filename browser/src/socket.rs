@@ -99,8 +99,13 @@ impl SocketGuard {
 
     /// Sends a text frame; a socket that is not open yet or any more drops it silently (the
     /// session notices a dead link through the heartbeat).
+    /// Sends while the socket is open; on a closing one (the gateway's close frame is on its
+    /// way to the close event) nothing: the browser would log "WebSocket is already in
+    /// CLOSING or CLOSED state" to the page's console.
     pub(crate) fn send(&self, text: &str) {
-        let _ = self.ws.send_with_str(text);
+        if self.ws.ready_state() == WebSocket::OPEN {
+            let _ = self.ws.send_with_str(text);
+        }
     }
 
     /// Starts the close handshake. Browsers only accept 1000 and 3000-4999 from scripts, so

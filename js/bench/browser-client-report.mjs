@@ -41,7 +41,7 @@ The single file is at most 30,000 B gzipped (the issue's limit, checked by
 ${n(S.single.gnuGzip)} B with GNU \`gzip -9\`, which codes the base64 inside less tightly. It is ${(single / S["socket.io-client"].gzip).toFixed(2)}x socket.io-client and
 ${(single / S["centrifuge-js"].gzip).toFixed(2)}x centrifuge-js: the difference is the session core compiled to WebAssembly (the same Rust code as the Rust
 client: heartbeat, reconnect, recovery), which those libraries write in JavaScript. The module
-inside is gzipped by zopfli before base64, tighter than a server's gzip -9 packs the split
+inside is deflated by zopfli before base64, tighter than a server's gzip -9 packs the split
 build's \`.wasm\`: with gzip the two builds weigh the same (${n(S.single.gzip)} and ${n(S.split.gzip)} B);
 with brotli the split build is smaller (${n(S.split.brotli)} B against ${n(S.single.brotli)} B), brotli compressing
 the raw module better than the formats \`DecompressionStream\` knows (gzip, deflate).

@@ -13,7 +13,7 @@
   "use strict";
 
   // The wasm-bindgen glue (it defines wasm_bindgen) and the wasm module: put here by
-  // scripts/bundle-browser.mjs. WASM is the module, gzip then base64, in the single file, and
+  // scripts/bundle-browser.mjs. WASM is the module, raw deflate then base64, in the single file, and
   // empty in the split build, which fetches websocket.wasm from next to the script.
   /*@glue*/
   var WASM = "@WASM@";
@@ -25,7 +25,7 @@
   var modulePromise = null;
   var live = [];
 
-  // The inlined module, unpacked by the browser's own gzip.
+  // The inlined module, unpacked by the browser's own inflate.
   function inflate() {
     if (typeof DecompressionStream !== "function") {
       throw new Error("this browser has no DecompressionStream (use the split build)");
@@ -33,7 +33,7 @@
     var bin = atob(WASM), bytes = new Uint8Array(bin.length);
     for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
     return new Response(new Blob([bytes]).stream()
-      .pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+      .pipeThrough(new DecompressionStream("deflate-raw"))).arrayBuffer();
   }
 
   function loadModule() {

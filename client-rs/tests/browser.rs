@@ -271,6 +271,23 @@ async fn several_urls_skip_a_dead_gateway_within_the_round() {
     }
 }
 
+/// The token the provider gives at its `n`th call: stale (refused) first, then the good one.
+fn nth_token(n: usize) -> Option<String> {
+    Some(if n == 0 { "stale" } else { "s3cret" }.to_owned())
+}
+
+/// A socket of `client` (on the token gateway) at `path`, retrying every 50 ms, once open.
+async fn open_after_a_refusal(client: &Client, path: &str) -> moleculer_ws_client::WebSocket {
+    let config = WebSocketConfig::default()
+        .reconnect(moleculer_ws_client::ReconnectPolicy::fixed().delay(Duration::from_millis(50)));
+    let (socket, _events) = client.ws(path, config).unwrap();
+    assert_eq!(
+        socket.wait_for_connection(Duration::from_secs(10)).await,
+        Ok(())
+    );
+    socket
+}
+
 #[wasm_bindgen_test]
 async fn the_token_goes_in_the_query_and_is_asked_at_every_attempt() {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -282,19 +299,10 @@ async fn the_token_goes_in_the_query_and_is_asked_at_every_attempt() {
     // The first attempt has a stale token (refused), the next ones the refreshed one.
     let client = Client::builder()
         .base_url(base)
-        .token_provider(move || {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            Some(if n == 0 { "stale" } else { "s3cret" }.to_owned())
-        })
+        .token_provider(move || nth_token(counter.fetch_add(1, Ordering::SeqCst)))
         .build()
         .unwrap();
-    let config = WebSocketConfig::default()
-        .reconnect(moleculer_ws_client::ReconnectPolicy::fixed().delay(Duration::from_millis(50)));
-    let (socket, _events) = client.ws("/ws/secure", config).unwrap();
-    assert_eq!(
-        socket.wait_for_connection(Duration::from_secs(10)).await,
-        Ok(())
-    );
+    let socket = open_after_a_refusal(&client, "/ws/secure").await;
     assert!(asked.load(Ordering::SeqCst) >= 2);
     assert!(!socket.url().contains("s3cret"), "{}", socket.url());
 }
@@ -316,18 +324,12 @@ async fn the_async_token_provider_is_awaited_at_every_attempt() {
                 // Answered later, by the browser's promise queue.
                 let later = js_sys::Promise::resolve(&wasm_bindgen::JsValue::NULL);
                 let _ = wasm_bindgen_futures::JsFuture::from(later).await;
-                Some(if n == 0 { "stale" } else { "s3cret" }.to_owned())
+                nth_token(n)
             }
         })
         .build()
         .unwrap();
-    let config = WebSocketConfig::default()
-        .reconnect(moleculer_ws_client::ReconnectPolicy::fixed().delay(Duration::from_millis(50)));
-    let (socket, _events) = client.ws("/ws/secure-async", config).unwrap();
-    assert_eq!(
-        socket.wait_for_connection(Duration::from_secs(10)).await,
-        Ok(())
-    );
+    let socket = open_after_a_refusal(&client, "/ws/secure-async").await;
     assert_eq!(asked.load(Ordering::SeqCst), 2);
     socket.disconnect().await;
 }

@@ -13,6 +13,22 @@ use support::proxy::{ProxyOptions, TestProxy};
 use support::socks::SocksProxy;
 use support::*;
 
+/// The message of the next error event, which must be a proxy error without a status (one
+/// the session retries).
+async fn retried_proxy_error(events: &mut moleculer_ws_client::Events) -> String {
+    let e = expect_event(events, WAIT, "a proxy error", |e| {
+        matches!(e, Event::Error(_))
+    })
+    .await;
+    match e {
+        Event::Error(SessionError::Proxy {
+            status: None,
+            message,
+        }) => message,
+        other => panic!("expected a proxy error without a status, got {other:?}"),
+    }
+}
+
 fn with_auth() -> ProxyOptions {
     ProxyOptions {
         auth: Some(("ann".into(), "s3cr:et".into())),
@@ -233,17 +249,8 @@ async fn unreachable_proxy_is_reported_and_retried() {
         .unwrap();
     let (ws, mut events) = client.ws("http://127.0.0.1:9/ws/chat", fast()).unwrap();
     for _ in 0..2 {
-        let e = expect_event(&mut events, WAIT, "a proxy error", |e| {
-            matches!(e, Event::Error(_))
-        })
-        .await;
-        match e {
-            Event::Error(SessionError::Proxy {
-                status: None,
-                message,
-            }) => assert!(message.contains("cannot reach the proxy"), "{message}"),
-            other => panic!("expected an unreachable-proxy error, got {other:?}"),
-        }
+        let message = retried_proxy_error(&mut events).await;
+        assert!(message.contains("cannot reach the proxy"), "{message}");
     }
     assert_ne!(ws.state(), ConnectionState::Stopped);
     ws.disconnect().await;
@@ -314,21 +321,10 @@ async fn socks5_wrong_credentials_are_reported_and_retried() {
         .build()
         .unwrap();
     let (ws, mut events) = client.ws("/ws/chat", fast()).unwrap();
-    let e = expect_event(&mut events, WAIT, "a proxy error", |e| {
-        matches!(e, Event::Error(_))
-    })
-    .await;
-    match e {
-        Event::Error(SessionError::Proxy {
-            status: None,
-            message,
-        }) => {
-            assert!(message.contains("SOCKS"), "{message}");
-            assert!(message.contains(&socks.addr.to_string()), "{message}");
-            assert!(!message.contains("wrong"), "no credentials: {message}");
-        }
-        other => panic!("expected a SOCKS proxy error, got {other:?}"),
-    }
+    let message = retried_proxy_error(&mut events).await;
+    assert!(message.contains("SOCKS"), "{message}");
+    assert!(message.contains(&socks.addr.to_string()), "{message}");
+    assert!(!message.contains("wrong"), "no credentials: {message}");
     assert!(socks.refused() >= 1);
     assert_eq!(socks.tunnels(), 0);
     assert!(gw.count_clients().is_empty());
@@ -367,31 +363,15 @@ async fn socks5_resolves_names_on_the_client_for_socks5_and_refuses_long_credent
 #[tokio::test]
 async fn a_proxy_that_closes_at_once_is_reported_and_retried() {
     // Accepts and closes every connection without a word.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let closer = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            drop(stream);
-        }
-    });
+    let (addr, _closer) = support::proxy::listen(|stream| async move { drop(stream) }).await;
     let client = Client::builder()
         .proxy(&format!("http://{addr}"))
         .build()
         .unwrap();
     let (ws, mut events) = client.ws("http://127.0.0.1:9/ws/chat", fast()).unwrap();
     for _ in 0..2 {
-        let e = expect_event(&mut events, WAIT, "a proxy error", |e| {
-            matches!(e, Event::Error(_))
-        })
-        .await;
-        match e {
-            Event::Error(SessionError::Proxy {
-                status: None,
-                message,
-            }) => assert!(message.contains("dropped the CONNECT"), "{message}"),
-            other => panic!("expected a proxy error, got {other:?}"),
-        }
+        let message = retried_proxy_error(&mut events).await;
+        assert!(message.contains("dropped the CONNECT"), "{message}");
     }
     ws.disconnect().await;
-    closer.abort();
 }

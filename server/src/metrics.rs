@@ -190,24 +190,20 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
-        let name = "moleculer_ws_sockets_closed_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Sockets the gateway closed, by reason: slow (1008, slow consumer), oversize (1009), flood (1008, too many frames or fragments).\n# TYPE {name} counter"
+        let closed = Closed::ALL.map(|why| (why.label(), &self.closed[why as usize]));
+        by_reason(
+            &mut out,
+            "moleculer_ws_sockets_closed_total",
+            "Sockets the gateway closed, by reason: slow (1008, slow consumer), oversize (1009), flood (1008, too many frames or fragments).",
+            &closed,
         );
-        for why in Closed::ALL {
-            let n = self.closed[why as usize].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {n}", why.label());
-        }
-        let name = "moleculer_ws_upgrades_refused_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} WebSocket upgrades refused, by reason: forbidden (403), socket_limit (503), path_length (414), paths_full (503), replay_throttled (429).\n# TYPE {name} counter"
+        let refused = Refused::ALL.map(|why| (why.label(), &self.refused[why as usize]));
+        by_reason(
+            &mut out,
+            "moleculer_ws_upgrades_refused_total",
+            "WebSocket upgrades refused, by reason: forbidden (403), socket_limit (503), path_length (414), paths_full (503), replay_throttled (429).",
+            &refused,
         );
-        for why in Refused::ALL {
-            let n = self.refused[why as usize].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {n}", why.label());
-        }
         self.render_rest(&mut out);
         let _ = writeln!(
             out,
@@ -259,6 +255,15 @@ impl Metrics {
         let sum = self.rest.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    }
+}
+
+/// A counter with a `reason` label: its help, type and one sample per reason.
+fn by_reason(out: &mut String, name: &str, help: &str, samples: &[(&str, &AtomicU64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (reason, n) in samples {
+        let n = n.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
     }
 }
 

@@ -47,6 +47,12 @@ fn target(url: &Url) -> Result<(String, String, u16), ConnectFailure> {
     Ok((host, authority, port))
 }
 
+/// A URI's host as sockets and TLS take it: an IPv6 literal without its brackets.
+fn bare_host(uri: &http::Uri) -> &str {
+    let host = uri.host().unwrap_or_default();
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
 /// The proxy as messages show it: scheme, host and port, never the credentials.
 fn shown(proxy: &Intercept) -> String {
     let uri = proxy.uri();
@@ -80,7 +86,7 @@ pub(crate) async fn transport(url: &Url, net: &Network) -> Result<Stream, Connec
             let tls = tls_to_proxy(tcp, &proxy, &name, net).await?;
             tunnel(TokioIo::new(tls), &proxy, &name, &authority).await
         }
-        Some(scheme) => socks(scheme, &proxy, &name, &authority).await,
+        Some(scheme) => socks(scheme, &proxy, &name, (&host, port, &authority)).await,
         None => Err(ConnectFailure::Proxy {
             status: None,
             message: format!("the proxy {name} has no scheme"),
@@ -91,8 +97,7 @@ pub(crate) async fn transport(url: &Url, net: &Network) -> Result<Stream, Connec
 /// TCP to the proxy.
 async fn tcp_to_proxy(proxy: &Intercept, name: &str) -> Result<TcpStream, ConnectFailure> {
     let uri = proxy.uri();
-    let host = uri.host().unwrap_or_default();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = bare_host(uri);
     let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
         Some("https") => 443,
         Some("http") => 80,
@@ -123,13 +128,8 @@ async fn tls_to_proxy(
         .tls
         .clone()
         .ok_or_else(|| failed("no TLS configuration".into()))?;
-    let host = proxy.uri().host().unwrap_or_default();
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let server =
-        rustls::pki_types::ServerName::try_from(host).map_err(|e| failed(e.to_string()))?;
+    let server = rustls::pki_types::ServerName::try_from(bare_host(proxy.uri()).to_owned())
+        .map_err(|e| failed(e.to_string()))?;
     let tls = tokio_rustls::TlsConnector::from(config)
         .connect(server, tcp)
         .await
@@ -234,12 +234,14 @@ where
 
 /// Through a SOCKS proxy: TCP to it here, then hyper-util's handshake (`socks5h` and
 /// `socks4a` let the proxy resolve the gateway's name; `socks5` and `socks4` resolve it here).
+/// `gateway`: its host (IPv6 without brackets), port and authority, from [`target`].
 async fn socks(
     scheme: &str,
     proxy: &Intercept,
     name: &str,
-    authority: &str,
+    gateway: (&str, u16, &str),
 ) -> Result<Stream, ConnectFailure> {
+    let (host, port, authority) = gateway;
     let failed = |e: String| ConnectFailure::Proxy {
         status: None,
         message: format!("the SOCKS proxy {name} did not open a connection to {authority}: {e}"),
@@ -248,11 +250,6 @@ async fn socks(
     // block the runtime's thread); SOCKS4 carries IPv4 addresses only.
     let target = match scheme {
         "socks5" | "socks4" => {
-            let (host, port) = authority
-                .rsplit_once(':')
-                .map(|(h, p)| (h.trim_start_matches('[').trim_end_matches(']'), p))
-                .ok_or_else(|| failed("no port".into()))?;
-            let port: u16 = port.parse().map_err(|_| failed("bad port".into()))?;
             let addrs = tokio::net::lookup_host((host, port))
                 .await
                 .map_err(|e| failed(format!("cannot resolve {host}: {e}")))?;
@@ -350,15 +347,10 @@ pub(crate) async fn handshake<R: IntoClientRequest + Unpin>(
     let request = request.into_client_request()?;
     let transport = match (request.uri().scheme_str(), &net.tls) {
         (Some("wss"), Some(config)) => {
-            let host = request
-                .uri()
-                .host()
-                .ok_or(WsError::Url(UrlError::NoHostName))?;
-            // An IPv6 literal comes with its brackets in the URI.
-            let host = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
+            if request.uri().host().is_none() {
+                return Err(WsError::Url(UrlError::NoHostName));
+            }
+            let host = bare_host(request.uri()).to_owned();
             let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|_| {
                 WsError::Io(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,

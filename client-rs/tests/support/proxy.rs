@@ -29,10 +29,33 @@ pub struct Counters {
     pub tunnels: AtomicUsize,
     /// Absolute-form requests forwarded (REST to `http://` URLs).
     pub forwarded: AtomicUsize,
-    /// Requests refused (407 or 403).
+    /// Requests refused (407 or 403; the SOCKS proxy: wrong credentials).
     pub refused: AtomicUsize,
-    /// The `CONNECT` targets, in order.
+    /// The tunnels' targets, in order (`host:port`, as the client sent it).
     pub targets: Mutex<Vec<String>>,
+}
+
+/// Listens on 127.0.0.1:0 and runs `handle` on every connection (the test proxies' loop);
+/// dropping the set stops it all.
+pub async fn listen<F, Fut>(handle: F) -> (SocketAddr, JoinSet<()>)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut tasks = JoinSet::new();
+    tasks.spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            connections.spawn(handle(stream));
+            while connections.try_join_next().is_some() {}
+        }
+    });
+    (addr, tasks)
 }
 
 /// The proxy; stops (and drops every connection) when dropped.
@@ -45,33 +68,24 @@ pub struct TestProxy {
 
 impl TestProxy {
     pub async fn start(options: ProxyOptions) -> TestProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let counters = Arc::new(Counters::default());
         let tls = options.tls.is_some();
-        let mut tasks = JoinSet::new();
         let c = counters.clone();
-        tasks.spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (options, c) = (options.clone(), c.clone());
-                connections.spawn(async move {
-                    match &options.tls {
-                        None => serve(stream, &options, &c).await,
-                        Some(config) => {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
-                            if let Ok(tls) = acceptor.accept(stream).await {
-                                serve(tls, &options, &c).await;
-                            }
+        let (addr, tasks) = listen(move |stream| {
+            let (options, c) = (options.clone(), c.clone());
+            async move {
+                match &options.tls {
+                    None => serve(stream, &options, &c).await,
+                    Some(config) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                        if let Ok(tls) = acceptor.accept(stream).await {
+                            serve(tls, &options, &c).await;
                         }
                     }
-                });
-                while connections.try_join_next().is_some() {}
+                }
             }
-        });
+        })
+        .await;
         TestProxy {
             addr,
             counters,

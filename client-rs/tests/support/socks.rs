@@ -4,51 +4,34 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-#[derive(Default)]
-pub struct SocksCounters {
-    /// Tunnels opened.
-    pub tunnels: AtomicUsize,
-    /// Handshakes refused for wrong credentials.
-    pub refused: AtomicUsize,
-    /// The targets, in order (`host:port`).
-    pub targets: Mutex<Vec<String>>,
-}
+use super::proxy::{listen, Counters};
 
 /// The proxy; stops (and drops every connection) when dropped.
 pub struct SocksProxy {
     pub addr: SocketAddr,
-    pub counters: Arc<SocksCounters>,
+    pub counters: Arc<Counters>,
     _tasks: JoinSet<()>,
 }
 
 impl SocksProxy {
     /// A proxy that asks for `auth` (user, password) when given, else for nothing.
     pub async fn start(auth: Option<(String, String)>) -> SocksProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let counters = Arc::new(SocksCounters::default());
-        let mut tasks = JoinSet::new();
+        let counters = Arc::new(Counters::default());
         let c = counters.clone();
-        tasks.spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (auth, c) = (auth.clone(), c.clone());
-                connections.spawn(async move {
-                    let _ = serve(stream, auth, &c).await;
-                });
-                while connections.try_join_next().is_some() {}
+        let (addr, tasks) = listen(move |stream| {
+            let (auth, c) = (auth.clone(), c.clone());
+            async move {
+                let _ = serve(stream, auth, &c).await;
             }
-        });
+        })
+        .await;
         SocksProxy {
             addr,
             counters,
@@ -80,7 +63,7 @@ impl SocksProxy {
 async fn serve(
     mut client: TcpStream,
     auth: Option<(String, String)>,
-    c: &SocksCounters,
+    c: &Counters,
 ) -> std::io::Result<()> {
     // Greeting: VER 5, NMETHODS, METHODS.
     let mut head = [0u8; 2];

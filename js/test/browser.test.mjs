@@ -74,14 +74,17 @@ test("a page written for the original websocket.js works unchanged", async (t) =
   assert.deepEqual(page.errors, []);
 });
 
-test("messages arrive as text: numbers, strings with quotes, objects", async (t) => {
+test("messages arrive as text: numbers, strings with quotes, objects, compressed ones", async (t) => {
   const { gw, page } = await probe(t, "/ws/text", {});
   await page.evaluate(() => ws.connect());
   await waitFor("socket", () => clients(gw.base, "/ws/text"));
-  for (const data of [123, "hi", { a: 1 }]) { await broadcast(gw.base, "ws/text", data); }
-  await waitFor("3 messages", async () => (await count(page, "message")) === 3);
+  // Over the gateway's compression threshold (256 B): sent compressed (Chromium offers
+  // permessage-deflate on every socket).
+  const large = { rows: Array.from({ length: 30 }, (_, i) => ({ id: i, text: `row ${i}` })) };
+  for (const data of [123, "hi", { a: 1 }, large]) { await broadcast(gw.base, "ws/text", data); }
+  await waitFor("4 messages", async () => (await count(page, "message")) === 4);
   const got = await page.evaluate(() => log.filter((e) => e.type === "message").map((e) => e.data));
-  assert.deepEqual(got, ["123", "\"hi\"", "{\"a\":1}"]);
+  assert.deepEqual(got, ["123", "\"hi\"", "{\"a\":1}", JSON.stringify(large)]);
 });
 
 test("heartbeat round trips happen at the configured interval", async (t) => {

@@ -37,6 +37,24 @@ pub(crate) fn duration_text(d: Duration) -> String {
     }
 }
 
+/// Parses a switch: `on`/`off` (also `true`/`false`, `yes`/`no`, `1`/`0`).
+pub(crate) fn parse_switch(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("{s:?} is not on or off")),
+    }
+}
+
+/// A switch as [`parse_switch`] reads it: `on` or `off`.
+pub(crate) fn switch_text(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
+
 /// `T` from a command line without options and without the environment: every default shown
 /// in `--help` goes through the option's value parser (the config types' tests compare it
 /// with their `Default`).

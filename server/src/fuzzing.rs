@@ -1,67 +1,39 @@
 //! Entry points for the fuzz targets (`fuzz/`): the gateway's inbound handling without
 //! sockets. Not a stable API.
 
-use std::io::{Cursor, Read, Write};
-
 use serde_json::Value;
-use tungstenite::protocol::{Role, WebSocketConfig};
-use tungstenite::WebSocket;
 
 use crate::error::MoleculerError;
 
-/// A byte stream that reads the fuzz input and swallows writes.
-struct Wire {
-    input: Cursor<Vec<u8>>,
-}
-
-impl Read for Wire {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.input.read(buf)
-    }
-}
-
-impl Write for Wire {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Reads `bytes` as a client's frames after the upgrade, through the gateway's own inbound
-/// path: its frame counter (the default limits: 100 frames in the same second, 128 fragments
-/// per message; the read of 2 KiB in which it overruns is the last one, as on a socket),
-/// tungstenite with
-/// the gateway's size limits, and the gateway's heartbeat rule. Returns how many heartbeats
-/// would be answered.
+/// path: its frame reader with the default limits (100 frames in the same second, 128
+/// fragments per message), the size limit given, permessage-deflate negotiated, in reads of
+/// 2 KiB (the gateway's read buffer), and the gateway's heartbeat rule. Returns how many
+/// heartbeats would be answered before the first fault or close.
 pub fn inbound_stream(bytes: &[u8], max_message_size: usize) -> usize {
+    use crate::wire::{Inbound, Limits, Reader};
     let defaults = crate::GatewayConfig::default();
     let now = tokio::time::Instant::now();
-    let mut counter = crate::frames::FrameCounter::new(
-        defaults.max_frames_per_second,
-        defaults.max_fragments,
-        now,
-    );
-    // The bytes the socket would read before the counter stops it, in reads of 2 KiB (the
-    // gateway's read buffer).
-    let mut allowed = 0;
-    for chunk in bytes.chunks(defaults.ws_read_buffer) {
-        allowed += chunk.len();
-        if counter.feed(chunk, now).is_err() {
-            break;
-        }
-    }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(max_message_size))
-        .max_frame_size(Some(max_message_size));
-    let wire = Wire {
-        input: Cursor::new(bytes[..allowed].to_vec()),
+    let limits = Limits {
+        max_message: max_message_size,
+        per_second: defaults.max_frames_per_second,
+        max_fragments: defaults.max_fragments,
     };
-    let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(config));
+    let mut reader = Reader::new(limits, true, now);
+    let mut buf = bytes::BytesMut::new();
     let mut heartbeats = 0;
-    while let Ok(msg) = ws.read() {
-        heartbeats += usize::from(crate::ws::is_heartbeat(&msg));
+    for chunk in bytes.chunks(defaults.ws_read_buffer) {
+        buf.extend_from_slice(chunk);
+        loop {
+            match reader.next(&mut buf, now) {
+                Ok(Some(Inbound::Message { data, .. })) => {
+                    heartbeats += usize::from(crate::ws::is_heartbeat(&data));
+                }
+                Ok(Some(Inbound::Close(_))) | Err(_) => return heartbeats,
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+            }
+        }
     }
     heartbeats
 }

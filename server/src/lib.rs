@@ -49,7 +49,6 @@ mod embed;
 mod error;
 mod filter;
 mod forwarded;
-mod frames;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;
@@ -68,6 +67,7 @@ mod sync;
 mod throttle;
 mod tls;
 mod upgrade;
+mod wire;
 mod ws;
 
 pub use broker::{ActionResult, BoxFuture, Broker, Context, Event, Transport};

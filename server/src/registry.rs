@@ -10,6 +10,7 @@ pub(crate) use tungstenite::Utf8Bytes;
 
 use crate::metrics::Metrics;
 use crate::sync::{read, write};
+use crate::wire::Outgoing;
 
 /// Close code for a socket whose outbound queue overflowed (policy violation).
 pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
@@ -59,7 +60,7 @@ impl Kill {
 }
 
 struct SocketHandle {
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<Arc<Outgoing>>,
     kill: Arc<Kill>,
     /// Bytes queued and not yet written (the socket's task subtracts what it wrote).
     queued: Arc<AtomicUsize>,
@@ -75,7 +76,7 @@ struct PathEntry {
 /// What a new socket gets from the registry.
 pub(crate) struct Registration {
     pub id: u64,
-    pub rx: mpsc::Receiver<Utf8Bytes>,
+    pub rx: mpsc::Receiver<Arc<Outgoing>>,
     pub kill: Arc<Kill>,
     pub queued: Arc<AtomicUsize>,
 }
@@ -211,7 +212,8 @@ impl Registry {
     }
 
     /// Queues `plain` for the sockets at `path` that did not opt into recovery and `recovering`
-    /// for those that did; `None` skips them (a shared history delivers the two apart).
+    /// for those that did; `None` skips them (a shared history delivers the two apart). Each
+    /// is made into one frame that every socket shares.
     pub(crate) fn deliver_split(
         &self,
         path: &str,
@@ -225,8 +227,15 @@ impl Registry {
             return 0;
         };
         let mut queued = 0;
+        let frame = |t: &Utf8Bytes| Arc::new(Outgoing::text(t.clone()));
+        let plain = plain.map(frame);
+        // One frame for both kinds of sockets when they get the same text.
+        let recovering = match (recovering, &plain) {
+            (Some(r), Some(p)) if std::ptr::eq(r.as_bytes(), p.payload()) => Some(p.clone()),
+            (r, _) => r.map(frame),
+        };
         for socket in entry.sockets.values() {
-            let Some(text) = (if socket.recover { recovering } else { plain }) else {
+            let Some(text) = (if socket.recover { &recovering } else { &plain }) else {
                 continue;
             };
             let len = text.len();

@@ -2,9 +2,8 @@
 //! socket's registration, the 101 answer, and the hand-over of the upgraded connection to its
 //! task.
 //!
-//! The handshake is answered here rather than by axum's `WebSocketUpgrade`, so that the
-//! upgraded bytes pass through [`Counted`] (every inbound frame counts against the limits)
-//! before tungstenite reads them.
+//! The handshake is answered here rather than by axum's `WebSocketUpgrade`: the gateway
+//! negotiates permessage-deflate itself and reads and writes the frames itself ([`crate::wire`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -16,17 +15,15 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
 use percent_encoding::percent_decode_str;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
+use tungstenite::handshake::derive_accept_key;
 
 use crate::error::MoleculerError;
 use crate::filter::ConnectRequest;
-use crate::frames::{Counted, FrameCounter, Overrun};
-use crate::metrics::{Closed, Refused as Why};
+use crate::metrics::Refused as Why;
 use crate::recovery::{RecoverRequest, Refused};
 use crate::state::Shared;
-use crate::ws::{run_socket, Registered, CLOSE_POLICY};
+use crate::wire::{self, Limits, Reader};
+use crate::ws::{run_socket, Registered, Socket};
 
 /// Whether a request asks for a WebSocket upgrade (on any path).
 pub(crate) fn is_upgrade<B>(req: &Request<B>) -> bool {
@@ -254,17 +251,18 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
         id: reg.id,
         recover: recover.is_some(),
     };
-    let limit = config.max_message_size;
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(limit))
-        .max_frame_size(Some(limit))
-        .read_buffer_size(config.ws_read_buffer)
-        .write_buffer_size(config.ws_write_buffer);
-    let counter = FrameCounter::new(
-        config.max_frames_per_second,
-        config.max_fragments,
-        tokio::time::Instant::now(),
-    );
+    let limits = Limits {
+        max_message: config.max_message_size,
+        per_second: config.max_frames_per_second,
+        max_fragments: config.max_fragments,
+    };
+    let negotiated = if config.compression {
+        wire::deflate::negotiate(&parts.headers, config.compression_threshold)
+    } else {
+        None
+    };
+    let (deflate, extensions) = negotiated.unzip();
+    let read_buffer = config.ws_read_buffer;
     shared
         .metrics
         .sockets_opened
@@ -277,26 +275,17 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
                 return;
             }
         };
-        let kill = reg.kill.clone();
-        let overrun_shared = shared.clone();
-        let path = guard.path.clone();
-        let io = Counted::new(TokioIo::new(upgraded), counter, move |overrun| {
-            overrun_shared.metrics.closed(Closed::Flood);
-            let reason = match overrun {
-                Overrun::TooManyFrames => "too many frames",
-                Overrun::TooManyFragments => "too many fragments",
-            };
-            tracing::info!(path, reason, "closing socket: inbound limit");
-            kill.close(CLOSE_POLICY, reason);
-        });
-        let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
+        let reader = Reader::new(limits, deflate.is_some(), tokio::time::Instant::now());
+        let socket = Socket::new(TokioIo::new(upgraded), reader, deflate, read_buffer);
         run_socket(shared, socket, reg, replay, guard, slot).await;
     });
-    Response::builder()
+    let mut response = Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "upgrade")
         .header(header::UPGRADE, "websocket")
-        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
-        .body(Body::empty())
-        .unwrap_or_default()
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(value) = extensions {
+        response = response.header(header::SEC_WEBSOCKET_EXTENSIONS, value);
+    }
+    response.body(Body::empty()).unwrap_or_default()
 }

@@ -1,44 +1,102 @@
 //! One task per socket: the outbound queue and the inbound frames, until the socket ends.
 
 use std::future::Future;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::WebSocketStream;
 
-use crate::frames::Counted;
+use crate::metrics::Closed;
 use crate::registry::{slow_consumer, Kill, Registration, Utf8Bytes, CLOSE_GOING_AWAY};
 use crate::slots::Slot;
 use crate::state::Shared;
+use crate::wire::{self, Deflate, Fault, Inbound, Outgoing, Reader};
 
-/// An upgraded gateway socket.
-pub(crate) type Socket = WebSocketStream<Counted<TokioIo<hyper::upgrade::Upgraded>>>;
+/// An upgraded connection's bytes.
+type Io = TokioIo<hyper::upgrade::Upgraded>;
 
 /// How long a close frame may take to write, and how long we then wait for the peer's reply.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 const CLOSE_REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Close codes for inbound faults.
-const CLOSE_TOO_BIG: u16 = 1009;
-const CLOSE_INVALID_DATA: u16 = 1007;
-const CLOSE_PROTOCOL_ERROR: u16 = 1002;
-pub(crate) const CLOSE_POLICY: u16 = 1008;
-
 /// The heartbeat rule of the gateway (docs/protocol.md section 1.4): a text or binary message
 /// whose first byte is `!` is answered with `!`; every other message is ignored.
-pub(crate) fn is_heartbeat(msg: &Message) -> bool {
-    match msg {
-        Message::Text(t) => t.as_str().starts_with('!'),
-        Message::Binary(b) => b.first() == Some(&b'!'),
-        _ => false,
+pub(crate) fn is_heartbeat(data: &[u8]) -> bool {
+    data.first() == Some(&b'!')
+}
+
+/// An upgraded gateway socket: its connection, what it negotiated, and its inbound parser.
+pub(crate) struct Socket {
+    io: Io,
+    buf: BytesMut,
+    reader: Reader,
+    deflate: Option<Deflate>,
+    read_buffer: usize,
+}
+
+/// How reading a socket ended.
+enum ReadEnd {
+    /// The client sent something the gateway closes the socket for.
+    Fault(Fault),
+    /// The connection ended or failed (nothing to tell the peer).
+    Gone,
+}
+
+impl Socket {
+    pub(crate) fn new(
+        io: Io,
+        reader: Reader,
+        deflate: Option<Deflate>,
+        read_buffer: usize,
+    ) -> Self {
+        Self {
+            io,
+            buf: BytesMut::with_capacity(read_buffer),
+            reader,
+            deflate,
+            read_buffer,
+        }
+    }
+
+    /// The next message or control frame. Cancel-safe: what was read stays buffered.
+    async fn read(&mut self) -> Result<Inbound, ReadEnd> {
+        loop {
+            let now = tokio::time::Instant::now();
+            match self.reader.next(&mut self.buf, now) {
+                Ok(Some(inbound)) => return Ok(inbound),
+                Ok(None) => {}
+                Err(fault) => return Err(ReadEnd::Fault(fault)),
+            }
+            if self.buf.is_empty() && self.buf.capacity() > 4 * self.read_buffer {
+                // After a large message: back to the small buffer an idle socket keeps.
+                self.buf = BytesMut::with_capacity(self.read_buffer);
+            }
+            let want = self.reader.need().clamp(self.read_buffer, 1 << 20);
+            if self.buf.capacity() - self.buf.len() < want.min(self.read_buffer) {
+                self.buf.reserve(want);
+            }
+            match self.io.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return Err(ReadEnd::Gone),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Writes `bufs` in full (vectored) and flushes.
+    async fn write(&mut self, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        wire::write_all(&mut self.io, bufs).await
+    }
+
+    /// Writes one message.
+    async fn write_one(&mut self, message: &Outgoing) -> io::Result<()> {
+        let [head, body] = message.frame(self.deflate.as_ref());
+        wire::write_all(&mut self.io, &mut [IoSlice::new(head), IoSlice::new(body)]).await
     }
 }
 
@@ -76,12 +134,12 @@ pub(crate) async fn run_socket(
     let mut rx = reg.rx;
     let kill = reg.kill;
     let queued = reg.queued;
-    let write_timeout = shared.config.write_timeout;
     let out = Outbound {
         shared: &shared,
         kill: &kill,
         path,
-        write_timeout,
+        write_timeout: shared.config.write_timeout,
+        gather: shared.config.ws_write_buffer,
     };
     let killed = kill.wait();
     tokio::pin!(killed);
@@ -104,46 +162,61 @@ pub(crate) async fn run_socket(
                 close_with(&mut socket, CLOSE_GOING_AWAY, "idle timeout").await;
                 break;
             }
-            inbound = socket.next() => {
-                if matches!(inbound, Some(Ok(_))) {
+            inbound = socket.read() => {
+                if inbound.is_ok() {
                     if let Some(limit) = idle_limit {
                         idle.as_mut().reset(tokio::time::Instant::now() + limit);
                     }
                 }
-                match inbound {
-                None => break,
-                Some(Ok(msg)) if is_heartbeat(&msg) => {
-                    if !out.heartbeat(&mut socket, killed.as_mut()).await {
-                        break;
-                    }
-                }
-                // Echo mode (protocol test suites only): data messages go back as they came.
-                #[cfg(feature = "test-hooks")]
-                Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) if shared.config.echo => {
-                    if !out.send(&mut socket, msg, killed.as_mut()).await {
-                        break;
-                    }
-                }
-                // Pings are answered with the same payload by the protocol layer; a Close is
-                // echoed by it too: keep reading so that the echo is flushed and the stream ends.
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    if let Some((code, reason)) = close_code_for(&e) {
-                        if code == CLOSE_TOO_BIG {
-                            shared.metrics.closed(crate::metrics::Closed::Oversize);
+                let reply = match inbound {
+                    // Echo mode (protocol test suites only): data messages go back as they
+                    // came, heartbeats too.
+                    #[cfg(feature = "test-hooks")]
+                    Ok(Inbound::Message { opcode, data }) if shared.config.echo => {
+                        let echo = Outgoing::new(opcode, data);
+                        if !out.send(&mut socket, &echo, killed.as_mut()).await {
+                            break;
                         }
-                        tracing::info!(path, code, error = %e, "closing socket on inbound fault");
-                        close_with(&mut socket, code, reason).await;
-                    } else {
-                        tracing::debug!(path, error = %e, "socket error");
+                        None
                     }
-                    break;
-                }
+                    Ok(Inbound::Message { data, .. }) if is_heartbeat(&data) => out.heartbeat(),
+                    Ok(Inbound::Message { .. } | Inbound::Pong) => None,
+                    Ok(Inbound::Ping(payload)) => Some(wire::control(wire::OP_PONG, &payload)),
+                    Ok(Inbound::Close(code)) => {
+                        // Echo the close (with its code) and end the connection.
+                        let payload = code.map(u16::to_be_bytes);
+                        let frame = wire::control(wire::OP_CLOSE, payload.as_ref().map_or(&[], |p| &p[..]));
+                        let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
+                            socket.write(&mut [IoSlice::new(&frame)]).await?;
+                            socket.io.shutdown().await
+                        })
+                        .await;
+                        break;
+                    }
+                    Err(ReadEnd::Fault(fault)) => {
+                        let (code, reason) = fault.close();
+                        match fault {
+                            Fault::TooBig => shared.metrics.closed(Closed::Oversize),
+                            Fault::TooManyFrames | Fault::TooManyFragments => {
+                                shared.metrics.closed(Closed::Flood);
+                            }
+                            Fault::Protocol(_) | Fault::InvalidData(_) => {}
+                        }
+                        tracing::info!(path, code, reason, "closing socket on inbound fault");
+                        fail_with(&mut socket, code, reason).await;
+                        break;
+                    }
+                    Err(ReadEnd::Gone) => break,
+                };
+                if let Some(frame) = reply {
+                    if !out.control(&mut socket, &frame, killed.as_mut()).await {
+                        break;
+                    }
                 }
             },
             outbound = rx.recv() => match outbound {
-                Some(text) => {
-                    if !out.batch(&mut socket, &mut rx, text, &queued, killed.as_mut()).await {
+                Some(first) => {
+                    if !out.batch(&mut socket, &mut rx, first, &queued, killed.as_mut()).await {
                         break;
                     }
                 }
@@ -154,8 +227,8 @@ pub(crate) async fn run_socket(
     tracing::debug!(path, id = guard.id, "socket closed");
 }
 
-/// Most queued messages written with one flush.
-const BATCH_MAX: u64 = 64;
+/// Most queued messages written with one (vectored) write.
+const BATCH_MAX: usize = 64;
 
 /// The writing side of one socket's task. Every write gives up the same way: on a write error,
 /// when the socket is told to close while the write waits (then it sends that close frame),
@@ -166,11 +239,13 @@ struct Outbound<'a> {
     kill: &'a Kill,
     path: &'a str,
     write_timeout: Duration,
+    /// Most bytes gathered into one write (at least one message).
+    gather: usize,
 }
 
 /// What a guarded write came to: `None` when the socket was told to close first, else the
 /// write's result within the write timeout.
-type Written = Option<Result<Result<(), tungstenite::Error>, tokio::time::error::Elapsed>>;
+type Written = Option<Result<io::Result<()>, tokio::time::error::Elapsed>>;
 
 impl Outbound<'_> {
     /// Runs `write` until it completes, the write timeout passes, or `killed` (the socket's
@@ -178,7 +253,7 @@ impl Outbound<'_> {
     async fn guarded(
         &self,
         killed: Pin<&mut impl Future<Output = ()>>,
-        write: impl Future<Output = Result<(), tungstenite::Error>>,
+        write: impl Future<Output = io::Result<()>>,
     ) -> Written {
         tokio::select! {
             biased;
@@ -205,32 +280,41 @@ impl Outbound<'_> {
     }
 
     /// Sends one message.
+    #[cfg(feature = "test-hooks")]
     async fn send(
         &self,
         socket: &mut Socket,
-        msg: Message,
+        message: &Outgoing,
         killed: Pin<&mut impl Future<Output = ()>>,
     ) -> bool {
-        let written = self.guarded(killed, socket.send(msg)).await;
+        let written = self.guarded(killed, socket.write_one(message)).await;
         self.settle(socket, written).await
     }
 
-    /// Answers a `!` heartbeat with `!` (unless the test hooks turned replies off).
-    async fn heartbeat(
+    /// Sends a control frame (or the heartbeat answer).
+    async fn control(
         &self,
         socket: &mut Socket,
+        frame: &[u8],
         killed: Pin<&mut impl Future<Output = ()>>,
     ) -> bool {
+        let written = self
+            .guarded(killed, socket.write(&mut [IoSlice::new(frame)]))
+            .await;
+        self.settle(socket, written).await
+    }
+
+    /// The answer to a `!` heartbeat (none when the test hooks turned replies off).
+    fn heartbeat(&self) -> Option<Vec<u8>> {
         #[cfg(feature = "test-hooks")]
         if !self.shared.heartbeat_replies.load(Ordering::Relaxed) {
-            return true;
+            return None;
         }
         self.shared
             .metrics
             .heartbeats
             .fetch_add(1, Ordering::Relaxed);
-        let bang = Message::Text(Utf8Bytes::from_static("!"));
-        self.send(socket, bang, killed).await
+        Some(wire::BANG.to_vec())
     }
 
     /// Writes the recovery status frame and replay (empty for other sockets) before anything
@@ -244,63 +328,71 @@ impl Outbound<'_> {
         if replay.is_empty() {
             return true;
         }
+        let messages: Vec<Outgoing> = replay.into_iter().map(Outgoing::text).collect();
         let write = async {
-            for frame in replay {
-                socket.feed(Message::Text(frame)).await?;
+            for message in &messages {
+                socket.write_one(message).await?;
             }
-            socket.flush().await
+            Ok(())
         };
         let written = self.guarded(killed, write).await;
         self.settle(socket, written).await
     }
 
-    /// Writes `first` and the messages already queued behind it (at most [`BATCH_MAX`]) with
-    /// one flush: a socket that fell behind catches up with a few large writes instead of a
-    /// system call per message. The bytes taken from the queue are subtracted from `queued`,
-    /// written or not.
+    /// Writes `first` and the messages already queued behind it (at most [`BATCH_MAX`], and
+    /// past the first at most `gather` bytes) with one vectored write: a socket that fell
+    /// behind catches up with a few large writes instead of a system call per message. The
+    /// messages are the broadcast's own bytes, shared by every socket (nothing is copied).
+    /// The bytes taken from the queue are subtracted from `queued`, written or not.
     async fn batch(
         &self,
         socket: &mut Socket,
-        rx: &mut mpsc::Receiver<Utf8Bytes>,
-        first: Utf8Bytes,
+        rx: &mut mpsc::Receiver<Arc<Outgoing>>,
+        first: Arc<Outgoing>,
         queued: &AtomicUsize,
         killed: Pin<&mut impl Future<Output = ()>>,
     ) -> bool {
-        let mut messages = 1;
         let mut bytes = first.len();
-        let write = async {
-            socket.feed(Message::Text(first)).await?;
-            while messages < BATCH_MAX {
-                let Ok(next) = rx.try_recv() else { break };
-                messages += 1;
-                bytes += next.len();
-                socket.feed(Message::Text(next)).await?;
-            }
-            socket.flush().await
-        };
-        let written = self.guarded(killed, write).await;
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX && bytes < self.gather {
+            let Ok(next) = rx.try_recv() else { break };
+            bytes += next.len();
+            batch.push(next);
+        }
+        let deflate = socket.deflate;
+        let mut slices: Vec<IoSlice<'_>> = batch
+            .iter()
+            .flat_map(|m| m.frame(deflate.as_ref()))
+            .map(IoSlice::new)
+            .collect();
+        let written = self.guarded(killed, socket.write(&mut slices)).await;
+        drop(slices);
         queued.fetch_sub(bytes, Ordering::Relaxed);
         let sent = self.settle(socket, written).await;
         if sent {
             self.shared
                 .metrics
                 .delivered
-                .fetch_add(messages, Ordering::Relaxed);
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
         sent
     }
 }
 
+/// A close frame with `code` and `reason`.
+fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason.as_bytes());
+    wire::control(wire::OP_CLOSE, &payload)
+}
+
 /// Sends a close frame (bounded in time), then reads until the peer's reply or a timeout, so
 /// that the peer receives the frame before the TCP connection goes away.
 async fn close_with(socket: &mut Socket, code: u16, reason: &'static str) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: Utf8Bytes::from_static(reason),
-    };
+    let frame = close_frame(code, reason);
     let sent = tokio::time::timeout(
         CLOSE_WRITE_TIMEOUT,
-        socket.send(Message::Close(Some(frame))),
+        socket.write(&mut [IoSlice::new(&frame)]),
     )
     .await
     .is_ok_and(|r| r.is_ok());
@@ -308,21 +400,31 @@ async fn close_with(socket: &mut Socket, code: u16, reason: &'static str) {
         return;
     }
     let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, async {
-        while let Some(r) = socket.next().await {
-            if r.is_err() {
-                break;
+        loop {
+            match socket.read().await {
+                Ok(Inbound::Close(_)) | Err(_) => break,
+                Ok(_) => {}
             }
         }
+        let _ = socket.io.shutdown().await;
     })
     .await;
 }
 
-/// The close code for an inbound fault; `None` for transport errors (nothing to tell the peer).
-fn close_code_for(err: &tungstenite::Error) -> Option<(u16, &'static str)> {
-    match err {
-        tungstenite::Error::Capacity(_) => Some((CLOSE_TOO_BIG, "message too big")),
-        tungstenite::Error::Utf8(_) => Some((CLOSE_INVALID_DATA, "invalid UTF-8")),
-        tungstenite::Error::Protocol(_) => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
-        _ => None,
-    }
+/// Fails the connection for what the client sent (RFC 6455 section 7.1.7): the close frame,
+/// then the end of the TCP stream at once; what the client still sends is read and dropped
+/// (bounded in time) so that the kernel does not answer it with a reset that could destroy
+/// the close frame on its way.
+async fn fail_with(socket: &mut Socket, code: u16, reason: &'static str) {
+    let frame = close_frame(code, reason);
+    let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
+        socket.write(&mut [IoSlice::new(&frame)]).await?;
+        socket.io.shutdown().await
+    })
+    .await;
+    let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, async {
+        let mut sink = [0; 1024];
+        while matches!(socket.io.read(&mut sink).await, Ok(1..)) {}
+    })
+    .await;
 }

@@ -61,6 +61,8 @@ fn help_documents_every_option_with_its_env_var() {
         "--shared-history",
         "--ws-read-buffer",
         "--ws-write-buffer",
+        "--compression",
+        "--compression-threshold",
         "--recovery-history",
         "--recovery-max-age",
         "--recovery-history-bytes",

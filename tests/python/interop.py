@@ -1,5 +1,5 @@
-"""A Python `websockets` client against a Moleculer WebSocket gateway: heartbeat, ping and
-fan-out, so interoperability is not only tested with our own clients.
+"""A Python `websockets` client against a Moleculer WebSocket gateway: heartbeat, ping,
+fan-out and permessage-deflate, so interoperability is not only tested with our own clients.
 
     python3 tests/python/interop.py --url http://127.0.0.1:3000 [--trigger /api/websocket/send]
 
@@ -60,6 +60,36 @@ async def fan_out(ws_base, base, route, n=20):
         await asyncio.gather(*(s.close() for s in sockets))
 
 
+async def compressed(ws_base, base, route):
+    """websockets offers permessage-deflate by default; a broadcast over the gateway's
+    threshold then arrives compressed, and one without the offer arrives plain."""
+    path = "/ws/python/deflate"
+    offering = await websockets.connect(ws_base + path)
+    plain = await websockets.connect(ws_base + path, compression=None)
+    try:
+        ext = offering.response.headers.get("Sec-WebSocket-Extensions", "")
+        if not ext.startswith("permessage-deflate"):
+            raise AssertionError(f"permessage-deflate not negotiated: {ext!r}")
+        if plain.response.headers.get("Sec-WebSocket-Extensions") is not None:
+            raise AssertionError("an extension was negotiated without an offer")
+        data = {"rows": [{"id": i, "name": f"row {i}", "tags": ["a", "b"]} for i in range(40)]}
+        await asyncio.get_running_loop().run_in_executor(
+            None, trigger, base, route, path[1:], data)
+        want = json.dumps(data, separators=(",", ":"))
+        for ws in (offering, plain):
+            got = await asyncio.wait_for(ws.recv(), WAIT)
+            if got != want:
+                raise AssertionError(f"got {len(got)} characters, expected {len(want)}")
+        # The client compresses its own frames too: the heartbeat is still answered.
+        await offering.send("!")
+        got = await asyncio.wait_for(offering.recv(), WAIT)
+        if got != "!":
+            raise AssertionError(f"`!` answered with {got!r}")
+        return f"{ext}; {len(want)} B broadcast intact with and without it"
+    finally:
+        await asyncio.gather(offering.close(), plain.close())
+
+
 async def close(ws_base, base, route):
     ws = await websockets.connect(ws_base + "/ws/python/close")
     await ws.close(code=1000, reason="python")
@@ -77,7 +107,8 @@ async def main():
     ws_base = "ws" + base[len("http"):]
     passed = failed = 0
     for name, check in [("python.heartbeat", heartbeat), ("python.ping", ping),
-                        ("python.fan-out", fan_out), ("python.close", close)]:
+                        ("python.fan-out", fan_out), ("python.deflate", compressed),
+                        ("python.close", close)]:
         try:
             detail = await check(ws_base, base, args.trigger)
             print(f"PASS  {name}  {detail}")

@@ -31,5 +31,5 @@ async fn python_websockets_client_interoperates() {
     );
     print!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
 }

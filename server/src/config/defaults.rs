@@ -11,6 +11,8 @@ impl Default for GatewayConfig {
             max_message_size: 64 * 1024,
             ws_read_buffer: 2 * 1024,
             ws_write_buffer: 8 * 1024,
+            compression: true,
+            compression_threshold: 256,
             outbound_queue: 256,
             sweep_period: Duration::from_secs(15),
             max_path_length: 1024,

@@ -33,23 +33,38 @@ pub struct GatewayConfig {
     pub max_message_size: usize,
     /// Read buffer per WebSocket in bytes (small: clients send only `!`; less memory per socket).
     ///
-    /// tungstenite's `read_buffer_size`. Default 2 KiB. Clients only send small frames (`!`
-    /// heartbeats), and tungstenite clears this much of the buffer on every read attempt, so a
-    /// small one costs less memory per socket (measured idle RSS per socket: ~134 KiB with
-    /// tungstenite's default of 128 KiB, ~9 KiB with 4 KiB, ~6.5 KiB with 2 KiB) and less CPU
-    /// per message. Larger inbound messages (up to `max_message_size`) still arrive whole, in
-    /// more reads.
+    /// Default 2 KiB. Clients only send small frames (`!` heartbeats), so a small buffer costs
+    /// less memory per socket (measured idle RSS per socket when the gateway read through
+    /// tungstenite: ~134 KiB with its default of 128 KiB, ~9 KiB with 4 KiB, ~6.5 KiB with
+    /// 2 KiB). A larger inbound message (up to `max_message_size`) grows the buffer while it
+    /// arrives; an idle socket goes back to this size.
     #[cfg_attr(feature = "cli", arg(long, env = "MOLECULER_WS_READ_BUFFER",
         default_value_t = Self::default().ws_read_buffer))]
     pub ws_read_buffer: usize,
-    /// Outbound bytes a WebSocket collects before writing them (queued messages are batched).
+    /// Most outbound bytes a WebSocket gathers into one write (queued messages are batched).
     ///
-    /// tungstenite's `write_buffer_size`. Default 8 KiB. Messages already queued for a socket
-    /// are written together with one flush; this bounds one write's size and the write buffer
-    /// a busy socket keeps. 0 writes every frame at once (still one flush per batch).
+    /// Default 8 KiB. Messages already queued for a socket are written together, with one
+    /// vectored write of the broadcasts' own bytes (nothing is copied per socket); past the
+    /// first message, a write gathers no more than this. 0 writes one message per write.
     #[cfg_attr(feature = "cli", arg(long, env = "MOLECULER_WS_WRITE_BUFFER",
         default_value_t = Self::default().ws_write_buffer))]
     pub ws_write_buffer: usize,
+    /// permessage-deflate (RFC 7692) with clients that offer it: `on` or `off`.
+    ///
+    /// Default on. Browsers offer it on every WebSocket; JSON shrinks about 3x. Each message is
+    /// compressed once, for every socket of its path that negotiated it (the gateway asks for
+    /// no context takeover both ways, so sockets keep no compression state). A client that
+    /// does not offer it gets plain frames. Off: the gateway declines every offer.
+    #[cfg_attr(feature = "cli", arg(long, env = "MOLECULER_WS_COMPRESSION",
+        default_value = crate::cli_values::switch_text(Self::default().compression),
+        value_parser = crate::cli_values::parse_switch, action = clap::ArgAction::Set))]
+    pub compression: bool,
+    /// Messages shorter than this (bytes) go uncompressed even where compression is on.
+    ///
+    /// Default 256 B: below that deflate saves a few bytes and costs the client an inflate.
+    #[cfg_attr(feature = "cli", arg(long, env = "MOLECULER_WS_COMPRESSION_THRESHOLD",
+        default_value_t = Self::default().compression_threshold))]
+    pub compression_threshold: usize,
     /// Outbound queue per socket, in messages; a socket whose queue is full is closed with 1008.
     ///
     /// Default 256. A full queue is a client that reads slower than the gateway pushes: it is

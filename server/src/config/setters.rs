@@ -22,6 +22,16 @@ impl GatewayConfig {
         self.ws_write_buffer = bytes;
         self
     }
+    /// Sets [`compression`](Self::compression).
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
+    }
+    /// Sets [`compression_threshold`](Self::compression_threshold).
+    pub fn compression_threshold(mut self, bytes: usize) -> Self {
+        self.compression_threshold = bytes;
+        self
+    }
     /// Sets [`outbound_queue`](Self::outbound_queue).
     pub fn outbound_queue(mut self, messages: usize) -> Self {
         self.outbound_queue = messages;

@@ -160,10 +160,16 @@ pub async fn healthy(ws: &mut Ws) {
 
 /// Opens a raw WebSocket with a hand-written handshake, to send frames no library would.
 pub async fn raw_socket(gw: &RunningGateway, path: &str) -> TcpStream {
+    raw_socket_with(gw, path, "").await.0
+}
+
+/// A raw upgraded socket whose request carries the `extra` header lines (each ending in
+/// CRLF); also returns the 101 response's head.
+pub async fn raw_socket_with(gw: &RunningGateway, path: &str, extra: &str) -> (TcpStream, String) {
     let mut s = TcpStream::connect(gw.local_addr()).await.unwrap();
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n",
         gw.local_addr()
     );
     s.write_all(req.as_bytes()).await.unwrap();
@@ -173,10 +179,7 @@ pub async fn raw_socket(gw: &RunningGateway, path: &str) -> TcpStream {
         within(s.read_exact(&mut b)).await.unwrap();
         head.push(b[0]);
     }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    s
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    (s, head)
 }

@@ -37,6 +37,7 @@ done
 step "the Rust client's features: the WebSocket without REST, REST without the WebSocket, neither"
 cargo clippy -p moleculer-ws-client --no-default-features --features tokio-runtime -- -D warnings
 cargo clippy -p moleculer-ws-client --no-default-features --features tokio-runtime,rustls -- -D warnings
+cargo clippy -p moleculer-ws-client --no-default-features --features deflate -- -D warnings
 cargo clippy -p moleculer-ws-client --no-default-features --features rest -- -D warnings
 cargo clippy -p moleculer-ws-client --no-default-features -- -D warnings
 for target in "" "--target wasm32-unknown-unknown"; do

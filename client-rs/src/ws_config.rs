@@ -46,6 +46,14 @@ pub struct WebSocketConfig {
     /// the tab's own deliveries and reconnects, and `last_rtt` stays `None` (the heartbeat is
     /// the leader's). On native targets a process has no tabs: no effect. Default false.
     pub shared: bool,
+    /// Offer permessage-deflate (RFC 7692) to the server (tokio driver, cargo feature
+    /// `deflate`, on by default): the server may then send its messages compressed (the
+    /// moleculer-ws gateway does from 256 B), and the client inflates them, at most 64 MiB
+    /// each (more ends the connection with an error, which the reconnect policy handles). The
+    /// client itself never compresses (the extension allows that; it sends little besides
+    /// `!`). In a browser the browser decides (it always offers it): no effect there, nor
+    /// without the feature. Default true.
+    pub compression: bool,
     /// For protocol test suites only (feature `autobahn`): the tokio driver sends every text
     /// and binary message it receives back unchanged, before the session sees it, as the
     /// Autobahn TestSuite's fuzzing server requires of the client under test. Default false.
@@ -63,6 +71,7 @@ impl Default for WebSocketConfig {
             auto_connect: true,
             event_buffer: 256,
             shared: false,
+            compression: true,
             #[cfg(feature = "autobahn")]
             echo: false,
         }
@@ -105,6 +114,12 @@ impl WebSocketConfig {
     /// Sets [`shared`](Self::shared).
     pub fn shared(mut self, shared: bool) -> Self {
         self.shared = shared;
+        self
+    }
+
+    /// Sets [`compression`](Self::compression).
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
         self
     }
 

@@ -5,7 +5,7 @@
 # Each run's report is summarised to {case: behavior} and diffed against the committed
 # expected-server.json / expected-client.json; any difference or any FAILED case fails the run.
 #
-#   tests/autobahn/run.sh [all|server|client]   run (default: all)
+#   tests/autobahn/run.sh [all|server|client]   run (default: all, both directions at once)
 #   tests/autobahn/run.sh setup                 only create the Python 2.7 virtualenv
 #   AUTOBAHN_UPDATE=1 tests/autobahn/run.sh     rewrite the expected files from this run
 #
@@ -154,7 +154,20 @@ run_client() {
   compare client "$WORK/client.json" "$seconds"
 }
 
-if [ "$mode" = all ] || [ "$mode" = server ]; then run_server; fi
-if [ "$mode" = all ] || [ "$mode" = client ]; then run_client; fi
+case "$mode" in
+  server) run_server ;;
+  client) run_client ;;
+  all)
+    # Both directions at once: each wstest is one Python process, most of the suite's time
+    # (the compression cases), so two cores take about half as long as one after the other.
+    ( trap cleanup EXIT; run_server; exit "$status" ) >"$WORK/run-server.log" 2>&1 &
+    server_run=$!
+    ( trap cleanup EXIT; run_client; exit "$status" ) >"$WORK/run-client.log" 2>&1 &
+    client_run=$!
+    wait "$server_run" || status=1
+    wait "$client_run" || status=1
+    cat "$WORK/run-server.log" "$WORK/run-client.log"
+    ;;
+esac
 if [ "$status" = 0 ]; then echo "autobahn: PASSED (no FAILED case, no difference)"; else echo "autobahn: FAILED"; fi
 exit "$status"

@@ -31,8 +31,25 @@ type Tls<S> = S;
 /// TCP (directly to the gateway, or through a SOCKS proxy), or an HTTP `CONNECT` tunnel.
 pub(crate) type Stream = Either<TcpStream, TokioIo<Upgraded>>;
 
-/// What the WebSocket runs on: the stream, or TLS to the gateway over it (`wss://`).
-pub(crate) type WsTransport = Either<Stream, Tls<Stream>>;
+/// The stream, or TLS to the gateway over it (`wss://`).
+pub(crate) type Plain = Either<Stream, Tls<Stream>>;
+
+/// What the WebSocket runs on: [`Plain`], with compressed messages inflated on the way
+/// (feature `deflate`).
+#[cfg(feature = "deflate")]
+pub(crate) type WsTransport = super::deflate::Inflate<Plain>;
+#[cfg(not(feature = "deflate"))]
+pub(crate) type WsTransport = Plain;
+
+/// The WebSocket's transport over `plain`; `offered`: the request offers permessage-deflate.
+#[cfg(feature = "deflate")]
+fn ws_transport(plain: Plain, offered: bool) -> WsTransport {
+    super::deflate::Inflate::new(plain, offered, super::deflate::MAX_MESSAGE)
+}
+#[cfg(not(feature = "deflate"))]
+fn ws_transport(plain: Plain, _offered: bool) -> WsTransport {
+    plain
+}
 
 /// The target's host (IPv6 without brackets), its authority for `CONNECT`, and its port.
 fn target(url: &Url) -> Result<(String, String, u16), ConnectFailure> {
@@ -342,6 +359,7 @@ pub(crate) async fn handshake<R: IntoClientRequest + Unpin>(
     request: R,
     stream: Stream,
     net: &Network,
+    offered: bool,
 ) -> Result<(WebSocketStream<WsTransport>, Response), WsError> {
     use tokio_tungstenite::tungstenite::error::UrlError;
     let request = request.into_client_request()?;
@@ -365,7 +383,7 @@ pub(crate) async fn handshake<R: IntoClientRequest + Unpin>(
         (Some("wss"), None) => return Err(WsError::Url(UrlError::TlsFeatureNotEnabled)),
         _ => Either::Left(stream),
     };
-    tokio_tungstenite::client_async(request, transport).await
+    tokio_tungstenite::client_async(request, ws_transport(transport, offered)).await
 }
 
 /// The upgrade (`ws://` only: `wss://` needs the `rustls` feature).
@@ -374,11 +392,12 @@ pub(crate) async fn handshake<R: IntoClientRequest + Unpin>(
     request: R,
     stream: Stream,
     _net: &Network,
+    offered: bool,
 ) -> Result<(WebSocketStream<WsTransport>, Response), WsError> {
     use tokio_tungstenite::tungstenite::error::UrlError;
     let request = request.into_client_request()?;
     if request.uri().scheme_str() == Some("wss") {
         return Err(WsError::Url(UrlError::TlsFeatureNotEnabled));
     }
-    tokio_tungstenite::client_async(request, Either::Left(stream)).await
+    tokio_tungstenite::client_async(request, ws_transport(Either::Left(stream), offered)).await
 }

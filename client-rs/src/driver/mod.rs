@@ -1,6 +1,8 @@
 //! The tokio driver: a cheap `Clone` handle plus one background task per connection.
 
 mod connect;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod events;
 mod socket;
 mod task;
@@ -336,6 +338,7 @@ impl Client {
                 headers,
                 defaults: Arc::clone(&self.defaults),
                 token_query_param: config.token_query_param.clone(),
+                compression: config.compression,
                 #[cfg(feature = "autobahn")]
                 echo: config.echo,
             }),

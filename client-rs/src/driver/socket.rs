@@ -33,6 +33,8 @@ pub(crate) struct Settings {
     pub(crate) headers: HeaderMap,
     pub(crate) defaults: Arc<Defaults>,
     pub(crate) token_query_param: Option<String>,
+    /// Offer permessage-deflate (with the feature `deflate`).
+    pub(crate) compression: bool,
     /// Echo every text and binary message back (protocol test suites only).
     #[cfg(feature = "autobahn")]
     pub(crate) echo: bool,
@@ -63,10 +65,18 @@ pub(super) async fn open(settings: Arc<Settings>) -> Result<WsStream, ConnectFai
             headers.insert(AUTHORIZATION, value);
         }
     }
+    let offer = cfg!(feature = "deflate") && settings.compression;
+    #[cfg(feature = "deflate")]
+    if offer {
+        headers.insert(
+            http::header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(super::deflate::OFFER),
+        );
+    }
     // Directly or through the proxy; then TLS (wss) and the upgrade.
     let net = &settings.defaults.net;
     let stream = super::connect::transport(&url, net).await?;
-    match super::connect::handshake(request, stream, net).await {
+    match super::connect::handshake(request, stream, net, offer).await {
         Ok((stream, _response)) => Ok(stream),
         Err(WsError::Http(response)) => {
             let status = response.status().as_u16();

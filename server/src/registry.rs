@@ -10,7 +10,7 @@ pub(crate) use tungstenite::Utf8Bytes;
 
 use crate::metrics::Metrics;
 use crate::sync::{read, write};
-use crate::wire::Outgoing;
+use crate::wire::{Deflate, Outgoing};
 
 /// Close code for a socket whose outbound queue overflowed (policy violation).
 pub const CLOSE_SLOW_CONSUMER: u16 = 1008;
@@ -66,6 +66,9 @@ struct SocketHandle {
     queued: Arc<AtomicUsize>,
     /// Opted into message recovery: gets the enveloped frames.
     recover: bool,
+    /// What the socket negotiated for permessage-deflate: the fan-out compresses a message
+    /// (once) before queuing it, so that no socket task waits for another to compress it.
+    deflate: Option<Deflate>,
 }
 
 #[derive(Default)]
@@ -151,6 +154,7 @@ impl Registry {
                     kill: kill.clone(),
                     queued: queued.clone(),
                     recover,
+                    deflate: None,
                 },
             );
             self.open.fetch_add(1, Ordering::AcqRel);
@@ -164,6 +168,16 @@ impl Registry {
             kill,
             queued,
         })
+    }
+
+    /// Records what a registered socket negotiated for permessage-deflate.
+    pub(crate) fn set_deflate(&self, path: &str, id: u64, deflate: Deflate) {
+        if let Some(socket) = write(&self.paths)
+            .get_mut(path)
+            .and_then(|entry| entry.sockets.get_mut(&id))
+        {
+            socket.deflate = Some(deflate);
+        }
     }
 
     /// Removes a socket at once (its task calls this on close, error or TCP loss), and its path
@@ -239,6 +253,10 @@ impl Registry {
                 continue;
             };
             let len = text.len();
+            if let Some(deflate) = &socket.deflate {
+                // Compressed here, once (the frame keeps it), if any socket needs it.
+                text.frame(Some(deflate));
+            }
             // Counted before the send, so that the socket's task, which subtracts what it
             // wrote, never takes the counter below zero (a wrap would read as a huge backlog).
             let backlog = socket.queued.fetch_add(len, Ordering::Relaxed);

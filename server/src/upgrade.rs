@@ -245,6 +245,15 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
             return with_retry_after(shared.error_response(&err), secs);
         }
     };
+    let negotiated = if config.compression {
+        wire::deflate::negotiate(&parts.headers, config.compression_threshold)
+    } else {
+        None
+    };
+    let (deflate, extensions) = negotiated.unzip();
+    if let Some(d) = deflate {
+        shared.registry.set_deflate(&path, reg.id, d);
+    }
     let guard = Registered {
         shared: shared.clone(),
         path,
@@ -256,12 +265,6 @@ pub(crate) async fn upgrade(shared: Arc<Shared>, req: Request<Body>) -> Response
         per_second: config.max_frames_per_second,
         max_fragments: config.max_fragments,
     };
-    let negotiated = if config.compression {
-        wire::deflate::negotiate(&parts.headers, config.compression_threshold)
-    } else {
-        None
-    };
-    let (deflate, extensions) = negotiated.unzip();
     let read_buffer = config.ws_read_buffer;
     shared
         .metrics

@@ -38,6 +38,15 @@ pub(crate) struct Socket {
     reader: Reader,
     deflate: Option<Deflate>,
     read_buffer: usize,
+    /// The read buffer grew past `read_buffer` (a large inbound message).
+    grown: bool,
+    /// What the last write was given, until all of it is written: a write abandoned half-way
+    /// (a slow consumer, a shutdown) is finished before a close frame goes out, so that the
+    /// close frame never lands inside another frame.
+    in_flight: Vec<Arc<Outgoing>>,
+    in_flight_control: Vec<u8>,
+    /// Bytes of what is in flight already written.
+    written: usize,
 }
 
 /// How reading a socket ended.
@@ -47,6 +56,12 @@ enum ReadEnd {
     /// The connection ended or failed (nothing to tell the peer).
     Gone,
 }
+
+/// Most bytes the read buffer grows by at once for a large inbound frame.
+const MAX_READ: usize = 1 << 20;
+
+/// Most buffers handed to one vectored write (Linux's IOV_MAX).
+const IOV_MAX: usize = 1024;
 
 impl Socket {
     pub(crate) fn new(
@@ -61,6 +76,10 @@ impl Socket {
             reader,
             deflate,
             read_buffer,
+            grown: false,
+            in_flight: Vec::new(),
+            in_flight_control: Vec::new(),
+            written: 0,
         }
     }
 
@@ -73,13 +92,19 @@ impl Socket {
                 Ok(None) => {}
                 Err(fault) => return Err(ReadEnd::Fault(fault)),
             }
-            if self.buf.is_empty() && self.buf.capacity() > 4 * self.read_buffer {
+            if self.buf.is_empty() && self.grown {
                 // After a large message: back to the small buffer an idle socket keeps.
                 self.buf = BytesMut::with_capacity(self.read_buffer);
+                self.grown = false;
             }
-            let want = self.reader.need().clamp(self.read_buffer, 1 << 20);
-            if self.buf.capacity() - self.buf.len() < want.min(self.read_buffer) {
+            let want = self
+                .reader
+                .need()
+                .max(self.read_buffer)
+                .min(MAX_READ.max(self.read_buffer));
+            if self.buf.capacity() - self.buf.len() < want {
                 self.buf.reserve(want);
+                self.grown |= self.buf.capacity() > self.read_buffer;
             }
             match self.io.read_buf(&mut self.buf).await {
                 Ok(0) | Err(_) => return Err(ReadEnd::Gone),
@@ -88,15 +113,47 @@ impl Socket {
         }
     }
 
-    /// Writes `bufs` in full (vectored) and flushes.
-    async fn write(&mut self, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
-        wire::write_all(&mut self.io, bufs).await
+    /// Writes `messages` (each as this socket negotiated) and then `control`, in full, with
+    /// vectored writes, and flushes.
+    async fn send(&mut self, messages: Vec<Arc<Outgoing>>, control: &[u8]) -> io::Result<()> {
+        self.in_flight = messages;
+        self.in_flight_control.clear();
+        self.in_flight_control.extend_from_slice(control);
+        self.written = 0;
+        self.finish().await
     }
 
-    /// Writes one message.
-    async fn write_one(&mut self, message: &Outgoing) -> io::Result<()> {
-        let [head, body] = message.frame(self.deflate.as_ref());
-        wire::write_all(&mut self.io, &mut [IoSlice::new(head), IoSlice::new(body)]).await
+    /// Writes what is in flight from where the last write stopped.
+    async fn finish(&mut self) -> io::Result<()> {
+        if self.in_flight.is_empty() && self.in_flight_control.is_empty() {
+            return Ok(());
+        }
+        let deflate = self.deflate;
+        let mut slices: Vec<IoSlice<'_>> = self
+            .in_flight
+            .iter()
+            .flat_map(|m| m.frame(deflate.as_ref()))
+            .chain(std::iter::once(&self.in_flight_control[..]))
+            .map(IoSlice::new)
+            .collect();
+        let mut bufs = &mut slices[..];
+        IoSlice::advance_slices(&mut bufs, self.written);
+        while !bufs.is_empty() {
+            let n = self
+                .io
+                .write_vectored(&bufs[..bufs.len().min(IOV_MAX)])
+                .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+        self.io.flush().await?;
+        self.in_flight.clear();
+        self.in_flight_control.clear();
+        self.written = 0;
+        Ok(())
     }
 }
 
@@ -173,8 +230,8 @@ pub(crate) async fn run_socket(
                     // came, heartbeats too.
                     #[cfg(feature = "test-hooks")]
                     Ok(Inbound::Message { opcode, data }) if shared.config.echo => {
-                        let echo = Outgoing::new(opcode, data);
-                        if !out.send(&mut socket, &echo, killed.as_mut()).await {
+                        let echo = Arc::new(Outgoing::new(opcode, data));
+                        if !out.send(&mut socket, vec![echo], killed.as_mut()).await {
                             break;
                         }
                         None
@@ -187,7 +244,8 @@ pub(crate) async fn run_socket(
                         let payload = code.map(u16::to_be_bytes);
                         let frame = wire::control(wire::OP_CLOSE, payload.as_ref().map_or(&[], |p| &p[..]));
                         let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
-                            socket.write(&mut [IoSlice::new(&frame)]).await?;
+                            socket.finish().await?;
+                            socket.send(Vec::new(), &frame).await?;
                             socket.io.shutdown().await
                         })
                         .await;
@@ -279,15 +337,15 @@ impl Outbound<'_> {
         false
     }
 
-    /// Sends one message.
+    /// Sends messages.
     #[cfg(feature = "test-hooks")]
     async fn send(
         &self,
         socket: &mut Socket,
-        message: &Outgoing,
+        messages: Vec<Arc<Outgoing>>,
         killed: Pin<&mut impl Future<Output = ()>>,
     ) -> bool {
-        let written = self.guarded(killed, socket.write_one(message)).await;
+        let written = self.guarded(killed, socket.send(messages, &[])).await;
         self.settle(socket, written).await
     }
 
@@ -298,9 +356,7 @@ impl Outbound<'_> {
         frame: &[u8],
         killed: Pin<&mut impl Future<Output = ()>>,
     ) -> bool {
-        let written = self
-            .guarded(killed, socket.write(&mut [IoSlice::new(frame)]))
-            .await;
+        let written = self.guarded(killed, socket.send(Vec::new(), frame)).await;
         self.settle(socket, written).await
     }
 
@@ -328,13 +384,11 @@ impl Outbound<'_> {
         if replay.is_empty() {
             return true;
         }
-        let messages: Vec<Outgoing> = replay.into_iter().map(Outgoing::text).collect();
-        let write = async {
-            for message in &messages {
-                socket.write_one(message).await?;
-            }
-            Ok(())
-        };
+        let messages = replay
+            .into_iter()
+            .map(|frame| Arc::new(Outgoing::text(frame)))
+            .collect();
+        let write = socket.send(messages, &[]);
         let written = self.guarded(killed, write).await;
         self.settle(socket, written).await
     }
@@ -359,21 +413,15 @@ impl Outbound<'_> {
             bytes += next.len();
             batch.push(next);
         }
-        let deflate = socket.deflate;
-        let mut slices: Vec<IoSlice<'_>> = batch
-            .iter()
-            .flat_map(|m| m.frame(deflate.as_ref()))
-            .map(IoSlice::new)
-            .collect();
-        let written = self.guarded(killed, socket.write(&mut slices)).await;
-        drop(slices);
+        let count = batch.len() as u64;
+        let written = self.guarded(killed, socket.send(batch, &[])).await;
         queued.fetch_sub(bytes, Ordering::Relaxed);
         let sent = self.settle(socket, written).await;
         if sent {
             self.shared
                 .metrics
                 .delivered
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                .fetch_add(count, Ordering::Relaxed);
         }
         sent
     }
@@ -386,17 +434,23 @@ fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     wire::control(wire::OP_CLOSE, &payload)
 }
 
+/// Finishes a write left half-way and sends the close frame, within
+/// [`CLOSE_WRITE_TIMEOUT`]; `false` when that failed (then no close frame went out, and
+/// none can: the connection is only good for ending).
+async fn send_close(socket: &mut Socket, code: u16, reason: &str) -> bool {
+    let frame = close_frame(code, reason);
+    tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
+        socket.finish().await?;
+        socket.send(Vec::new(), &frame).await
+    })
+    .await
+    .is_ok_and(|r| r.is_ok())
+}
+
 /// Sends a close frame (bounded in time), then reads until the peer's reply or a timeout, so
 /// that the peer receives the frame before the TCP connection goes away.
 async fn close_with(socket: &mut Socket, code: u16, reason: &'static str) {
-    let frame = close_frame(code, reason);
-    let sent = tokio::time::timeout(
-        CLOSE_WRITE_TIMEOUT,
-        socket.write(&mut [IoSlice::new(&frame)]),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
-    if !sent {
+    if !send_close(socket, code, reason).await {
         return;
     }
     let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, async {
@@ -416,12 +470,9 @@ async fn close_with(socket: &mut Socket, code: u16, reason: &'static str) {
 /// (bounded in time) so that the kernel does not answer it with a reset that could destroy
 /// the close frame on its way.
 async fn fail_with(socket: &mut Socket, code: u16, reason: &'static str) {
-    let frame = close_frame(code, reason);
-    let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
-        socket.write(&mut [IoSlice::new(&frame)]).await?;
-        socket.io.shutdown().await
-    })
-    .await;
+    if send_close(socket, code, reason).await {
+        let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, socket.io.shutdown()).await;
+    }
     let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, async {
         let mut sink = [0; 1024];
         while matches!(socket.io.read(&mut sink).await, Ok(1..)) {}

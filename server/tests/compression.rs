@@ -188,14 +188,22 @@ async fn a_smaller_server_window_is_honoured_and_the_threshold_is_configurable()
             .contains(&format!("{ANSWER}; server_max_window_bits=9")),
         "{head}"
     );
-    // Longer than the 512 B window: plain. Shorter, and over the 16 B threshold: compressed.
+    // A browser's socket on the same path: the full window.
+    let (mut full, _) = raw_socket_with(&gw, "/ws/w", BROWSER_OFFER).await;
+    // Longer than the 512 B window: plain there, compressed on the other socket.
     let long = kib_json(3);
     push(&gw, json!({"path": "/ws/w", "data": long})).await;
     let (first, payload) = read_frame(&mut s).await;
     assert_eq!((first, payload), (0x81, serde_json::to_vec(&long).unwrap()));
+    let (first, payload) = read_frame(&mut full).await;
+    assert_eq!(first, 0xc1);
+    assert_eq!(inflate(&payload), serde_json::to_vec(&long).unwrap());
+    // Shorter, and over the 16 B threshold: compressed, the same bytes on both sockets (one
+    // compression for the path; a message of at most 512 B cannot refer further back).
     let short = json!({"text": "hello hello hello hello"});
     push(&gw, json!({"path": "/ws/w", "data": short})).await;
     let (first, payload) = read_frame(&mut s).await;
     assert_eq!(first, 0xc1);
     assert_eq!(inflate(&payload), serde_json::to_vec(&short).unwrap());
+    assert_eq!(read_frame(&mut full).await, (0xc1, payload));
 }

@@ -200,8 +200,8 @@ pub struct GatewayConfig {
     #[cfg_attr(feature = "cli", arg(long, env = "MOLECULER_WS_TEST_HOOKS"))]
     pub test_hooks: bool,
     /// For protocol test suites only (the Autobahn TestSuite's fuzzing client): every inbound
-    /// text or binary message that is not a `!` heartbeat is sent back as the same message
-    /// type. The upgrade, filter, limits and close handling stay as they are. Never enable it
+    /// text or binary message is sent back as the same message type, also one that starts
+    /// with `!` (the suite's messages may). The upgrade, filter, limits and close handling stay as they are. Never enable it
     /// in production: it turns the one-way push socket into an echo server. Only in builds
     /// with the cargo feature `test-hooks`. Default false.
     #[cfg(feature = "test-hooks")]

@@ -53,11 +53,12 @@ pub(crate) fn negotiate(headers: &HeaderMap, threshold: usize) -> Option<(Deflat
         {
             continue;
         }
-        if let Some(window_bits) = accept(parts) {
+        if let Some((window_bits, asked)) = accept(parts) {
             let mut answer = String::from(
                 "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
             );
-            if window_bits < 15 {
+            // Section 7.1.2.1: an offer with server_max_window_bits is accepted by answering it.
+            if asked {
                 answer.push_str(&format!("; server_max_window_bits={window_bits}"));
             }
             let value = HeaderValue::from_str(&answer).ok()?;
@@ -73,8 +74,9 @@ pub(crate) fn negotiate(headers: &HeaderMap, threshold: usize) -> Option<(Deflat
     None
 }
 
-/// The server window of an acceptable offer's parameters; `None` when the offer is invalid.
-fn accept<'a>(params: impl Iterator<Item = &'a str>) -> Option<u8> {
+/// The server window of an acceptable offer's parameters, and whether the offer asked for it;
+/// `None` when the offer is invalid.
+fn accept<'a>(params: impl Iterator<Item = &'a str>) -> Option<(u8, bool)> {
     let mut seen = [false; 4];
     let mut window_bits = 15;
     for param in params {
@@ -101,7 +103,7 @@ fn accept<'a>(params: impl Iterator<Item = &'a str>) -> Option<u8> {
             return None;
         }
     }
-    Some(window_bits)
+    Some((window_bits, seen[2]))
 }
 
 /// A window size parameter: 8 to 15, decimal without leading zeros.
@@ -177,7 +179,7 @@ fn inflate_with(
     limit: usize,
 ) -> Result<Vec<u8>, InflateError> {
     let cap = limit.saturating_add(1);
-    let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).clamp(64, cap));
+    let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).max(64).min(cap));
     for input in [compressed, &TAIL[..]] {
         let mut pos = 0;
         loop {
@@ -185,7 +187,8 @@ fn inflate_with(
                 if out.len() > limit {
                     return Err(InflateError::TooBig);
                 }
-                out.reserve((cap - out.len()).min(out.len().max(1024)));
+                // Exact: never more than the limit allocated, whatever the data expands to.
+                out.reserve_exact((cap - out.len()).min(out.len().max(1024)));
             }
             let (in_before, out_before) = (d.total_in(), d.total_out());
             let status = d
@@ -257,6 +260,12 @@ mod tests {
             assert_eq!(offer(bad), None, "{bad}");
         }
         assert_eq!(negotiate(&HeaderMap::new(), 64), None);
+        let (d, answer) = offer("permessage-deflate; server_max_window_bits=15").unwrap();
+        assert_eq!(d.window_bits, 15);
+        assert!(answer
+            .to_str()
+            .unwrap()
+            .ends_with("; server_max_window_bits=15"));
     }
 
     #[test]

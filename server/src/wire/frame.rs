@@ -1,11 +1,9 @@
 //! Frames the gateway sends: a broadcast's frame built once and shared by every socket, and
 //! small control frames.
 
-use std::io::{self, IoSlice};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::deflate::{self, Deflate};
 use crate::registry::Utf8Bytes;
@@ -116,25 +114,6 @@ pub(crate) fn control(opcode: u8, payload: &[u8]) -> Vec<u8> {
     frame.extend_from_slice(Head::new(opcode, false, payload.len()).as_slice());
     frame.extend_from_slice(payload);
     frame
-}
-
-/// Most buffers handed to one vectored write (Linux's IOV_MAX).
-const IOV_MAX: usize = 1024;
-
-/// Writes every byte of `bufs` (with as few system calls as the socket allows), then flushes.
-pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
-    io: &mut W,
-    mut bufs: &mut [IoSlice<'_>],
-) -> io::Result<()> {
-    IoSlice::advance_slices(&mut bufs, 0);
-    while !bufs.is_empty() {
-        let n = io.write_vectored(&bufs[..bufs.len().min(IOV_MAX)]).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut bufs, n);
-    }
-    io.flush().await
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ mod frame;
 mod read;
 
 pub(crate) use deflate::Deflate;
-pub(crate) use frame::{control, write_all, Outgoing, BANG};
+pub(crate) use frame::{control, Outgoing, BANG};
 pub(crate) use read::{Fault, Inbound, Limits, Reader};
 
 /// Opcodes (RFC 6455 section 5.2).

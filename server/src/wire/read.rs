@@ -158,6 +158,9 @@ impl Reader {
             }
             _ => u64::from(b1 & 0x7f),
         };
+        if len >> 63 != 0 {
+            return Err(Fault::Protocol("payload length with its top bit set"));
+        }
         let rsv1 = b0 & 0x40 != 0;
         if b0 & 0x30 != 0 {
             return Err(Fault::Protocol("reserved bits set"));
@@ -202,8 +205,9 @@ impl Reader {
         }
         // At most `max_message` (data) or 125 (control) bytes: fits in usize.
         let len = usize::try_from(len).map_err(|_| Fault::TooBig)?;
-        if buf.len() < header + len {
-            self.need = header + len - buf.len();
+        let total = header.checked_add(len).ok_or(Fault::TooBig)?;
+        if buf.len() < total {
+            self.need = total - buf.len();
             return Ok(None);
         }
         self.counted = false;

@@ -160,6 +160,10 @@ fn frames_against_the_rfc_are_protocol_errors() {
             "a new message inside a fragmented one",
         ),
         (frame(true, OP_CLOSE, &[3]), "close frame of one byte"),
+        (
+            vec![0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4],
+            "payload length with its top bit set",
+        ),
         (frame(true, OP_CLOSE, &[0x03, 0xed]), "invalid close code"),
     ];
     for (bytes, why) in cases {

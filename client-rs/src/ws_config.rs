@@ -51,8 +51,9 @@ pub struct WebSocketConfig {
     /// moleculer-ws gateway does from 256 B), and the client inflates them, at most 64 MiB
     /// each (more ends the connection with an error, which the reconnect policy handles). The
     /// client itself never compresses (the extension allows that; it sends little besides
-    /// `!`). In a browser the browser decides (it always offers it): no effect there, nor
-    /// without the feature. Default true.
+    /// `!`). It replaces a `Sec-WebSocket-Extensions` header of [`headers`](Self::headers).
+    /// In a browser the browser decides (it always offers it): no effect there, nor without
+    /// the feature. Default true.
     pub compression: bool,
     /// For protocol test suites only (feature `autobahn`): the tokio driver sends every text
     /// and binary message it receives back unchanged, before the session sees it, as the

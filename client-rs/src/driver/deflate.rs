@@ -30,6 +30,10 @@ pub(crate) const OFFER: &str = "permessage-deflate";
 /// frames handed to it must meet anyway.
 pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 
+/// Largest frame handed to tungstenite (its default frame size limit): a longer inflated
+/// message goes to it in fragments.
+const MAX_FRAME: usize = 16 << 20;
+
 /// The end of every compressed message, removed by the sender (RFC 7692 section 7.2.1).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
@@ -68,6 +72,10 @@ pub(crate) struct Inflate<S> {
     /// Bytes ready for the reader.
     output: BytesMut,
     limit: usize,
+    /// How much of `input` was searched for the end of the `101` answer.
+    scanned: usize,
+    /// An error met after bytes still to be read: returned once they are.
+    error: Option<io::Error>,
 }
 
 impl<S> Inflate<S> {
@@ -79,6 +87,8 @@ impl<S> Inflate<S> {
             input: BytesMut::new(),
             output: BytesMut::new(),
             limit,
+            scanned: 0,
+            error: None,
         }
     }
 
@@ -92,14 +102,20 @@ impl<S> Inflate<S> {
                     return Ok(());
                 }
                 State::Head => {
-                    let Some(end) = find(&self.input, b"\r\n\r\n") else {
+                    // The head ends with an empty line (CRLF CRLF; LF LF as httparse allows).
+                    let from = self.scanned.saturating_sub(3);
+                    let end = find(&self.input[from..], b"\r\n\r\n")
+                        .map(|i| from + i + 4)
+                        .or_else(|| find(&self.input[from..], b"\n\n").map(|i| from + i + 2));
+                    let Some(end) = end else {
+                        self.scanned = self.input.len();
                         if self.input.len() > MAX_HEAD {
                             self.state = State::Plain;
                             continue;
                         }
                         return Ok(());
                     };
-                    let head = self.input.split_to(end + 4);
+                    let head = self.input.split_to(end);
                     self.state = match agreed(&head) {
                         Some(takeover) => State::Frames(Box::new(Frames {
                             decompress: Decompress::new(false),
@@ -156,8 +172,16 @@ impl Frames {
             };
             let (b0, b1) = (input[0], input[1]);
             let (fin, rsv1, opcode) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x0f);
-            let masked = b1 & 0x80 != 0;
-            let compressed = !masked
+            // Only a well-formed frame of a compressed message is taken: anything with RSV2 or
+            // RSV3, or masked, passes to tungstenite, which refuses it.
+            let clean = b1 & 0x80 == 0 && b0 & 0x30 == 0;
+            if clean && (opcode == 1 || opcode == 2) && self.message.is_some() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "permessage-deflate: a new message inside a fragmented compressed one",
+                ));
+            }
+            let compressed = clean
                 && match (opcode, &self.message) {
                     (1 | 2, None) => rsv1,
                     (0, Some(_)) => !rsv1,
@@ -192,25 +216,40 @@ impl Frames {
             return Ok(());
         };
         data.extend_from_slice(&TAIL);
-        let inflated = inflate(&mut self.decompress, &data, limit)?;
-        if !self.takeover {
+        let (inflated, ended) = inflate(&mut self.decompress, &data, limit)?;
+        if ended || !self.takeover {
+            // A final block ends the stream: the next message starts a new one.
             self.decompress.reset(false);
         }
-        let len = inflated.len();
-        output.extend_from_slice(&[0x80 | opcode]);
-        match len {
-            0..=125 => output.extend_from_slice(&[len as u8]),
-            126..=0xffff => {
-                output.extend_from_slice(&[126]);
-                output.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            _ => {
-                output.extend_from_slice(&[127]);
-                output.extend_from_slice(&(len as u64).to_be_bytes());
-            }
+        // One frame, or fragments of at most MAX_FRAME bytes.
+        let mut chunks = inflated.chunks(MAX_FRAME).peekable();
+        let mut first = true;
+        if inflated.is_empty() {
+            header_into(output, true, opcode, 0);
         }
-        output.extend_from_slice(&inflated);
+        while let Some(chunk) = chunks.next() {
+            let fin = chunks.peek().is_none();
+            header_into(output, fin, if first { opcode } else { 0 }, chunk.len());
+            output.extend_from_slice(chunk);
+            first = false;
+        }
         Ok(())
+    }
+}
+
+/// A server frame's header (unmasked).
+fn header_into(output: &mut BytesMut, fin: bool, opcode: u8, len: usize) {
+    output.extend_from_slice(&[if fin { 0x80 } else { 0 } | opcode]);
+    match len {
+        0..=125 => output.extend_from_slice(&[len as u8]),
+        126..=0xffff => {
+            output.extend_from_slice(&[126]);
+            output.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            output.extend_from_slice(&[127]);
+            output.extend_from_slice(&(len as u64).to_be_bytes());
+        }
     }
 }
 
@@ -251,8 +290,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// Whether the `101` answer agreed to permessage-deflate, and if so whether the server keeps
 /// its context between messages.
 fn agreed(head: &[u8]) -> Option<bool> {
-    let head = std::str::from_utf8(head).ok()?;
-    let mut lines = head.split("\r\n");
+    // Other headers may hold bytes that are not UTF-8: they do not matter here.
+    let head = String::from_utf8_lossy(head);
+    let mut lines = head.split('\n').map(|l| l.trim_end_matches('\r'));
     if lines.next()?.split(' ').nth(1).is_none_or(|s| s != "101") {
         return None;
     }
@@ -276,17 +316,18 @@ fn agreed(head: &[u8]) -> Option<bool> {
     found
 }
 
-/// Inflates one message (ending in [`TAIL`]) to at most `limit` bytes.
-fn inflate(d: &mut Decompress, input: &[u8], limit: usize) -> io::Result<Vec<u8>> {
+/// Inflates one message (ending in [`TAIL`]) to at most `limit` bytes; also says whether it
+/// ended the deflate stream (a final block).
+fn inflate(d: &mut Decompress, input: &[u8], limit: usize) -> io::Result<(Vec<u8>, bool)> {
     let cap = limit.saturating_add(1);
-    let mut out = Vec::with_capacity(input.len().saturating_mul(4).clamp(64, cap));
+    let mut out = Vec::with_capacity(input.len().saturating_mul(4).max(64).min(cap));
     let mut pos = 0;
     loop {
         if out.len() == out.capacity() {
             if out.len() > limit {
                 return Err(too_big(limit));
             }
-            out.reserve((cap - out.len()).min(out.len().max(1024)));
+            out.reserve_exact((cap - out.len()).min(out.len().max(1024)));
         }
         let (in_before, out_before) = (d.total_in(), d.total_out());
         let status = d
@@ -304,8 +345,11 @@ fn inflate(d: &mut Decompress, input: &[u8], limit: usize) -> io::Result<Vec<u8>
             return Err(too_big(limit));
         }
         let room = out.len() < out.capacity();
-        if status == Status::StreamEnd || (pos == input.len() && room) {
-            return Ok(out);
+        if status == Status::StreamEnd {
+            return Ok((out, true));
+        }
+        if pos == input.len() && room {
+            return Ok((out, false));
         }
         if room && d.total_in() == in_before && d.total_out() == out_before {
             return Err(io::Error::new(
@@ -337,6 +381,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Inflate<S> {
                 this.output.advance(n);
                 return Poll::Ready(Ok(()));
             }
+            if let Some(e) = &this.error {
+                // Sticky: every later read fails the same way.
+                return Poll::Ready(Err(io::Error::new(e.kind(), e.to_string())));
+            }
             if matches!(this.state, State::Plain) && this.input.is_empty() {
                 return Pin::new(&mut this.inner).poll_read(cx, buf);
             }
@@ -350,7 +398,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Inflate<S> {
                 // The end of the stream: what is left is incomplete; tungstenite sees the end.
                 return Poll::Ready(Ok(()));
             }
-            this.process()?;
+            if let Err(e) = this.process() {
+                this.error = Some(e);
+            }
         }
     }
 }
@@ -483,6 +533,68 @@ mod tests {
         want.extend(frame(0x81, &msg));
         want.extend(frame(0x81, &msg));
         assert_eq!(through(wire, true, 7, 1 << 20).await.unwrap(), want);
+    }
+
+    #[tokio::test]
+    async fn long_messages_come_in_fragments_and_a_final_block_starts_a_new_stream() {
+        let head =
+            b"HTTP/1.1 101 Switching Protocols\nSec-WebSocket-Extensions: permessage-deflate\n\n";
+        // 20 MiB inflated: over tungstenite's 16 MiB frame limit, so two fragments.
+        let big = vec![b'x'; 20 << 20];
+        let mut c = Compress::new(Compression::fast(), false);
+        let mut wire = head.to_vec();
+        wire.extend(frame(0xc2, &compress(&mut c, &big)));
+        // A message ending with a final block (BFINAL), then one more with the context kept.
+        let mut last = Compress::new(Compression::default(), false);
+        let mut ended = Vec::with_capacity(256);
+        last.compress_vec(b"final", &mut ended, FlushCompress::Finish)
+            .unwrap();
+        wire.extend(frame(0xc1, &ended));
+        let mut again = Compress::new(Compression::default(), false);
+        wire.extend(frame(0xc1, &compress(&mut again, b"after")));
+        let out = through(wire, true, 1 << 16, MAX_MESSAGE).await.unwrap();
+        let mut want = head.to_vec();
+        want.extend(&[0x02, 127]);
+        want.extend((MAX_FRAME as u64).to_be_bytes());
+        want.extend(&big[..MAX_FRAME]);
+        want.extend(&[0x80, 127]);
+        want.extend(((big.len() - MAX_FRAME) as u64).to_be_bytes());
+        want.extend(&big[MAX_FRAME..]);
+        want.extend(frame(0x81, b"final"));
+        want.extend(frame(0x81, b"after"));
+        assert!(out == want, "{} vs {} bytes", out.len(), want.len());
+    }
+
+    #[tokio::test]
+    async fn bad_frames_reach_tungstenite_or_fail_after_what_came_before() {
+        let mut c = Compress::new(Compression::default(), false);
+        let packed = compress(&mut c, b"hello hello hello");
+        // RSV2 on a compressed frame: passed through as it is, for tungstenite to refuse.
+        let mut wire = HEAD.to_vec();
+        wire.extend(frame(0x61, &packed));
+        assert_eq!(through(wire.clone(), true, 64, 1024).await.unwrap(), wire);
+        // A new message inside a fragmented compressed one: an error, after the frame
+        // before it.
+        let mut wire = HEAD.to_vec();
+        wire.extend(frame(0x81, b"first"));
+        wire.extend(frame(0x41, &packed));
+        wire.extend(frame(0x81, b"second"));
+        let (mut server, client) = tokio::io::duplex(1 << 16);
+        tokio::io::AsyncWriteExt::write_all(&mut server, &wire)
+            .await
+            .unwrap();
+        let mut inflate = Inflate::new(client, true, 1024);
+        let mut want = HEAD.to_vec();
+        want.extend(frame(0x81, b"first"));
+        let mut got = vec![0; want.len()];
+        inflate.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, want);
+        let err = inflate.read(&mut [0; 16]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            inflate.read(&mut [0; 16]).await.is_err(),
+            "the error sticks"
+        );
     }
 
     #[tokio::test]

@@ -34,6 +34,7 @@ pub(crate) struct Settings {
     pub(crate) defaults: Arc<Defaults>,
     pub(crate) token_query_param: Option<String>,
     /// Offer permessage-deflate (with the feature `deflate`).
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
     pub(crate) compression: bool,
     /// Echo every text and binary message back (protocol test suites only).
     #[cfg(feature = "autobahn")]
@@ -65,14 +66,20 @@ pub(super) async fn open(settings: Arc<Settings>) -> Result<WsStream, ConnectFai
             headers.insert(AUTHORIZATION, value);
         }
     }
-    let offer = cfg!(feature = "deflate") && settings.compression;
     #[cfg(feature = "deflate")]
-    if offer {
+    if settings.compression {
         headers.insert(
             http::header::SEC_WEBSOCKET_EXTENSIONS,
             HeaderValue::from_static(super::deflate::OFFER),
         );
     }
+    // Also an application's own `Sec-WebSocket-Extensions` offer (with `compression` off):
+    // what the server agrees to is then inflated the same way.
+    let offer = cfg!(feature = "deflate")
+        && headers
+            .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("permessage-deflate")));
     // Directly or through the proxy; then TLS (wss) and the upgrade.
     let net = &settings.defaults.net;
     let stream = super::connect::transport(&url, net).await?;

@@ -82,7 +82,15 @@ fn actions_round_robin_and_nodes_expire() {
 #[test]
 fn emit_reaches_one_node_per_group_except_skipped() {
     let mut reg = NodeRegistry::new(10);
-    let turns = RoundRobin::default();
+    // Turns whose counters for the two groups differ: keys that share a counter (a chance of
+    // one in ROUND_ROBIN_SLOTS per table) rotate together, and the alternation checked below
+    // would then not hold.
+    let slot = |t: &RoundRobin, group: &str| {
+        t.hasher.hash_one(("event", "order.created", group)) % ROUND_ROBIN_SLOTS as u64
+    };
+    let turns = std::iter::repeat_with(RoundRobin::default)
+        .find(|t| slot(t, "mail") != slot(t, "stock"))
+        .unwrap();
     let t0 = Instant::now();
     let svc = |group: &str| json!([{"name": group, "events": {"order.*": {"name": "order.*", "group": group}}}]);
     apply(&mut reg, "a", &info(svc("mail"), "1"), t0);

@@ -19,6 +19,8 @@
 #   BENCH_SERVERS="ours naive" ...      # a subset of servers
 #   BENCH_SERVERS="ours before" BENCH_BEFORE_BIN=... # ours against another build of the gateway
 #   BENCH_PARTS="fanout storm" ...      # a subset of parts
+#   BENCH_PAYLOADS="65536" ...          # the payload part's sizes (default 100 4096 65536)
+#   BENCH_NO_REPORT=1 ...               # leave out bench/report.js (for a subset run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
@@ -131,7 +133,7 @@ fi
 
 if has payload; then
   # The stamp is about 45 bytes: pad to the nominal size.
-  for bytes in 100 4096 65536; do
+  for bytes in ${BENCH_PAYLOADS:-100 4096 65536}; do
     for name in $servers; do
       echo "== $name: payload $bytes B, $sockets sockets, rates $sweep_rates /s" >&2
       sweep "$name" "payload-$bytes-$name.json" \
@@ -179,4 +181,5 @@ if has criterion; then
   BENCH_OUT="$out" bench/criterion.sh > /dev/null
 fi
 
+[ -n "${BENCH_NO_REPORT:-}" ] && exit 0
 node bench/report.js "$out" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"

@@ -241,14 +241,11 @@ pub(crate) async fn run_socket(
                     Ok(Inbound::Ping(payload)) => Some(wire::control(wire::OP_PONG, &payload)),
                     Ok(Inbound::Close(code)) => {
                         // Echo the close (with its code) and end the connection.
-                        let payload = code.map(u16::to_be_bytes);
-                        let frame = wire::control(wire::OP_CLOSE, payload.as_ref().map_or(&[], |p| &p[..]));
-                        let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
-                            socket.finish().await?;
-                            socket.send(Vec::new(), &frame).await?;
-                            socket.io.shutdown().await
-                        })
-                        .await;
+                        let code = code.map(u16::to_be_bytes);
+                        if send_close(&mut socket, code.as_ref().map_or(&[], |c| &c[..])).await {
+                            let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, socket.io.shutdown())
+                                .await;
+                        }
                         break;
                     }
                     Err(ReadEnd::Fault(fault)) => {
@@ -427,18 +424,18 @@ impl Outbound<'_> {
     }
 }
 
-/// A close frame with `code` and `reason`.
-fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+/// A close frame's payload: `code` and `reason`.
+fn close_payload(code: u16, reason: &str) -> Vec<u8> {
     let mut payload = code.to_be_bytes().to_vec();
     payload.extend_from_slice(reason.as_bytes());
-    wire::control(wire::OP_CLOSE, &payload)
+    payload
 }
 
-/// Finishes a write left half-way and sends the close frame, within
+/// Finishes a write left half-way and sends a close frame with `payload`, within
 /// [`CLOSE_WRITE_TIMEOUT`]; `false` when that failed (then no close frame went out, and
 /// none can: the connection is only good for ending).
-async fn send_close(socket: &mut Socket, code: u16, reason: &str) -> bool {
-    let frame = close_frame(code, reason);
+async fn send_close(socket: &mut Socket, payload: &[u8]) -> bool {
+    let frame = wire::control(wire::OP_CLOSE, payload);
     tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
         socket.finish().await?;
         socket.send(Vec::new(), &frame).await
@@ -450,7 +447,7 @@ async fn send_close(socket: &mut Socket, code: u16, reason: &str) -> bool {
 /// Sends a close frame (bounded in time), then reads until the peer's reply or a timeout, so
 /// that the peer receives the frame before the TCP connection goes away.
 async fn close_with(socket: &mut Socket, code: u16, reason: &'static str) {
-    if !send_close(socket, code, reason).await {
+    if !send_close(socket, &close_payload(code, reason)).await {
         return;
     }
     let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, async {
@@ -470,7 +467,7 @@ async fn close_with(socket: &mut Socket, code: u16, reason: &'static str) {
 /// (bounded in time) so that the kernel does not answer it with a reset that could destroy
 /// the close frame on its way.
 async fn fail_with(socket: &mut Socket, code: u16, reason: &'static str) {
-    if send_close(socket, code, reason).await {
+    if send_close(socket, &close_payload(code, reason)).await {
         let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, socket.io.shutdown()).await;
     }
     let _ = tokio::time::timeout(CLOSE_REPLY_TIMEOUT, async {

@@ -204,11 +204,7 @@ async fn the_outbound_byte_budget_drops_a_slow_consumer() {
 
 /// A masked client frame with the given first byte (FIN, RSV bits, opcode).
 fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    let mut f = vec![first, 0x80 | payload.len() as u8];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
+    client_frame(first, payload)
 }
 
 /// The close code in the server's close frame (first frame it sends).

@@ -18,13 +18,9 @@ fn metric(text: &str, name: &str) -> u64 {
     sample(text, name)
 }
 
-/// A masked client frame: FIN bit, opcode, short payload.
+/// A masked client frame: FIN bit, opcode, payload.
 fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    let mut f = vec![(u8::from(fin) << 7) | opcode, 0x80 | payload.len() as u8];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
+    client_frame((u8::from(fin) << 7) | opcode, payload)
 }
 
 /// The close code of the server's close frame, skipping the `!` answers before it.

@@ -183,3 +183,24 @@ pub async fn raw_socket_with(gw: &RunningGateway, path: &str, extra: &str) -> (T
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     (s, head)
 }
+
+/// A masked client frame with the given first byte (FIN, RSV bits, opcode), in the shortest
+/// length encoding.
+pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut f = vec![first];
+    match payload.len() {
+        n @ 0..=125 => f.push(0x80 | n as u8),
+        n @ 126..=65535 => {
+            f.push(0x80 | 126);
+            f.extend((n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend((n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}

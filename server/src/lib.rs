@@ -56,6 +56,7 @@ mod gateway;
 mod history;
 mod http;
 mod metrics;
+mod outbox;
 mod recovery;
 mod registry;
 mod rest;

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 pub(crate) use tungstenite::Utf8Bytes;
 
 use crate::metrics::Metrics;
+use crate::outbox::{Outbox, Pushed, Wakes};
 use crate::sync::{read, write};
 use crate::wire::{Deflate, Outgoing};
 
@@ -60,10 +61,8 @@ impl Kill {
 }
 
 struct SocketHandle {
-    tx: mpsc::Sender<Arc<Outgoing>>,
+    outbox: Arc<Outbox>,
     kill: Arc<Kill>,
-    /// Bytes queued and not yet written (the socket's task subtracts what it wrote).
-    queued: Arc<AtomicUsize>,
     /// Opted into message recovery: gets the enveloped frames.
     recover: bool,
     /// What the socket negotiated for permessage-deflate: the fan-out compresses a message
@@ -79,9 +78,8 @@ struct PathEntry {
 /// What a new socket gets from the registry.
 pub(crate) struct Registration {
     pub id: u64,
-    pub rx: mpsc::Receiver<Arc<Outgoing>>,
+    pub outbox: Arc<Outbox>,
     pub kill: Arc<Kill>,
-    pub queued: Arc<AtomicUsize>,
 }
 
 /// The registry holds [`Registry::max_paths`] paths already: a socket at a new path is refused.
@@ -104,6 +102,8 @@ pub(crate) struct Registry {
     open: AtomicUsize,
     closing: AtomicBool,
     all_closed: Notify,
+    /// The socket tasks the fan-out has yet to wake.
+    wakes: Arc<Wakes>,
 }
 
 impl Default for Registry {
@@ -123,6 +123,7 @@ impl Registry {
             open: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             all_closed: Notify::new(),
+            wakes: Arc::default(),
         }
     }
 
@@ -137,9 +138,8 @@ impl Registry {
         queue: usize,
         recover: bool,
     ) -> Result<Registration, PathsFull> {
-        let (tx, rx) = mpsc::channel(queue);
+        let outbox = Arc::new(Outbox::new(queue));
         let kill = Arc::new(Kill::default());
-        let queued = Arc::new(AtomicUsize::new(0));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut paths = write(&self.paths);
@@ -150,9 +150,8 @@ impl Registry {
             entry.sockets.insert(
                 id,
                 SocketHandle {
-                    tx,
+                    outbox: outbox.clone(),
                     kill: kill.clone(),
-                    queued: queued.clone(),
                     recover,
                     deflate: None,
                 },
@@ -162,12 +161,7 @@ impl Registry {
         if self.closing.load(Ordering::Acquire) {
             kill.close(CLOSE_GOING_AWAY, "server shutting down");
         }
-        Ok(Registration {
-            id,
-            rx,
-            kill,
-            queued,
-        })
+        Ok(Registration { id, outbox, kill })
     }
 
     /// Records what a registered socket negotiated for permessage-deflate.
@@ -204,9 +198,9 @@ impl Registry {
         }
     }
 
-    /// Queues `text` for every socket at `path`. A socket whose queue is full (in messages, or
-    /// over `max_bytes` with something already queued) is told to close with
-    /// [`CLOSE_SLOW_CONSUMER`]. Sockets that opted into recovery get `enveloped` instead, when
+    /// Queues `text` for every socket at `path` (their tasks are woken in slices, see
+    /// [`crate::outbox`]). A socket whose queue is full (in messages, or over `max_bytes` with
+    /// something already queued) is told to close with [`CLOSE_SLOW_CONSUMER`]. Sockets that opted into recovery get `enveloped` instead, when
     /// given. Returns how many sockets got it.
     pub(crate) fn deliver(
         &self,
@@ -248,38 +242,27 @@ impl Registry {
             (Some(r), Some(p)) if std::ptr::eq(r.as_bytes(), p.payload()) => Some(p.clone()),
             (r, _) => r.map(frame),
         };
+        let mut wake = Vec::new();
         for socket in entry.sockets.values() {
             let Some(text) = (if socket.recover { &recovering } else { &plain }) else {
                 continue;
             };
-            let len = text.len();
             if let Some(deflate) = &socket.deflate {
                 // Compressed here, once (the frame keeps it), if any socket needs it.
                 text.frame(Some(deflate));
             }
-            // Counted before the send, so that the socket's task, which subtracts what it
-            // wrote, never takes the counter below zero (a wrap would read as a huge backlog).
-            let backlog = socket.queued.fetch_add(len, Ordering::Relaxed);
-            let over_bytes = backlog > 0 && backlog.saturating_add(len) > max_bytes;
-            let sent = if over_bytes {
-                Err(mpsc::error::TrySendError::Full(()))
-            } else {
-                socket.tx.try_send(text.clone()).map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
-                    mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
-                })
-            };
-            match sent {
-                Ok(()) => queued += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    socket.queued.fetch_sub(len, Ordering::Relaxed);
-                    slow_consumer(&socket.kill, metrics, path, "outbound queue full");
+            match socket.outbox.push(text, max_bytes) {
+                Pushed::Queued { wake: first } => {
+                    queued += 1;
+                    if first {
+                        wake.push(socket.outbox.clone());
+                    }
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    socket.queued.fetch_sub(len, Ordering::Relaxed);
-                }
+                Pushed::Full => slow_consumer(&socket.kill, metrics, path, "outbound queue full"),
             }
         }
+        drop(paths);
+        self.wakes.wake(wake);
         queued
     }
 

@@ -3,16 +3,16 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use crate::metrics::Closed;
+use crate::outbox::Outbox;
 use crate::registry::{slow_consumer, Kill, Registration, Utf8Bytes, CLOSE_GOING_AWAY};
 use crate::slots::Slot;
 use crate::state::Shared;
@@ -188,9 +188,8 @@ pub(crate) async fn run_socket(
 ) {
     let path = guard.path.as_str();
     tracing::debug!(path, id = reg.id, "socket open");
-    let mut rx = reg.rx;
+    let outbox = reg.outbox;
     let kill = reg.kill;
-    let queued = reg.queued;
     let out = Outbound {
         shared: &shared,
         kill: &kill,
@@ -269,14 +268,11 @@ pub(crate) async fn run_socket(
                     }
                 }
             },
-            outbound = rx.recv() => match outbound {
-                Some(first) => {
-                    if !out.batch(&mut socket, &mut rx, first, &queued, killed.as_mut()).await {
-                        break;
-                    }
+            () = outbox.woken() => {
+                if !out.batch(&mut socket, &outbox, killed.as_mut()).await {
+                    break;
                 }
-                None => break,
-            },
+            }
         }
     }
     tracing::debug!(path, id = guard.id, "socket closed");
@@ -390,29 +386,26 @@ impl Outbound<'_> {
         self.settle(socket, written).await
     }
 
-    /// Writes `first` and the messages already queued behind it (at most [`BATCH_MAX`], and
-    /// past the first at most `gather` bytes) with one vectored write: a socket that fell
-    /// behind catches up with a few large writes instead of a system call per message. The
-    /// messages are the broadcast's own bytes, shared by every socket (nothing is copied).
-    /// The bytes taken from the queue are subtracted from `queued`, written or not.
+    /// Writes the queued messages (at most [`BATCH_MAX`], and past the first at most `gather`
+    /// bytes) with one vectored write: a socket that fell behind catches up with a few large
+    /// writes instead of a system call per message. The messages are the broadcast's own
+    /// bytes, shared by every socket (nothing is copied). Their bytes leave the queue's count
+    /// once the write is over, written or not. What is left waits for the next turn of the
+    /// socket's loop, after its reads: a `!`, Ping or Close is answered between two batches.
     async fn batch(
         &self,
         socket: &mut Socket,
-        rx: &mut mpsc::Receiver<Arc<Outgoing>>,
-        first: Arc<Outgoing>,
-        queued: &AtomicUsize,
+        outbox: &Outbox,
         killed: Pin<&mut impl Future<Output = ()>>,
     ) -> bool {
-        let mut bytes = first.len();
-        let mut batch = vec![first];
-        while batch.len() < BATCH_MAX && bytes < self.gather {
-            let Ok(next) = rx.try_recv() else { break };
-            bytes += next.len();
-            batch.push(next);
+        let mut batch = Vec::new();
+        let bytes = outbox.take(&mut batch, BATCH_MAX, self.gather);
+        if batch.is_empty() {
+            return true;
         }
         let count = batch.len() as u64;
         let written = self.guarded(killed, socket.send(batch, &[])).await;
-        queued.fetch_sub(bytes, Ordering::Relaxed);
+        outbox.written(bytes);
         let sent = self.settle(socket, written).await;
         if sent {
             self.shared

@@ -70,3 +70,48 @@ fn too_small_read_buffer_is_refused() {
         .expect("refused");
     assert!(err.to_string().contains("ws_read_buffer"), "{err}");
 }
+
+/// The control lane: a `!` waits for at most the write in progress, not for what is queued
+/// behind it. The socket does not read while 200 messages of 64 KiB (12.5 MiB, more than the
+/// kernel's buffers on both sides can hold) are pushed, so most of them wait in the gateway's
+/// queue; then it sends `!` and reads: the answer comes before the queued rest.
+#[tokio::test]
+async fn a_heartbeat_is_answered_ahead_of_the_broadcasts_queued_for_its_socket() {
+    const COUNT: usize = 200;
+    let config = GatewayConfig::default()
+        .compression(false)
+        .outbound_queue(COUNT)
+        .outbound_queue_bytes(64 << 20)
+        // The socket reads nothing while the messages are pushed: no slow-consumer close.
+        .write_timeout(std::time::Duration::from_secs(300));
+    let gw = start(Gateway::builder().config(config)).await;
+    let mut ws = connect(&gw, "/ws/lane").await;
+    let pad = "x".repeat(64 * 1024);
+    for i in 0..COUNT {
+        push(
+            &gw,
+            json!({"path": "ws/lane", "data": {"i": i, "pad": pad}}),
+        )
+        .await;
+    }
+    send_text(&mut ws, "!").await;
+    let mut before = 0;
+    loop {
+        let text = within(next_text(&mut ws)).await;
+        if text == "!" {
+            break;
+        }
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["i"], before, "message {before} out of order or missing");
+        before += 1;
+    }
+    assert!(
+        before < COUNT,
+        "the answer waited for every queued broadcast"
+    );
+    for i in before..COUNT {
+        let v: serde_json::Value = serde_json::from_str(&within(next_text(&mut ws)).await).unwrap();
+        assert_eq!(v["i"], i, "message {i} out of order or missing");
+    }
+    eprintln!("`!` answered after {before} of {COUNT} messages");
+}

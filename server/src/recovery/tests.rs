@@ -87,10 +87,10 @@ async fn replays_what_was_missed_and_resets_when_too_short() {
     let reg = Registry::default();
     let rec = Recovery::new(limits(3), usize::MAX);
     let m = Metrics::default();
-    let (mut first, frames) = reg_ok(&rec, &reg, None);
+    let (first, frames) = reg_ok(&rec, &reg, None);
     assert!(frames[0].as_str().starts_with("#reset:"));
     let epoch = epoch_of(frames[0].as_str());
-    let mut plain = reg.register("/p", 16).unwrap();
+    let plain = reg.register("/p", 16).unwrap();
     for i in 1..=4 {
         rec.deliver(
             &reg,
@@ -101,9 +101,9 @@ async fn replays_what_was_missed_and_resets_when_too_short() {
             &m,
         );
     }
-    assert_eq!(plain.rx.recv().await.unwrap().as_str(), "1");
+    assert_eq!(plain.outbox.recv().await.as_str(), "1");
     assert_eq!(
-        first.rx.recv().await.unwrap().as_str(),
+        first.outbox.recv().await.as_str(),
         format!("#{epoch:016x}:1:1")
     );
     // Position 2: messages 3 and 4 are still held.
@@ -189,7 +189,7 @@ fn a_message_both_stored_and_sent_locally_reaches_a_socket_once() {
         sender: "n".into(),
     };
     rec.stored(&reg, stored(1, "a"), usize::MAX, &m);
-    let (mut socket, frames) = reg_ok(&rec, &reg, None);
+    let (socket, frames) = reg_ok(&rec, &reg, None);
     assert_eq!(frames[0].as_str(), format!("#reset:{:016x}:1", 7));
     // Stored and read back, then its offer's answer lost: not sent again.
     rec.stored(&reg, stored(2, "b"), usize::MAX, &m);
@@ -198,7 +198,7 @@ fn a_message_both_stored_and_sent_locally_reaches_a_socket_once() {
     rec.unstored(&reg, append(3, "c"), usize::MAX, &m);
     rec.stored(&reg, stored(3, "c"), usize::MAX, &m);
     let mut got = Vec::new();
-    while let Ok(frame) = socket.rx.try_recv() {
+    while let Some(frame) = socket.outbox.try_recv() {
         got.push(frame.as_str().to_owned());
     }
     let texts: Vec<&str> = got
@@ -236,13 +236,13 @@ fn a_message_stored_twice_by_the_engine_reaches_a_socket_once() {
         marker: false,
     };
     rec.stored(&reg, stored(7, 1, "a", "m1"), usize::MAX, &m);
-    let (mut socket, _) = reg_ok(&rec, &reg, None);
+    let (socket, _) = reg_ok(&rec, &reg, None);
     rec.stored(&reg, stored(7, 2, "b", "m2"), usize::MAX, &m);
     // The engine lost "b" and stored it again later, under another epoch.
     rec.stored(&reg, stored(9, 1, "b", "m2"), usize::MAX, &m);
     rec.stored(&reg, stored(9, 2, "c", "m3"), usize::MAX, &m);
     let mut got = Vec::new();
-    while let Ok(frame) = socket.rx.try_recv() {
+    while let Some(frame) = socket.outbox.try_recv() {
         got.push(frame.as_str().to_owned());
     }
     assert_eq!(

@@ -6,11 +6,11 @@ use std::time::Duration;
 async fn full_queue_kills_only_that_socket() {
     let reg = Registry::default();
     let metrics = Metrics::default();
-    let mut fast = reg.register("/p", 1).unwrap();
+    let fast = reg.register("/p", 1).unwrap();
     let slow = reg.register("/p", 1).unwrap();
     let msg = Utf8Bytes::from("1");
     assert_eq!(reg.deliver("/p", &msg, None, usize::MAX, &metrics), 2);
-    assert!(fast.rx.recv().await.is_some());
+    fast.outbox.recv().await;
     assert_eq!(reg.deliver("/p", &msg, None, usize::MAX, &metrics), 1);
     assert_eq!(slow.kill.reason(), (CLOSE_SLOW_CONSUMER, "slow consumer"));
     assert_eq!(fast.kill.reason.get(), None);
@@ -41,27 +41,28 @@ async fn a_path_goes_with_its_last_socket_and_the_sweep_hears_of_it_once() {
     assert_eq!(reg.take_removed(), vec!["/c".to_owned()]);
 }
 
-/// The socket's task subtracts what it wrote as soon as it has it. When that came between
-/// the queueing and the count, the count wrapped below zero for a moment, and a broadcast
-/// from another thread that read it then saw a huge backlog and killed a healthy socket.
-/// Raced here: two broadcasting threads and a writer that takes each message at once.
+/// The socket's task forgets what it wrote as soon as it has written it, while broadcasts
+/// from other threads count what they queue. When the count once wrapped below zero in that
+/// race, a broadcast saw a huge backlog and killed a healthy socket. Raced here: two
+/// broadcasting threads and a writer that takes each message at once.
 #[test]
 fn the_byte_count_never_wraps_when_the_writer_is_fast() {
     let reg = Arc::new(Registry::default());
     let metrics = Arc::new(Metrics::default());
-    let Registration {
-        mut rx,
-        id,
-        kill,
-        queued,
-    } = reg.register("/p", 1 << 20).unwrap();
-    let writer = std::thread::spawn(move || loop {
-        match rx.try_recv() {
-            Ok(text) => {
-                queued.fetch_sub(text.len(), Ordering::Relaxed);
+    let Registration { outbox, id, kill } = reg.register("/p", 1 << 20).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let mut batch = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                batch.clear();
+                let bytes = outbox.take(&mut batch, 64, 1 << 20);
+                outbox.written(bytes);
+                if batch.is_empty() {
+                    std::hint::spin_loop();
+                }
             }
-            Err(mpsc::error::TryRecvError::Empty) => std::hint::spin_loop(),
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
         }
     });
     let broadcasters: Vec<_> = (0..2)
@@ -82,6 +83,7 @@ fn the_byte_count_never_wraps_when_the_writer_is_fast() {
     for b in broadcasters {
         b.join().unwrap();
     }
+    done.store(true, Ordering::Relaxed);
     reg.deregister("/p", id);
     writer.join().unwrap();
     assert_eq!(kill.reason.get(), None, "a healthy socket was killed");

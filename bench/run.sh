@@ -21,6 +21,9 @@
 #   BENCH_PARTS="fanout storm" ...      # a subset of parts
 #   BENCH_PAYLOADS="65536" ...          # the payload part's sizes (default 100 4096 65536)
 #   BENCH_NO_REPORT=1 ...               # leave out bench/report.js (for a subset run)
+#   BENCH_LOADGEN_ARGS="--deflate --body json" ... # more loadgen options for every sweep
+# Servers besides ours, naive, node and before: ours-off (ours with --compression off) and
+# node-deflate (Node.js `ws` with its perMessageDeflate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
@@ -85,6 +88,12 @@ start_server() {
       server_pid=$!; line=$(first_line "$log")
       local addr=${line#*http://}; addr=${addr%/}
       ws_base=ws://$addr; trigger_url=http://$addr/api/websocket/send ;;
+    ours-off)
+      RUST_LOG=error "$target/release/moleculer-ws-server" --listen 127.0.0.1:0 \
+        --trigger --compression off > "$log" 2>&1 &
+      server_pid=$!; line=$(first_line "$log")
+      local addr=${line#*http://}; addr=${addr%/}
+      ws_base=ws://$addr; trigger_url=http://$addr/api/websocket/send ;;
     before)
       # Another build of the gateway to compare with, in the same run (e.g. the commit before
       # a change): BENCH_BEFORE_BIN=path, BENCH_BEFORE_ARGS=its options.
@@ -99,8 +108,10 @@ start_server() {
       server_pid=$!; line=$(first_line "$log")
       ws_base=$(echo "$line" | awk '{print $3}')
       trigger_url=$(echo "$line" | awk '{print $5}')/api/websocket/send ;;
-    node)
-      node bench/node/server.js 127.0.0.1:0 > "$log" 2>&1 &
+    node|node-deflate)
+      local flag=""; [ "$1" = node-deflate ] && flag=--deflate
+      # shellcheck disable=SC2086
+      node bench/node/server.js 127.0.0.1:0 $flag > "$log" 2>&1 &
       server_pid=$!; line=$(first_line "$log")
       ws_base=ws://${line##* on }; trigger_url=http://${line##* on }/api/websocket/send ;;
   esac
@@ -113,9 +124,10 @@ first=1
 sweep() {
   local name=$1 file=$2; shift 2
   start_server "$name"
+  # shellcheck disable=SC2086
   "$loadgen" --label "$name" --url "$ws_base/ws/bench" --trigger "$trigger_url" \
     --server-pid "$server_pid" \
-    --source-first "$first" --source-addrs 8 "$@" --out "$out/$file" > /dev/null
+    --source-first "$first" --source-addrs 8 ${BENCH_LOADGEN_ARGS:-} "$@" --out "$out/$file" > /dev/null
   stop_server; first=$((first + 8))
 }
 

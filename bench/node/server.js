@@ -2,15 +2,19 @@
 // Sockets are registered per path (percent-decoded, no query); a text or binary frame starting
 // with `!` is answered with `!`; POST /api/websocket/send {path, data} sends the compact JSON of
 // `data` to every socket at the path, serialised once into one Buffer shared by every send.
-// Usage: node server.js [host:port]
+// Usage: node server.js [host:port] [--deflate]
+// --deflate: ws's own permessage-deflate with its defaults (`perMessageDeflate: true`: each
+// socket compresses what it sends, messages of 1 KiB and more, with its own context).
 'use strict';
 const http = require('http');
 const { WebSocketServer } = require('ws');
 
 // Port 0 picks a free port: the first stdout line says which (bench/run.sh reads it).
-const [host, port] = (process.argv[2] || '127.0.0.1:0').split(':');
+const args = process.argv.slice(2);
+const deflate = args.includes('--deflate');
+const [host, port] = (args.find((a) => !a.startsWith('--')) || '127.0.0.1:0').split(':');
 const paths = new Map(); // path -> Set<WebSocket>
-const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: deflate });
 
 function registryPath(url) {
   const raw = url.split('?')[0];
@@ -57,6 +61,6 @@ server.on('upgrade', (req, socket, head) => {
   });
 });
 
-server.listen(Number(port), host, () => console.log(`node ws baseline on ${host}:${server.address().port}`));
+server.listen(Number(port), host, () => console.log(`node ws baseline${deflate ? ' (perMessageDeflate)' : ''} on ${host}:${server.address().port}`));
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));

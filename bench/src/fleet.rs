@@ -3,16 +3,23 @@
 //! message: the two cores are shared with the server under test).
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use moleculer_ws_client::deflate::{self, Inflate};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::either::Either;
 
 use crate::hist::Histogram;
 use crate::stamp::Stamp;
@@ -72,6 +79,52 @@ pub struct Fleet {
     pub open_per_path: Vec<AtomicUsize>,
     /// The first errors seen, for the report.
     pub errors: Mutex<Vec<String>>,
+    /// Bytes the sockets read from their connections (frames as sent, compressed or not).
+    pub wire_bytes: Arc<AtomicU64>,
+}
+
+/// A connection that adds the bytes it reads to a counter: what came over the wire, whatever
+/// the layers above make of it.
+pub struct Counted {
+    inner: TcpStream,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Counted {
+    /// Counts what `inner` reads into `bytes`.
+    pub fn new(inner: TcpStream, bytes: Arc<AtomicU64>) -> Self {
+        Self { inner, bytes }
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let n = buf.filled().len() - before;
+        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// How sockets connect.
@@ -85,6 +138,8 @@ pub struct ConnectSpec {
     pub sources: Vec<Ipv4Addr>,
     /// Heartbeat period.
     pub heartbeat: Duration,
+    /// Offer permessage-deflate (and inflate what comes compressed).
+    pub deflate: bool,
 }
 
 impl Default for Fleet {
@@ -107,6 +162,7 @@ impl Fleet {
             misdelivered: AtomicU64::new(0),
             open_per_path: (0..paths.max(1)).map(|_| AtomicUsize::new(0)).collect(),
             errors: Mutex::default(),
+            wire_bytes: Arc::default(),
         }
     }
 
@@ -174,9 +230,44 @@ impl Fleet {
     }
 }
 
-type Ws = WebSocketStream<TcpStream>;
+/// A socket's connection: plain, or under the client crate's permessage-deflate layer.
+pub type Stream = Either<Counted, Inflate<Counted>>;
 
-async fn connect(spec: &ConnectSpec, url: &str, source: Ipv4Addr) -> Result<Ws, String> {
+type Ws = WebSocketStream<Stream>;
+
+/// The upgrade request for `url` and the connection to send it over; `deflate`: the request
+/// offers permessage-deflate.
+pub fn upgrade(
+    url: &str,
+    stream: Counted,
+    deflate: bool,
+) -> Result<
+    (
+        tokio_tungstenite::tungstenite::handshake::client::Request,
+        Stream,
+    ),
+    String,
+> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    if !deflate {
+        return Ok((request, Either::Left(stream)));
+    }
+    request.headers_mut().insert(
+        "Sec-WebSocket-Extensions",
+        HeaderValue::from_static(deflate::OFFER),
+    );
+    Ok((
+        request,
+        Either::Right(Inflate::new(stream, true, deflate::MAX_MESSAGE)),
+    ))
+}
+
+async fn connect(
+    spec: &ConnectSpec,
+    url: &str,
+    source: Ipv4Addr,
+    wire_bytes: Arc<AtomicU64>,
+) -> Result<Ws, String> {
     let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     socket
         .bind(SocketAddr::new(source.into(), 0))
@@ -190,7 +281,9 @@ async fn connect(spec: &ConnectSpec, url: &str, source: Ipv4Addr) -> Result<Ws, 
     let config = WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
         .write_buffer_size(0);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+    let stream = Counted::new(stream, wire_bytes);
+    let (request, stream) = upgrade(url, stream, spec.deflate)?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
         .map_err(|e| format!("upgrade: {e}"))?;
     Ok(ws)
@@ -207,7 +300,7 @@ pub async fn run_socket(
     let source = spec.sources[id % spec.sources.len()];
     let path = id % spec.urls.len();
     let permit = gate.acquire().await;
-    let mut ws = match connect(&spec, &spec.urls[path], source).await {
+    let mut ws = match connect(&spec, &spec.urls[path], source, fleet.wire_bytes.clone()).await {
         Ok(ws) => ws,
         Err(e) => {
             fleet.connect_failures.fetch_add(1, Ordering::Relaxed);

@@ -6,14 +6,16 @@
 //! socket receives the same broadcasts, but its thread has nothing else to do, so its figure is
 //! much closer to how fast the server answers.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::fleet::{Fleet, MAX_STEPS};
+use crate::fleet::{upgrade, Counted, Fleet, Stream, MAX_STEPS};
 use crate::hist::Histogram;
 
 /// Round trips longer than this count as unanswered (and end the wait).
@@ -32,8 +34,11 @@ pub struct Probe {
 impl Probe {
     /// Starts the probe thread: connects to `url` and sends `!` every `interval`, recording
     /// into the step the fleet is in.
+    /// `addr` is the URL's address; `deflate`: offer permessage-deflate, as the fleet does.
     pub fn start(
         url: String,
+        addr: SocketAddr,
+        deflate: bool,
         interval: Duration,
         fleet: Arc<Fleet>,
     ) -> std::io::Result<Arc<Probe>> {
@@ -48,15 +53,36 @@ impl Probe {
         let p = probe.clone();
         std::thread::Builder::new()
             .name("probe".into())
-            .spawn(move || runtime.block_on(run(p, url, interval, fleet)))?;
+            .spawn(move || runtime.block_on(run(p, url, addr, deflate, interval, fleet)))?;
         Ok(probe)
     }
 }
 
-async fn run(probe: Arc<Probe>, url: String, interval: Duration, fleet: Arc<Fleet>) {
+async fn connect(url: &str, addr: SocketAddr, deflate: bool) -> Result<Ws, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    // Not counted with the fleet's bytes: a counter of its own.
+    let stream = Counted::new(stream, Arc::default());
+    let (request, stream) = upgrade(url, stream, deflate)?;
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<Stream>;
+
+async fn run(
+    probe: Arc<Probe>,
+    url: String,
+    addr: SocketAddr,
+    deflate: bool,
+    interval: Duration,
+    fleet: Arc<Fleet>,
+) {
     loop {
-        let mut ws = match tokio_tungstenite::connect_async(&url).await {
-            Ok((ws, _)) => ws,
+        let mut ws = match connect(&url, addr, deflate).await {
+            Ok(ws) => ws,
             Err(_) => {
                 probe.failures.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(200)).await;

@@ -35,6 +35,8 @@ pub struct Publisher {
     /// The JSON string of each path; broadcasts go round-robin over them.
     paths_json: Arc<[String]>,
     pad: usize,
+    /// `"p"` holds records (see [`Stamp::to_json_records`]) instead of `x` repeated.
+    records: bool,
     fleet: Arc<Fleet>,
     seq: Arc<AtomicU64>,
     /// Broadcasts accepted in the current step, for progress output.
@@ -45,12 +47,14 @@ pub struct Publisher {
 
 impl Publisher {
     /// Starts the publisher thread. `paths` are the broadcast paths (each broadcast goes to
-    /// the next one, round-robin), `pad` the padding bytes.
+    /// the next one, round-robin), `pad` the padding bytes, `records`: JSON records pad
+    /// instead of `x` repeated.
     pub fn start(
         fleet: Arc<Fleet>,
         trigger: &str,
         paths: &[String],
         pad: usize,
+        records: bool,
     ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -68,6 +72,7 @@ impl Publisher {
                 .map(|p| serde_json::Value::from(p.as_str()).to_string())
                 .collect(),
             pad,
+            records,
             fleet,
             seq: Arc::default(),
             accepted: Arc::default(),
@@ -108,7 +113,11 @@ impl Publisher {
                 let body = format!(
                     r#"{{"path":{},"data":{}}}"#,
                     this.paths_json[k],
-                    stamp.to_json(this.pad)
+                    if this.records {
+                        stamp.to_json_records(this.pad)
+                    } else {
+                        stamp.to_json(this.pad)
+                    }
                 );
                 let request = this
                     .client

@@ -118,6 +118,31 @@ mod handler;
 #[cfg(not(target_arch = "wasm32"))]
 mod net;
 pub mod rest;
+/// permessage-deflate for programs that drive tokio-tungstenite themselves: the layer this
+/// client puts under tungstenite (feature `deflate`), which tungstenite lacks. Offer the
+/// extension in the request and wrap the connection; compressed messages reach tungstenite
+/// inflated:
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use moleculer_ws_client::deflate::{Inflate, MAX_MESSAGE, OFFER};
+/// use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+///
+/// let mut request = "ws://127.0.0.1:3000/ws/chat".into_client_request()?;
+/// request
+///     .headers_mut()
+///     .insert("Sec-WebSocket-Extensions", OFFER.parse()?);
+/// let tcp = tokio::net::TcpStream::connect("127.0.0.1:3000").await?;
+/// let (ws, _) =
+///     tokio_tungstenite::client_async(request, Inflate::new(tcp, true, MAX_MESSAGE)).await?;
+/// # drop(ws);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(all(feature = "deflate", not(target_arch = "wasm32")))]
+pub mod deflate {
+    pub use crate::driver::deflate::{Inflate, MAX_MESSAGE, OFFER};
+}
 /// The session core (the crate `moleculer-ws-session`): the rules this client drives.
 pub use moleculer_ws_session as session;
 mod url;

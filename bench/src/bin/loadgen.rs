@@ -77,6 +77,14 @@ struct Args {
     /// Padding bytes in each broadcast (the stamp alone is about 30 bytes).
     #[arg(long, default_value_t = 0)]
     payload: usize,
+    /// What pads each broadcast: `x` (the letter repeated) or `json` (a list of chat-like
+    /// records, see `stamp.rs`).
+    #[arg(long, default_value = "x", value_parser = ["x", "json"])]
+    body: String,
+    /// Every socket (and the probe) offers permessage-deflate and inflates what comes
+    /// compressed.
+    #[arg(long)]
+    deflate: bool,
     /// PID of the server process, for CPU and RSS from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -128,6 +136,21 @@ fn sample(pid: Option<u32>) -> Option<ProcSample> {
 
 fn cpu_pct(a: Option<ProcSample>, b: Option<ProcSample>, wall: f64) -> Option<f64> {
     Some((b?.cpu_secs - a?.cpu_secs) / wall * 100.0)
+}
+
+/// The length of the first broadcast's text (seq 1): the size of what is delivered.
+fn message_example(args: &Args) -> usize {
+    let stamp = moleculer_ws_bench::stamp::Stamp {
+        step: 1,
+        seq: 1,
+        micros: 1_000_000,
+        path: 0,
+    };
+    if args.body == "json" {
+        stamp.to_json_records(args.payload).len()
+    } else {
+        stamp.to_json(args.payload).len()
+    }
 }
 
 impl Ctx {
@@ -185,6 +208,7 @@ impl Ctx {
         let misdelivered0 = fleet.misdelivered.load(Ordering::Relaxed);
         let closed0 = fleet.closed.load(Ordering::Relaxed);
         let reordered0 = fleet.reordered();
+        let wire0 = fleet.wire_bytes.load(Ordering::Relaxed);
         let server0 = sample(self.args.server_pid);
         let self0 = procstat::sample(std::process::id());
         let t0 = Instant::now();
@@ -227,6 +251,7 @@ impl Ctx {
         }
         let wall = t0.elapsed().as_secs_f64();
         let server1 = sample(self.args.server_pid);
+        let wire = fleet.wire_bytes.load(Ordering::Relaxed) - wire0;
         let self1 = procstat::sample(std::process::id());
         let (lat, hb, last_us) = fleet.step(step);
         let received = lat.count();
@@ -250,6 +275,8 @@ impl Ctx {
             "heartbeat": hist_json(&hb),
             "probe_heartbeat": self.probe.as_ref().map(|p| hist_json(&p.steps[step])),
             "server_cpu_pct": cpu_pct(server0, server1, wall),
+            "server_cpu_secs": server0.zip(server1).map(|(a, b)| b.cpu_secs - a.cpu_secs),
+            "wire_bytes_received": wire,
             "server_rss_bytes": server1.map(|s| s.rss_bytes),
             "loadgen_cpu_pct": cpu_pct(self0, self1, wall),
         });
@@ -315,11 +342,18 @@ async fn main() {
         addr,
         sources,
         heartbeat: Duration::from_secs_f64(args.heartbeat_secs),
+        deflate: args.deflate,
     });
     assert!(args.rates.len() + 2 <= MAX_STEPS, "too many rates");
     let fleet = Arc::new(Fleet::new(urls.len()));
-    let publisher =
-        Publisher::start(fleet.clone(), &args.trigger, &paths, args.payload).expect("publisher");
+    let publisher = Publisher::start(
+        fleet.clone(),
+        &args.trigger,
+        &paths,
+        args.payload,
+        args.body == "json",
+    )
+    .expect("publisher");
     let mut ctx = Ctx {
         probe: None,
         gate: Arc::new(Semaphore::new(args.connect_concurrency.max(1))),
@@ -336,8 +370,16 @@ async fn main() {
     let connect_secs = ctx.fill(ctx.args.sockets).await;
     if ctx.args.probe_ms > 0 {
         let interval = Duration::from_millis(ctx.args.probe_ms);
-        ctx.probe =
-            Some(Probe::start(urls[0].clone(), interval, ctx.fleet.clone()).expect("probe"));
+        ctx.probe = Some(
+            Probe::start(
+                urls[0].clone(),
+                addr,
+                ctx.args.deflate,
+                interval,
+                ctx.fleet.clone(),
+            )
+            .expect("probe"),
+        );
     }
     let open = ctx.fleet.open.load(Ordering::Relaxed);
     eprintln!("[{label}] {open} sockets open in {connect_secs:.1} s; settling");
@@ -395,6 +437,9 @@ async fn main() {
         "connect_secs": connect_secs,
         "connect_failures": ctx.fleet.connect_failures.load(Ordering::Relaxed),
         "payload_pad_bytes": ctx.args.payload,
+        "payload_body": ctx.args.body,
+        "message_bytes_example": message_example(&ctx.args),
+        "deflate_offered": ctx.args.deflate,
         "heartbeat_secs": ctx.args.heartbeat_secs,
         "server_rss_before_bytes": before.map(|s| s.rss_bytes),
         "server_rss_idle_bytes": idle.map(|s| s.rss_bytes),

@@ -24,11 +24,11 @@ use flate2::{Decompress, FlushDecompress, Status};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The offer the client makes (the header's value).
-pub(crate) const OFFER: &str = "permessage-deflate";
+pub const OFFER: &str = "permessage-deflate";
 
 /// Largest inflated message: tungstenite's default message size limit, which the plain
 /// frames handed to it must meet anyway.
-pub(crate) const MAX_MESSAGE: usize = 64 << 20;
+pub const MAX_MESSAGE: usize = 64 << 20;
 
 /// Largest frame handed to tungstenite (its default frame size limit): a longer inflated
 /// message goes to it in fragments.
@@ -64,7 +64,7 @@ struct Frames {
 }
 
 /// A connection whose compressed messages reach the reader inflated.
-pub(crate) struct Inflate<S> {
+pub struct Inflate<S> {
     inner: S,
     state: State,
     /// Bytes read from `inner` not yet looked at.
@@ -80,7 +80,11 @@ pub(crate) struct Inflate<S> {
 
 impl<S> Inflate<S> {
     /// `offered`: the client's request carries [`OFFER`] (else everything passes through).
-    pub(crate) fn new(inner: S, offered: bool, limit: usize) -> Self {
+    /// Wraps the connection `inner` before the WebSocket handshake goes over it. `offered`:
+    /// the request carries [`OFFER`] in `Sec-WebSocket-Extensions` (else everything passes
+    /// through). `limit`: the largest inflated message ([`MAX_MESSAGE`] is tungstenite's
+    /// default limit); a longer one ends the connection with an error.
+    pub fn new(inner: S, offered: bool, limit: usize) -> Self {
         Self {
             inner,
             state: if offered { State::Head } else { State::Plain },

@@ -2,7 +2,7 @@
 
 mod connect;
 #[cfg(feature = "deflate")]
-mod deflate;
+pub(crate) mod deflate;
 mod events;
 mod socket;
 mod task;

@@ -1,11 +1,12 @@
 //! A socket's outbound queue, and the fan-out's wakes in slices.
 //!
-//! The fan-out queues a broadcast for every socket of a path in one pass, but it does not wake
-//! the sockets' tasks there: it hands the tasks to wake to [`Wakes`], one task that wakes
-//! [`SLICE`] of them at a time and yields in between. A socket whose `!`, Ping or Close arrives
-//! during a fan-out is then woken by its read and runs after at most a slice of others, instead
-//! of behind every socket of the path: the scheduler runs woken tasks in the order they were
-//! woken, and a task already woken for the broadcast is not moved forward by its read.
+//! The fan-out queues a broadcast for every socket of a path in one pass, but for a path of
+//! more than [`SLICE`] sockets it does not wake their tasks there: it hands them to [`Wakes`],
+//! one task that wakes a slice of them at a time and yields in between. Woken all at once, the
+//! tasks of a large path filled the run queue, and a socket whose `!`, Ping or Close arrived
+//! meanwhile was answered only when its turn in that queue came: a task already woken for the
+//! broadcast is not moved forward by its read. Woken a slice at a time, a socket woken by its
+//! read runs after about a slice of others.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -55,8 +56,9 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `message` unless the queue holds `capacity` messages, or it holds something and
-    /// `message` would take its bytes (with those taken and not yet written) over `max_bytes`.
+    /// Queues `message` unless the queue holds `capacity` messages, or bytes are queued or
+    /// being written and `message` would take them over `max_bytes` (one message alone always
+    /// fits).
     pub(crate) fn push(&self, message: &Arc<Outgoing>, max_bytes: usize) -> Pushed {
         let len = message.len();
         let mut inner = self.lock();
@@ -127,11 +129,14 @@ impl Outbox {
 }
 
 /// The socket tasks the fan-out has yet to wake, woken a [`SLICE`] at a time by one task
-/// that yields in between: however many broadcasts are in progress, the run queue holds about
-/// a slice of socket tasks ahead of a task woken by its socket.
+/// that yields in between: however many broadcasts to large paths are in progress, they put
+/// about a slice of socket tasks at a time in the run queue. The task runs on the runtime the
+/// sockets registered on (the gateway's), whichever thread the fan-out runs on (a shared
+/// history fans out from a thread of its own).
 #[derive(Default)]
 pub(crate) struct Wakes {
     inner: Mutex<WakesInner>,
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 #[derive(Default)]
@@ -146,17 +151,26 @@ impl Wakes {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes the tasks of `outboxes`: at once when they are at most a [`SLICE`] (a small path
-    /// does not wait behind a large one), else in slices. Outside a runtime (unit tests), all
-    /// at once.
-    pub(crate) fn wake(self: &Arc<Self>, outboxes: Vec<Arc<Outbox>>) {
-        if outboxes.len() <= SLICE {
-            outboxes.iter().for_each(|o| o.wake());
-            return;
+    /// Remembers the current runtime (the first call's) as the one to wake sockets from.
+    /// Called where sockets register, on the gateway's runtime.
+    pub(crate) fn bind(&self) {
+        if self.runtime.get().is_none() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let _ = self.runtime.set(runtime);
+            }
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            outboxes.iter().for_each(|o| o.wake());
-            return;
+    }
+
+    /// Wakes the tasks of `outboxes`: at once when they are at most a [`SLICE`] (a small path
+    /// does not wait behind a large one), else in slices. Before [`bind`](Self::bind) found a
+    /// runtime (unit tests), all at once.
+    pub(crate) fn wake(self: &Arc<Self>, outboxes: Vec<Arc<Outbox>>) {
+        let runtime = match self.runtime.get() {
+            Some(runtime) if outboxes.len() > SLICE => runtime,
+            _ => {
+                outboxes.iter().for_each(|o| o.wake());
+                return;
+            }
         };
         {
             let mut inner = self.lock();
@@ -170,13 +184,25 @@ impl Wakes {
         runtime.spawn(async move { wakes.run(tokio::task::yield_now).await });
     }
 
-    /// Wakes a slice, awaits `between`, and so on until the queue is empty.
+    /// Wakes a slice, awaits `between`, and so on until the queue is empty. Dropped before
+    /// that (its runtime shut down), it lets the next [`wake`](Self::wake) start a task again.
     async fn run<F: std::future::Future<Output = ()>>(&self, mut between: impl FnMut() -> F) {
+        /// Clears `running` unless disarmed.
+        struct Running<'a>(&'a Wakes, bool);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.lock().running = false;
+                }
+            }
+        }
+        let mut running = Running(self, true);
         loop {
             let slice: Vec<Arc<Outbox>> = {
                 let mut inner = self.lock();
                 if inner.queue.is_empty() {
                     inner.running = false;
+                    running.1 = false;
                     return;
                 }
                 let n = inner.queue.len().min(SLICE);
@@ -288,5 +314,37 @@ mod tests {
             !wakes.lock().running,
             "the next large fan-out starts a task again"
         );
+    }
+
+    /// A waking task dropped half-way (its runtime shut down) does not leave the queue
+    /// thinking a task is running: the next large fan-out starts one again.
+    #[tokio::test]
+    async fn a_waking_task_dropped_half_way_lets_the_next_fan_out_start_one() {
+        let wakes = Arc::new(Wakes::default());
+        let outboxes: Vec<Arc<Outbox>> = (0..SLICE * 2).map(|_| Arc::new(Outbox::new(1))).collect();
+        {
+            let mut inner = wakes.lock();
+            inner.queue.extend(outboxes.iter().cloned());
+            inner.running = true;
+        }
+        let mut run = Box::pin(wakes.run(std::future::pending::<()>));
+        // The first slice is woken, then the task waits between slices: dropped there.
+        assert!(futures_util::FutureExt::now_or_never(run.as_mut()).is_none());
+        drop(run);
+        assert!(!wakes.lock().running);
+        assert_eq!(outboxes.iter().filter(|o| was_woken(o)).count(), SLICE);
+        // The rest is woken by the next large fan-out's task.
+        wakes.bind();
+        wakes.wake((0..SLICE + 1).map(|_| Arc::new(Outbox::new(1))).collect());
+        assert!(wakes.lock().running);
+    }
+
+    #[test]
+    fn small_fan_outs_and_fan_outs_before_a_runtime_is_bound_wake_at_once() {
+        let wakes = Arc::new(Wakes::default());
+        let many: Vec<Arc<Outbox>> = (0..SLICE * 2).map(|_| Arc::new(Outbox::new(1))).collect();
+        wakes.wake(many.clone());
+        assert_eq!(many.iter().filter(|o| was_woken(o)).count(), SLICE * 2);
+        assert!(!wakes.lock().running);
     }
 }

@@ -140,6 +140,7 @@ impl Registry {
     ) -> Result<Registration, PathsFull> {
         let outbox = Arc::new(Outbox::new(queue));
         let kill = Arc::new(Kill::default());
+        self.wakes.bind();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut paths = write(&self.paths);
@@ -198,9 +199,10 @@ impl Registry {
         }
     }
 
-    /// Queues `text` for every socket at `path` (their tasks are woken in slices, see
-    /// [`crate::outbox`]). A socket whose queue is full (in messages, or over `max_bytes` with
-    /// something already queued) is told to close with [`CLOSE_SLOW_CONSUMER`]. Sockets that opted into recovery get `enveloped` instead, when
+    /// Queues `text` for every socket at `path` (the tasks of a large path are woken in
+    /// slices, see [`crate::outbox`]). A socket whose queue is full (in messages, or over
+    /// `max_bytes` with bytes queued or being written) is told to close with
+    /// [`CLOSE_SLOW_CONSUMER`]. Sockets that opted into recovery get `enveloped` instead, when
     /// given. Returns how many sockets got it.
     pub(crate) fn deliver(
         &self,

@@ -36,6 +36,9 @@ pub struct StepCounters {
     pub heartbeat: Histogram,
     /// Time of the last broadcast of this step received, µs since start.
     pub last_receive: AtomicU64,
+    /// Broadcasts counted by counting sockets (`counting.rs`), which do not read the stamp:
+    /// counted for the step in progress when they arrive.
+    pub counted: AtomicU64,
 }
 
 /// One thread's counters.
@@ -140,6 +143,9 @@ pub struct ConnectSpec {
     pub heartbeat: Duration,
     /// Offer permessage-deflate (and inflate what comes compressed).
     pub deflate: bool,
+    /// Every this many sockets one reads every message (stamp, latency, order); the others
+    /// only count frames (`counting.rs`). 1: all read.
+    pub read_every: usize,
 }
 
 impl Default for Fleet {
@@ -171,7 +177,7 @@ impl Fleet {
         self.start.elapsed().as_micros() as u64
     }
 
-    fn local(&self) -> Arc<ThreadStats> {
+    pub(crate) fn local(&self) -> Arc<ThreadStats> {
         LOCAL.with(|l| {
             l.get_or_init(|| {
                 let s = Arc::new(ThreadStats::default());
@@ -206,11 +212,19 @@ impl Fleet {
         (lat, hb, last)
     }
 
-    /// Broadcasts of `step` received so far, all threads.
+    /// Broadcasts of `step` received so far, all threads: read and counted.
     pub fn received(&self, step: usize) -> u64 {
         self.threads()
             .iter()
-            .map(|t| t.steps[step].latency.count())
+            .map(|t| t.steps[step].latency.count() + t.steps[step].counted.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Broadcasts of `step` that counting sockets counted, all threads.
+    pub fn counted(&self, step: usize) -> u64 {
+        self.threads()
+            .iter()
+            .map(|t| t.steps[step].counted.load(Ordering::Relaxed))
             .sum()
     }
 
@@ -262,12 +276,8 @@ pub fn upgrade(
     ))
 }
 
-async fn connect(
-    spec: &ConnectSpec,
-    url: &str,
-    source: Ipv4Addr,
-    wire_bytes: Arc<AtomicU64>,
-) -> Result<Ws, String> {
+/// A TCP connection to the server from `source`.
+async fn tcp(spec: &ConnectSpec, source: Ipv4Addr) -> Result<TcpStream, String> {
     let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     socket
         .bind(SocketAddr::new(source.into(), 0))
@@ -277,6 +287,16 @@ async fn connect(
         .await
         .map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+async fn connect(
+    spec: &ConnectSpec,
+    url: &str,
+    source: Ipv4Addr,
+    wire_bytes: Arc<AtomicU64>,
+) -> Result<Ws, String> {
+    let stream = tcp(spec, source).await?;
     // Small buffers: the generator holds up to 19k sockets and only reads small frames.
     let config = WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
@@ -300,6 +320,34 @@ pub async fn run_socket(
     let source = spec.sources[id % spec.sources.len()];
     let path = id % spec.urls.len();
     let permit = gate.acquire().await;
+    if !id.is_multiple_of(spec.read_every.max(1)) {
+        let stream = match tcp(&spec, source).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
+                fleet.error(e);
+                return;
+            }
+        };
+        let mut opened = false;
+        let mut permit = Some(permit);
+        let reason = crate::counting::run(&fleet, &spec, &spec.urls[path], id, stream, || {
+            drop(permit.take());
+            opened = true;
+            fleet.open.fetch_add(1, Ordering::Relaxed);
+            fleet.open_per_path[path].fetch_add(1, Ordering::Relaxed);
+        })
+        .await;
+        if opened {
+            fleet.open.fetch_sub(1, Ordering::Relaxed);
+            fleet.open_per_path[path].fetch_sub(1, Ordering::Relaxed);
+            fleet.closed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        fleet.error(reason);
+        return;
+    }
     let mut ws = match connect(&spec, &spec.urls[path], source, fleet.wire_bytes.clone()).await {
         Ok(ws) => ws,
         Err(e) => {

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod child;
+pub mod counting;
 pub mod fleet;
 pub mod hist;
 pub mod probe;

@@ -113,7 +113,7 @@ for (const [name, title] of comp) {
   const plainBest = bestOf(plain)?.deliveries_per_sec;
   row.best_vs_uncompressed = row.best_deliveries_per_sec && plainBest ? row.best_deliveries_per_sec / plainBest : null;
   summary.compression[name] = row;
-  out.push(`| ${title} | ${f1(row.wire_bytes_per_delivery)} | ${f2(row.wire_vs_uncompressed)}x | ${best ? `${n0(best.deliveries_per_sec)} (${best.rate_target}/s)` : "—"} | ${f2(row.best_vs_uncompressed)}x |`);
+  out.push(`| ${title} | ${f1(row.wire_bytes_per_delivery)} | ${f2(row.wire_vs_uncompressed)}x | ${best ? `${n0(best.deliveries_per_sec)} (${best.rate_target}/s)` : "—"} | ${row.best_vs_uncompressed == null ? "—" : `${f2(row.best_vs_uncompressed)}x`} |`);
 }
 out.push("");
 out.push("CPU per delivery (server CPU time over the step's deliveries), at each rate both sustained with zero loss:");

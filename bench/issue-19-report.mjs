@@ -19,7 +19,8 @@ const out = [];
 // 1. The control lane: `!` round trips at half the best rate.
 const lane = [["ours", "the gateway"], ["before", "the gateway before issue 19 (10494a6)"],
   ["naive", "naive tokio-tungstenite"], ["node", "Node.js ws"]];
-out.push("`!` round trip, 10,000 sockets on one path, stamp-only broadcasts (about 45 B):");
+const stampBytes = load("fanout-ours.json").message_bytes_example;
+out.push(`\`!\` round trip, 10,000 sockets on one path, stamp-only broadcasts (the first is ${stampBytes} B):`);
 out.push("");
 out.push("| server | best deliveries/s (p99 ≤ 250 ms, zero loss) | half rate | `!` p99, probe socket | `!` p99, fleet sockets | idle: probe / fleet |");
 out.push("| --- | ---: | ---: | ---: | ---: | ---: |");
@@ -63,7 +64,8 @@ if (wireRows.length) {
 
 // 2. 100 B: the gateway against itself before issue 19.
 const p100 = { ours: load("payload-100-ours.json"), before: load("payload-100-before.json") };
-out.push("100 B broadcasts, 10,000 sockets, the gateway now and before issue 19:");
+const p100Bytes = load("payload-100-ours.json").message_bytes_example;
+out.push(`100 B broadcasts (the payload part's nominal size; the first message is ${p100Bytes} B), 10,000 sockets, the gateway now and before issue 19:`);
 out.push("");
 out.push("| broadcasts/s | now: deliveries/s | p99 ms | CPU % | before: deliveries/s | p99 ms | CPU % |");
 out.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");

@@ -19,6 +19,8 @@ out=bench/results/issue-19/run
 : "${BENCH_BEFORE_BIN:?set BENCH_BEFORE_BIN to the gateway built at 10494a6}"
 export BENCH_BEFORE_BIN BENCH_BEFORE_ARGS=--trigger BENCH_NO_REPORT=1 BENCH_IDLE_SOCKETS=1000
 rm -rf "$out"; mkdir -p "$out"
+# bench/run.sh writes loadavg.txt each time it starts; this is the reading before any part.
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" > "$out/loadavg-start.txt"
 BENCH_OUT=$out BENCH_PARTS=fanout BENCH_SERVERS="ours before naive node" bench/run.sh
 BENCH_OUT=$out BENCH_PARTS=payload BENCH_PAYLOADS=100 BENCH_SERVERS="ours before" bench/run.sh
 BENCH_OUT=$out/compression BENCH_PARTS=payload BENCH_PAYLOADS=1024 \

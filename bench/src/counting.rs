@@ -1,5 +1,5 @@
 //! A socket that counts frames instead of reading messages: most of a fleet's sockets when
-//! `--inflate-every N` is given, so that the generator's own inflating does not bound what a
+//! `--read-every N` is given, so that the generator's own inflating does not bound what a
 //! compressing server is measured at.
 //!
 //! It upgrades by hand (offering permessage-deflate when asked), then parses only frame

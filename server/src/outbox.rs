@@ -82,8 +82,8 @@ impl Outbox {
         self.notify.notified().await;
     }
 
-    /// Moves the first messages into `batch`: at least one, at most `max`, and past the first
-    /// at most `gather` bytes. Returns their bytes. When messages are left, the task is woken
+    /// Moves the first messages into `batch`: at least one, at most `max`, and more only while
+    /// the batch holds fewer than `gather` bytes (the last one may take it past). Returns their bytes. When messages are left, the task is woken
     /// again, so that it comes back for them after it has looked at its reads.
     pub(crate) fn take(&self, batch: &mut Vec<Arc<Outgoing>>, max: usize, gather: usize) -> usize {
         let mut inner = self.lock();

@@ -386,8 +386,8 @@ impl Outbound<'_> {
         self.settle(socket, written).await
     }
 
-    /// Writes the queued messages (at most [`BATCH_MAX`], and past the first at most `gather`
-    /// bytes) with one vectored write: a socket that fell behind catches up with a few large
+    /// Writes the queued messages (at most [`BATCH_MAX`], more than one only while they hold
+    /// fewer than `gather` bytes) with one vectored write: a socket that fell behind catches up with a few large
     /// writes instead of a system call per message. The messages are the broadcast's own
     /// bytes, shared by every socket (nothing is copied). Their bytes leave the queue's count
     /// once the write is over, written or not. What is left waits for the next turn of the

@@ -161,10 +161,7 @@ pub(crate) async fn run(
     };
     on_open();
     let stats = fleet.local();
-    let phase = spec
-        .heartbeat
-        .mul_f64((id.wrapping_mul(7919) % 1000) as f64 / 1000.0);
-    let mut next_beat = tokio::time::Instant::now() + phase;
+    let mut next_beat = crate::fleet::first_beat(spec, id);
     let beat = tokio::time::sleep_until(next_beat);
     tokio::pin!(beat);
     let mut beat_sent: Option<Instant> = None;

@@ -309,6 +309,14 @@ async fn connect(
     Ok(ws)
 }
 
+/// When socket `id` sends its first `!`: the fleet's heartbeats spread evenly over one period.
+pub(crate) fn first_beat(spec: &ConnectSpec, id: usize) -> tokio::time::Instant {
+    let phase = spec
+        .heartbeat
+        .mul_f64((id.wrapping_mul(7919) % 1000) as f64 / 1000.0);
+    tokio::time::Instant::now() + phase
+}
+
 /// Opens socket number `id` (after taking a permit of `gate`) and runs it until the server
 /// closes it or the process exits.
 pub async fn run_socket(
@@ -360,11 +368,7 @@ pub async fn run_socket(
     fleet.open.fetch_add(1, Ordering::Relaxed);
     fleet.open_per_path[path].fetch_add(1, Ordering::Relaxed);
     let stats = fleet.local();
-    // Spread the heartbeats evenly over one period.
-    let phase = spec
-        .heartbeat
-        .mul_f64((id.wrapping_mul(7919) % 1000) as f64 / 1000.0);
-    let mut next_beat = tokio::time::Instant::now() + phase;
+    let mut next_beat = first_beat(&spec, id);
     let beat = tokio::time::sleep_until(next_beat);
     tokio::pin!(beat);
     let mut beat_sent: Option<Instant> = None;

@@ -11,10 +11,13 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 
-use crate::fleet::{ConnectSpec, Fleet, MAX_STEPS};
+use crate::fleet::{first_beat, tcp, ConnectSpec, Fleet, MAX_STEPS};
 
 /// `!` compressed (RFC 7692 section 7.2.3.1: one fixed-Huffman block, its tail removed).
 const COMPRESSED_BANG: [u8; 3] = [0x52, 0x04, 0x00];
@@ -146,22 +149,52 @@ async fn upgrade(stream: &mut TcpStream, url: &str, deflate: bool) -> Result<Vec
     }
 }
 
-/// Runs an open counting socket until the server closes it; returns why it ended.
-pub(crate) async fn run(
+/// Opens counting socket number `id` (after taking a permit of `gate`) and runs it until the
+/// server closes it or the process exits: [`crate::fleet::run_socket`]'s counterpart.
+pub async fn run_socket(
+    fleet: Arc<Fleet>,
+    spec: Arc<ConnectSpec>,
+    id: usize,
+    gate: Arc<Semaphore>,
+) {
+    let source = spec.sources[id % spec.sources.len()];
+    let path = id % spec.urls.len();
+    let permit = gate.acquire().await;
+    let opened = async {
+        let mut stream = tcp(&spec, source).await?;
+        let rest = upgrade(&mut stream, &spec.urls[path], spec.deflate).await?;
+        Ok::<_, String>((stream, rest))
+    }
+    .await;
+    drop(permit);
+    let (stream, rest) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
+            fleet.error(e);
+            return;
+        }
+    };
+    fleet.open.fetch_add(1, Ordering::Relaxed);
+    fleet.open_per_path[path].fetch_add(1, Ordering::Relaxed);
+    let reason = run(&fleet, &spec, id, stream, rest).await;
+    fleet.open.fetch_sub(1, Ordering::Relaxed);
+    fleet.open_per_path[path].fetch_sub(1, Ordering::Relaxed);
+    fleet.closed.fetch_add(1, Ordering::Relaxed);
+    fleet.error(reason);
+}
+
+/// Runs an open counting socket (`buf`: what was read past the upgrade's answer) until the
+/// server closes it; returns why it ended.
+async fn run(
     fleet: &Fleet,
     spec: &ConnectSpec,
-    url: &str,
     id: usize,
     mut stream: TcpStream,
-    mut on_open: impl FnMut(),
+    mut buf: Vec<u8>,
 ) -> String {
-    let mut buf = match upgrade(&mut stream, url, spec.deflate).await {
-        Ok(rest) => rest,
-        Err(e) => return e,
-    };
-    on_open();
     let stats = fleet.local();
-    let mut next_beat = crate::fleet::first_beat(spec, id);
+    let mut next_beat = first_beat(spec, id);
     let beat = tokio::time::sleep_until(next_beat);
     tokio::pin!(beat);
     let mut beat_sent: Option<Instant> = None;

@@ -143,8 +143,8 @@ pub struct ConnectSpec {
     pub heartbeat: Duration,
     /// Offer permessage-deflate (and inflate what comes compressed).
     pub deflate: bool,
-    /// Every this many sockets one reads every message (stamp, latency, order); the others
-    /// only count frames (`counting.rs`). 1: all read.
+    /// Every this many sockets one reads every message (stamp, latency, order, this file's
+    /// [`run_socket`]); the others only count frames (`counting.rs`). 1: all read.
     pub read_every: usize,
 }
 
@@ -236,7 +236,7 @@ impl Fleet {
             .sum()
     }
 
-    fn error(&self, e: String) {
+    pub(crate) fn error(&self, e: String) {
         let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
         if errors.len() < 10 {
             errors.push(e);
@@ -277,7 +277,7 @@ pub fn upgrade(
 }
 
 /// A TCP connection to the server from `source`.
-async fn tcp(spec: &ConnectSpec, source: Ipv4Addr) -> Result<TcpStream, String> {
+pub(crate) async fn tcp(spec: &ConnectSpec, source: Ipv4Addr) -> Result<TcpStream, String> {
     let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     socket
         .bind(SocketAddr::new(source.into(), 0))
@@ -328,34 +328,6 @@ pub async fn run_socket(
     let source = spec.sources[id % spec.sources.len()];
     let path = id % spec.urls.len();
     let permit = gate.acquire().await;
-    if !id.is_multiple_of(spec.read_every.max(1)) {
-        let stream = match tcp(&spec, source).await {
-            Ok(stream) => stream,
-            Err(e) => {
-                fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
-                fleet.error(e);
-                return;
-            }
-        };
-        let mut opened = false;
-        let mut permit = Some(permit);
-        let reason = crate::counting::run(&fleet, &spec, &spec.urls[path], id, stream, || {
-            drop(permit.take());
-            opened = true;
-            fleet.open.fetch_add(1, Ordering::Relaxed);
-            fleet.open_per_path[path].fetch_add(1, Ordering::Relaxed);
-        })
-        .await;
-        if opened {
-            fleet.open.fetch_sub(1, Ordering::Relaxed);
-            fleet.open_per_path[path].fetch_sub(1, Ordering::Relaxed);
-            fleet.closed.fetch_add(1, Ordering::Relaxed);
-        } else {
-            fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
-        }
-        fleet.error(reason);
-        return;
-    }
     let mut ws = match connect(&spec, &spec.urls[path], source, fleet.wire_bytes.clone()).await {
         Ok(ws) => ws,
         Err(e) => {

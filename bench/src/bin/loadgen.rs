@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use moleculer_ws_bench::counting;
 use moleculer_ws_bench::fleet::{run_socket, ConnectSpec, Fleet, MAX_STEPS};
 use moleculer_ws_bench::hist::Histogram;
 use moleculer_ws_bench::probe::Probe;
@@ -168,12 +169,12 @@ impl Ctx {
         for _ in 0..want {
             let id = self.next_id;
             self.next_id += 1;
-            tokio::spawn(run_socket(
-                self.fleet.clone(),
-                self.spec.clone(),
-                id,
-                self.gate.clone(),
-            ));
+            let (fleet, spec, gate) = (self.fleet.clone(), self.spec.clone(), self.gate.clone());
+            if id.is_multiple_of(self.spec.read_every.max(1)) {
+                tokio::spawn(run_socket(fleet, spec, id, gate));
+            } else {
+                tokio::spawn(counting::run_socket(fleet, spec, id, gate));
+            }
         }
         let mut last_print = Instant::now();
         loop {

@@ -1,4 +1,4 @@
-//! Plain HTTP requests: dispatch (WebSocket upgrade, `/metrics`, REST routes, static files,
+//! Plain HTTP requests: dispatch (WebSocket upgrade, event stream, `/metrics`, REST routes, static files,
 //! 404), the REST call with its checks and timeouts, and CORS.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use crate::error::MoleculerError;
 use crate::filter::bearer_matches;
 use crate::rest::{self, BodyError, CompiledRoute};
 use crate::state::Shared;
-use crate::upgrade;
+use crate::{sse, upgrade};
 
 /// The gateway's router: every path goes to [`dispatch`]; CORS when configured.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -28,12 +28,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     }
 }
 
-/// Every request: WebSocket upgrade (any path), `/metrics`, REST routes, static files, 404.
+/// Every request: WebSocket upgrade or event stream (any path), `/metrics`, REST routes, static
+/// files, 404.
 async fn dispatch(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response {
     if upgrade::is_upgrade(&req) {
         return upgrade::upgrade(shared, req).await;
     }
-    let Some(path) = upgrade::registry_path(req.uri().path()) else {
+    if shared.config.event_streams && sse::is_event_stream(&req) {
+        return sse::open(shared, req).await;
+    }
+    let Some(path) = crate::admit::registry_path(req.uri().path()) else {
         return shared.error_response(&MoleculerError::bad_request(
             "The path is not valid UTF-8.",
             "INVALID_PATH",

@@ -33,6 +33,7 @@
 // results are not on the broadcast path.
 #![allow(clippy::result_large_err)]
 
+mod admit;
 mod broker;
 #[cfg(feature = "cli")]
 mod cli_values;
@@ -63,6 +64,7 @@ mod rest;
 mod serve;
 mod services;
 mod slots;
+mod sse;
 mod state;
 mod sync;
 mod throttle;

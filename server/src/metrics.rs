@@ -100,6 +100,7 @@ pub(crate) struct Metrics {
     pub connections_accepted: AtomicU64,
     pub connections_refused: AtomicU64,
     pub sockets_opened: AtomicU64,
+    pub streams_opened: AtomicU64,
     closed: [AtomicU64; Closed::ALL.len()],
     refused: [AtomicU64; Refused::ALL.len()],
     rest: Rest,
@@ -171,13 +172,18 @@ impl Metrics {
                 &self.sockets_opened,
             ),
             (
+                "moleculer_ws_event_streams_opened_total",
+                "Event streams (Server-Sent Events) opened (answered 200).",
+                &self.streams_opened,
+            ),
+            (
                 "moleculer_ws_broadcasts_total",
                 "`websocket.send` events handled.",
                 &self.broadcasts,
             ),
             (
                 "moleculer_ws_frames_delivered_total",
-                "Text frames written to sockets.",
+                "Messages written to sockets (text frames) and event streams (events).",
                 &self.delivered,
             ),
             (
@@ -194,23 +200,23 @@ impl Metrics {
         by_reason(
             &mut out,
             "moleculer_ws_sockets_closed_total",
-            "Sockets the gateway closed, by reason: slow (1008, slow consumer), oversize (1009), flood (1008, too many frames or fragments).",
+            "Sockets and event streams the gateway closed, by reason: slow (1008, slow consumer), oversize (1009), flood (1008, too many frames or fragments).",
             &closed,
         );
         let refused = Refused::ALL.map(|why| (why.label(), &self.refused[why as usize]));
         by_reason(
             &mut out,
             "moleculer_ws_upgrades_refused_total",
-            "WebSocket upgrades refused, by reason: forbidden (403), socket_limit (503), path_length (414), paths_full (503), replay_throttled (429).",
+            "WebSocket upgrades and event streams refused, by reason: forbidden (403), socket_limit (503), path_length (414), paths_full (503), replay_throttled (429).",
             &refused,
         );
         self.render_rest(&mut out);
         let _ = writeln!(
             out,
-            "# HELP moleculer_ws_paths Distinct paths with open WebSocket connections.\n\
+            "# HELP moleculer_ws_paths Distinct paths with open WebSockets or event streams.\n\
              # TYPE moleculer_ws_paths gauge\nmoleculer_ws_paths {paths}"
         );
-        out.push_str("# HELP moleculer_ws_sockets Open WebSocket connections per path.\n");
+        out.push_str("# HELP moleculer_ws_sockets Open WebSockets and event streams per path.\n");
         out.push_str("# TYPE moleculer_ws_sockets gauge\n");
         let mut sorted: Vec<&(String, usize)> = top.iter().collect();
         sorted.sort();

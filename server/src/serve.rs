@@ -19,6 +19,7 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::slots::ConnPermit;
 use crate::state::Shared;
 use crate::tls::Conn;
 
@@ -101,7 +102,9 @@ pub(crate) async fn accept_loop(
             .metrics
             .connections_accepted
             .fetch_add(1, Ordering::Relaxed);
-        let service = TowerToHyperService::new(per_connection(router.clone(), remote));
+        let permit = ConnPermit::new(permit);
+        let service =
+            TowerToHyperService::new(per_connection(router.clone(), remote, permit.clone()));
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -134,8 +137,9 @@ pub(crate) async fn accept_loop(
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
             }
             // Held until the connection is done with HTTP (closed or upgraded: a WebSocket
-            // counts under the socket limits from then on).
-            drop(permit);
+            // counts under the socket limits from then on, as does an event stream, which
+            // gives the permit back when it opens).
+            permit.release();
         });
     }
     drop(listener);
@@ -147,10 +151,12 @@ pub(crate) async fn accept_loop(
     }
 }
 
-/// The router with the peer's address in every request (as axum's `ConnectInfo`).
+/// The router with the peer's address (as axum's `ConnectInfo`) and the connection's permit in
+/// every request.
 fn per_connection(
     router: Router,
     remote: SocketAddr,
+    permit: ConnPermit,
 ) -> impl tower::Service<
     hyper::Request<Incoming>,
     Response = axum::response::Response,
@@ -159,6 +165,7 @@ fn per_connection(
 > + Clone {
     tower::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(remote));
+        req.extensions_mut().insert(permit.clone());
         router.clone().oneshot(req)
     })
 }

@@ -1,4 +1,6 @@
-//! Socket slots: the limits on open WebSockets in total and per remote address.
+//! Socket slots: the limits on open WebSockets (and event streams) in total and per remote
+//! address; and a connection's place under the limit of plain HTTP connections, which one
+//! that becomes a socket gives back.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -73,6 +75,24 @@ impl Drop for Slot {
                 }
             }
         }
+    }
+}
+
+/// A connection's permit under the limit of plain HTTP connections, in the extensions of each of
+/// its requests. A WebSocket gives it back when upgraded (its connection task ends with HTTP);
+/// an event stream gives it back when it opens ([`release`](Self::release)): both count under
+/// the socket limits instead.
+#[derive(Clone, Default)]
+pub(crate) struct ConnPermit(Arc<Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>);
+
+impl ConnPermit {
+    pub(crate) fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        Self(Arc::new(Mutex::new(Some(permit))))
+    }
+
+    /// Gives the permit back (once; later calls do nothing).
+    pub(crate) fn release(&self) {
+        drop(self.0.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 }
 

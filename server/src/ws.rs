@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::admit::Registered;
 use crate::metrics::Closed;
 use crate::outbox::Outbox;
 use crate::registry::{slow_consumer, Kill, Registration, Utf8Bytes, CLOSE_GOING_AWAY};
@@ -154,25 +155,6 @@ impl Socket {
         self.in_flight_control.clear();
         self.written = 0;
         Ok(())
-    }
-}
-
-/// A socket's place in the registry; dropping it deregisters the socket at once (close, error,
-/// TCP loss, or an upgrade that never completed).
-pub(crate) struct Registered {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) path: String,
-    pub(crate) id: u64,
-    /// Opted into message recovery: holds the path's history.
-    pub(crate) recover: bool,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        self.shared.registry.deregister(&self.path, self.id);
-        if self.recover {
-            self.shared.recovery.release(&self.path);
-        }
     }
 }
 

@@ -13,6 +13,8 @@ impl Default for GatewayConfig {
             ws_write_buffer: 8 * 1024,
             compression: true,
             compression_threshold: 256,
+            event_streams: true,
+            event_stream_keep_alive: Duration::from_secs(5),
             outbound_queue: 256,
             sweep_period: Duration::from_secs(15),
             max_path_length: 1024,

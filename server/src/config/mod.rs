@@ -59,6 +59,27 @@ pub struct GatewayConfig {
         default_value = crate::cli_values::switch_text(Self::default().compression),
         value_parser = crate::cli_values::parse_switch, action = clap::ArgAction::Set))]
     pub compression: bool,
+    /// Server-Sent Events beside WebSockets: a `GET` on a path with `Accept:
+    /// text/event-stream` opens an event stream there (`on` or `off`).
+    ///
+    /// Default on. A stream is a socket in every respect (the filter, the token, the socket
+    /// limits, the slow-consumer rule, the counts); it reaches clients whose proxies refuse
+    /// WebSocket upgrades (docs/protocol.md section 6.7). Off: such a `GET` is served like any
+    /// other.
+    #[cfg_attr(feature = "cli", arg(long, env = "MOLECULER_WS_EVENT_STREAMS",
+        default_value = crate::cli_values::switch_text(Self::default().event_streams),
+        value_parser = crate::cli_values::parse_switch, action = clap::ArgAction::Set))]
+    pub event_streams: bool,
+    /// How long an event stream may go without a byte before the gateway writes a keep-alive
+    /// comment.
+    ///
+    /// Default 5 s, below the browser client's heartbeat interval (6 s): on an event stream a
+    /// client takes a keep-alive or a message within its heartbeat interval and timeout as
+    /// its heartbeat. Keep it below the clients' interval.
+    #[cfg_attr(feature = "cli", arg(long, env = "MOLECULER_WS_EVENT_STREAM_KEEP_ALIVE",
+        default_value = duration_text(Self::default().event_stream_keep_alive),
+        value_parser = parse_duration))]
+    pub event_stream_keep_alive: Duration,
     /// Messages shorter than this (bytes) go uncompressed even where compression is on.
     ///
     /// Default 256 B: below that deflate saves a few bytes and costs the client an inflate.

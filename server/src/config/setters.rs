@@ -27,6 +27,18 @@ impl GatewayConfig {
         self.compression = on;
         self
     }
+    /// Sets [`event_streams`](Self::event_streams).
+    pub fn event_streams(mut self, on: bool) -> Self {
+        self.event_streams = on;
+        self
+    }
+
+    /// Sets [`event_stream_keep_alive`](Self::event_stream_keep_alive).
+    pub fn event_stream_keep_alive(mut self, period: Duration) -> Self {
+        self.event_stream_keep_alive = period;
+        self
+    }
+
     /// Sets [`compression_threshold`](Self::compression_threshold).
     pub fn compression_threshold(mut self, bytes: usize) -> Self {
         self.compression_threshold = bytes;

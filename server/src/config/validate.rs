@@ -27,6 +27,9 @@ impl GatewayConfig {
         if self.handshake_timeout.is_zero() || self.write_timeout.is_zero() {
             return bad("handshake_timeout and write_timeout must be more than 0");
         }
+        if self.event_stream_keep_alive.is_zero() {
+            return bad("event_stream_keep_alive must be more than 0");
+        }
         if self.request_timeout.is_zero() {
             return bad("request_timeout must be more than 0");
         }

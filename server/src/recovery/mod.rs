@@ -45,15 +45,39 @@ impl RecoverRequest {
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match &*k {
                 "recover" => on = v == "1" || v == "true",
-                "epoch" => epoch = u64::from_str_radix(&v, 16).ok().filter(|_| v.len() == 16),
-                "seq" => seq = v.parse::<u64>().ok(),
+                "epoch" => epoch = Some(v),
+                "seq" => seq = Some(v),
                 _ => {}
             }
         }
         on.then(|| RecoverRequest {
-            since: epoch.zip(seq),
+            since: epoch.zip(seq).and_then(|(e, s)| position(&e, &s)),
         })
     }
+
+    /// The same, with the position from an event stream's `Last-Event-ID` (`<E>:<seq>`, what
+    /// its events' ids are) when it has one: it is newer than the query's. A malformed one
+    /// counts as no position.
+    pub(crate) fn with_last_event_id(mut self, id: Option<&[u8]>) -> RecoverRequest {
+        if let Some(id) = id {
+            self.since = std::str::from_utf8(id)
+                .ok()
+                .and_then(|id| id.split_once(':'))
+                .and_then(|(e, s)| position(e, s));
+        }
+        self
+    }
+}
+
+/// A position as a client writes it: the epoch in 16 hexadecimal digits, the sequence number
+/// in decimal.
+fn position(epoch: &str, seq: &str) -> Option<(u64, u64)> {
+    let hex = epoch.len() == 16 && epoch.bytes().all(|b| b.is_ascii_hexdigit());
+    let decimal = !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit());
+    if !(hex && decimal) {
+        return None;
+    }
+    Some((u64::from_str_radix(epoch, 16).ok()?, seq.parse().ok()?))
 }
 
 /// Where a broadcast came from: the sending node (this one for a local broadcast) and the

@@ -80,6 +80,35 @@ fn query_parsing() {
         RecoverRequest::from_query("recover=1&epoch=zz&seq=7"),
         Some(RecoverRequest { since: None })
     );
+    assert_eq!(
+        RecoverRequest::from_query("recover=1&epoch=00000000000000ff&seq=+7"),
+        Some(RecoverRequest { since: None })
+    );
+}
+
+#[test]
+fn last_event_id_parsing() {
+    let asked = |query: &str, id: Option<&str>| {
+        RecoverRequest::from_query(query).map(|r| r.with_last_event_id(id.map(str::as_bytes)).since)
+    };
+    // The event stream's id wins over the query's position; a bad one means no position.
+    let query = "recover=1&epoch=00000000000000ff&seq=7";
+    assert_eq!(asked(query, None), Some(Some((255, 7))));
+    assert_eq!(
+        asked(query, Some("00000000000000fe:9")),
+        Some(Some((254, 9)))
+    );
+    for bad in [
+        "",
+        "9",
+        "fe:9",
+        "00000000000000fe:",
+        "00000000000000fe:x",
+        "0000000000000g00:1",
+    ] {
+        assert_eq!(asked(query, Some(bad)), Some(None), "{bad}");
+    }
+    assert_eq!(asked("token=x", Some("00000000000000fe:9")), None);
 }
 
 #[tokio::test]

@@ -55,6 +55,8 @@ pub(crate) struct Outgoing {
     /// The compressed frame's header and payload; `None` inside when compressing does not
     /// make it shorter.
     deflated: OnceLock<Option<(Head, Bytes)>>,
+    /// The message as a Server-Sent Event, built by the first event stream that writes it.
+    event: OnceLock<Bytes>,
 }
 
 impl Outgoing {
@@ -65,6 +67,7 @@ impl Outgoing {
             head: Head::new(opcode, false, payload.len()),
             payload,
             deflated: OnceLock::new(),
+            event: OnceLock::new(),
         }
     }
 
@@ -101,6 +104,15 @@ impl Outgoing {
             }
         }
         [self.head.as_slice(), &self.payload]
+    }
+}
+
+impl Outgoing {
+    /// The message as a Server-Sent Event ([`super::sse::encode`]), built once.
+    pub(crate) fn event(&self) -> Bytes {
+        self.event
+            .get_or_init(|| super::sse::encode(&self.payload))
+            .clone()
     }
 }
 

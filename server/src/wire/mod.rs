@@ -24,6 +24,7 @@
 pub(crate) mod deflate;
 mod frame;
 mod read;
+pub(crate) mod sse;
 
 pub(crate) use deflate::Deflate;
 pub(crate) use frame::{control, Outgoing, BANG};

@@ -204,3 +204,121 @@ pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     f
 }
+
+/// An event stream (Server-Sent Events) read through reqwest: what a client sees, line by line.
+pub struct Sse {
+    pub resp: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+/// One thing read from an event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseItem {
+    /// A comment line (the text after `:`).
+    Comment(String),
+    Event(SseEvent),
+    /// The response ended.
+    End,
+}
+
+/// An event as a reader assembles it (`data` lines joined with LF).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub id: Option<String>,
+    pub data: String,
+}
+
+/// Opens an event stream with extra headers; a refusal gives its status and body.
+pub async fn try_sse(
+    gw: &RunningGateway,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+) -> Result<Sse, (u16, String)> {
+    let mut req = reqwest::Client::new()
+        .get(http_url(gw, path_and_query))
+        .header("accept", "text/event-stream");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = within(req.send()).await.unwrap();
+    if resp.status() != 200 {
+        let status = resp.status().as_u16();
+        return Err((status, resp.text().await.unwrap()));
+    }
+    Ok(Sse {
+        resp,
+        buf: Vec::new(),
+    })
+}
+
+pub async fn sse(gw: &RunningGateway, path_and_query: &str) -> Sse {
+    try_sse(gw, path_and_query, &[]).await.unwrap()
+}
+
+impl Sse {
+    /// The next line (without its LF), or `None` at the end of the response.
+    async fn line(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return Some(String::from_utf8(line[..i].to_vec()).unwrap());
+            }
+            match within(self.resp.chunk()).await.unwrap() {
+                Some(chunk) => self.buf.extend_from_slice(&chunk),
+                None => return None,
+            }
+        }
+    }
+
+    /// The next comment or event.
+    pub async fn next_item(&mut self) -> SseItem {
+        let mut event = SseEvent::default();
+        let mut any = false;
+        loop {
+            let Some(line) = self.line().await else {
+                return SseItem::End;
+            };
+            if line.is_empty() {
+                if any {
+                    event.data = event
+                        .data
+                        .strip_suffix('\n')
+                        .unwrap_or(&event.data)
+                        .to_owned();
+                    return SseItem::Event(event);
+                }
+                continue;
+            }
+            if let Some(comment) = line.strip_prefix(':') {
+                if !any {
+                    return SseItem::Comment(comment.to_owned());
+                }
+                continue;
+            }
+            any = true;
+            let (field, value) = line.split_once(':').unwrap_or((&line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value).to_owned();
+            match field {
+                "event" => event.event = Some(value),
+                "id" => event.id = Some(value),
+                "data" => {
+                    event.data.push_str(&value);
+                    event.data.push('\n');
+                }
+                other => panic!("unexpected field {other:?} in {line:?}"),
+            }
+        }
+    }
+
+    /// The next event, skipping comments; fails when the stream ends first.
+    pub async fn next_event(&mut self) -> SseEvent {
+        loop {
+            match self.next_item().await {
+                SseItem::Comment(_) => {}
+                SseItem::Event(e) => return e,
+                SseItem::End => panic!("the event stream ended"),
+            }
+        }
+    }
+}

@@ -116,7 +116,8 @@ export function saveArtifact(name, buffer) {
 
 /**
  * Starts the conformance harness's fault proxy in front of `upstream` ("127.0.0.1:port").
- * Resolves to { addr, set(cmd), stop() }; cmd: pass, blackhole, slice, delay:<ms>, cut.
+ * Resolves to { addr, set(cmd), stop() }; cmd: pass, blackhole, slice, refuse-upgrades, down,
+ * delay:<ms>, cut.
  */
 export async function startProxy(upstream) {
   const child = spawn(harnessBin, ["proxy", "--upstream", upstream],

@@ -51,7 +51,8 @@ enum Command {
         json: bool,
     },
     /// Run the fault proxy: prints `listening <addr>`, then reads one command per line on
-    /// standard input: pass, blackhole, slice, delay:<ms>, cut; answers `ok <command>`.
+    /// standard input: pass, blackhole, slice, refuse-upgrades, down, delay:<ms>, cut; answers
+    /// `ok <command>`.
     Proxy {
         /// Where to forward, e.g. 127.0.0.1:3000.
         #[arg(long)]

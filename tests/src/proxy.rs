@@ -25,20 +25,36 @@ pub enum Fault {
     Delay(Duration),
     /// Forward one byte per write (the peer sees frames arrive in pieces).
     Slice,
+    /// A hostile HTTP proxy: a new connection whose request asks for a WebSocket upgrade is
+    /// answered `403 Forbidden` and closed; plain HTTP requests (an event stream too) pass.
+    /// Connections open before stay as they are.
+    RefuseUpgrades,
+    /// The gateway is unreachable: new connections are reset at once (open ones stay; `cut`
+    /// resets them).
+    Down,
 }
+
+/// What a new connection gets under [`Fault::RefuseUpgrades`].
+pub const UPGRADE_REFUSED: &[u8] = b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\
+    Content-Length: 28\r\nConnection: close\r\n\r\nWebSocket upgrades refused.\n";
+
+/// Most bytes of a request head the proxy reads under [`Fault::RefuseUpgrades`].
+const MAX_HEAD: usize = 16 * 1024;
 
 impl std::str::FromStr for Fault {
     type Err = String;
-    /// `pass`, `blackhole`, `slice`, or `delay:<ms>`.
+    /// `pass`, `blackhole`, `slice`, `refuse-upgrades`, `down`, or `delay:<ms>`.
     fn from_str(s: &str) -> Result<Self, String> {
         match s.trim() {
             "pass" => Ok(Fault::Pass),
             "blackhole" => Ok(Fault::Blackhole),
             "slice" => Ok(Fault::Slice),
+            "refuse-upgrades" => Ok(Fault::RefuseUpgrades),
+            "down" => Ok(Fault::Down),
             other => match other.strip_prefix("delay:").map(str::parse::<u64>) {
                 Some(Ok(ms)) => Ok(Fault::Delay(Duration::from_millis(ms))),
                 _ => Err(format!(
-                    "unknown fault {other:?}: pass, blackhole, slice, delay:<ms>"
+                    "unknown fault {other:?}: pass, blackhole, slice, refuse-upgrades, down, delay:<ms>"
                 )),
             },
         }
@@ -50,6 +66,8 @@ struct Shared {
     fault: watch::Sender<Fault>,
     cut: watch::Sender<u64>,
     open: AtomicUsize,
+    /// Upgrades refused under [`Fault::RefuseUpgrades`].
+    refused: AtomicUsize,
 }
 
 /// The proxy. Listens on 127.0.0.1 (any free port) and stops when dropped.
@@ -69,6 +87,7 @@ impl FaultProxy {
             fault: watch::channel(Fault::Pass).0,
             cut: watch::channel(0).0,
             open: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
         });
         let s = shared.clone();
         let accept = tokio::spawn(async move {
@@ -98,6 +117,11 @@ impl FaultProxy {
         self.shared.cut.send_modify(|n| *n += 1);
     }
 
+    /// WebSocket upgrades answered 403 under [`Fault::RefuseUpgrades`] so far.
+    pub fn refused_upgrades(&self) -> usize {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
     /// Connections open through the proxy now.
     pub fn open_connections(&self) -> usize {
         self.shared.open.load(Ordering::Relaxed)
@@ -111,10 +135,56 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn connection(client: TcpStream, shared: Arc<Shared>) {
-    let Ok(upstream) = TcpStream::connect(shared.upstream).await else {
+/// Whether a request head asks for a WebSocket upgrade (`Upgrade: websocket`).
+fn asks_upgrade(head: &[u8]) -> bool {
+    String::from_utf8_lossy(head).lines().any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("upgrade")
+                && value.trim().eq_ignore_ascii_case("websocket")
+        })
+    })
+}
+
+/// Reads a request head (up to the blank line, at most [`MAX_HEAD`] bytes, and what came with
+/// it); `None` when the client went away first.
+async fn read_head(client: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
+async fn connection(mut client: TcpStream, shared: Arc<Shared>) {
+    let fault = *shared.fault.borrow();
+    if fault == Fault::Down {
+        #[allow(deprecated)]
+        let _ = client.set_linger(Some(Duration::ZERO));
+        return;
+    }
+    let mut head = Vec::new();
+    if fault == Fault::RefuseUpgrades {
+        let Some(read) = read_head(&mut client).await else {
+            return;
+        };
+        if asks_upgrade(&read) {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            let _ = client.write_all(UPGRADE_REFUSED).await;
+            let _ = client.shutdown().await;
+            return;
+        }
+        head = read;
+    }
+    let Ok(mut upstream) = TcpStream::connect(shared.upstream).await else {
         return;
     };
+    if !head.is_empty() && upstream.write_all(&head).await.is_err() {
+        return;
+    }
     shared.open.fetch_add(1, Ordering::Relaxed);
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
@@ -187,7 +257,9 @@ async fn pump(
                     tokio::time::sleep_until(read_at + d).await;
                     to.write_all(&bytes).await
                 }
-                Fault::Pass | Fault::Blackhole => to.write_all(&bytes).await,
+                Fault::Pass | Fault::Blackhole | Fault::RefuseUpgrades | Fault::Down => {
+                    to.write_all(&bytes).await
+                }
             };
             if written.is_err() {
                 return;

@@ -32,6 +32,56 @@ pub struct SessionConfig {
     /// say whether that worked. Default false: the original wire. Needs a gateway with the
     /// extension (others send plain frames, delivered as usual, with no recovery events).
     pub recover: bool,
+    /// How to reach the gateway: a WebSocket (default, the original wire), an event stream
+    /// (Server-Sent Events, for networks whose proxies refuse WebSocket upgrades), or
+    /// [`Transport::Auto`].
+    pub transport: Transport,
+    /// [`Transport::Auto`]: after this many WebSocket attempts in a row failed to open, the
+    /// next attempt opens an event stream. Default 2 (at least 1).
+    pub fallback_after: u32,
+    /// [`Transport::Auto`]: how long a session stays on an event stream before it tries the
+    /// WebSocket again (and goes back to the stream at once if that fails). Default 5 min;
+    /// zero never tries again.
+    pub websocket_retry: Duration,
+}
+
+/// How a session reaches the gateway ([`SessionConfig::transport`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// A WebSocket, as the original clients (default).
+    #[default]
+    WebSocket,
+    /// An event stream (Server-Sent Events over a plain HTTP `GET`): pushes only, which is all
+    /// the socket carries; the heartbeat becomes "a keep-alive or a message within the
+    /// heartbeat interval and timeout" (docs/protocol.md section 6.7).
+    EventStream,
+    /// A WebSocket first; after [`SessionConfig::fallback_after`] failed attempts to open one,
+    /// an event stream, and the WebSocket again after [`SessionConfig::websocket_retry`].
+    Auto,
+}
+
+impl Transport {
+    /// Reads `websocket`, `sse` (or `event-stream`) and `auto`.
+    pub fn parse(name: &str) -> Option<Transport> {
+        match name {
+            "websocket" => Some(Transport::WebSocket),
+            "sse" | "event-stream" => Some(Transport::EventStream),
+            "auto" => Some(Transport::Auto),
+            _ => None,
+        }
+    }
+}
+
+/// What carries one connection: what the driver opens on [`Action::Connect`](crate::Action).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Carrier {
+    /// A WebSocket.
+    WebSocket,
+    /// An event stream: `GET` with `Accept: text/event-stream` on the same URL with the scheme
+    /// `http` (for `ws`) or `https` (for `wss`).
+    EventStream,
 }
 
 impl Default for SessionConfig {
@@ -42,6 +92,9 @@ impl Default for SessionConfig {
             connect_timeout: Duration::from_secs(10),
             reconnect: ReconnectPolicy::default(),
             recover: false,
+            transport: Transport::WebSocket,
+            fallback_after: 2,
+            websocket_retry: Duration::from_secs(300),
         }
     }
 }
@@ -76,6 +129,24 @@ macro_rules! session_setters {
         /// Sets `SessionConfig::recover`, message recovery (default false).
         pub fn recover(mut self, on: bool) -> Self {
             self.$config().recover = on;
+            self
+        }
+
+        /// Sets `SessionConfig::transport` (default `Transport::WebSocket`).
+        pub fn transport(mut self, transport: $crate::Transport) -> Self {
+            self.$config().transport = transport;
+            self
+        }
+
+        /// Sets `SessionConfig::fallback_after` (default 2 failed WebSocket attempts).
+        pub fn fallback_after(mut self, attempts: u32) -> Self {
+            self.$config().fallback_after = attempts;
+            self
+        }
+
+        /// Sets `SessionConfig::websocket_retry` (default 5 min; zero never).
+        pub fn websocket_retry(mut self, after: ::std::time::Duration) -> Self {
+            self.$config().websocket_retry = after;
             self
         }
 
@@ -117,6 +188,11 @@ impl SessionConfig {
                 Part::Duration(self.heartbeat_interval),
                 Part::Str("): a new `!` would be sent before the timeout could pass"),
             ])));
+        }
+        if self.fallback_after == 0 {
+            return Err(crate::Error::InvalidConfig(
+                "fallback_after must be at least 1".to_owned(),
+            ));
         }
         self.reconnect
             .validate()

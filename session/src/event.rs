@@ -35,6 +35,9 @@ pub enum Event {
     /// moved to another gateway, or was away longer than the history reaches): refetch the
     /// state over REST. Later messages are delivered as usual.
     Resync,
+    /// [`Transport::Auto`](crate::Transport::Auto): the next attempts open this instead (after
+    /// failed WebSocket attempts, an event stream; later, the WebSocket again).
+    Transport(crate::Carrier),
     /// A heartbeat `!` was answered after `rtt`; the connection is healthy.
     HeartbeatRoundTrip {
         /// Round-trip time of the `!`.

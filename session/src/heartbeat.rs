@@ -45,6 +45,9 @@ pub(crate) struct HeartbeatTimer {
     last_received: Millis,
     next_tick: Option<Millis>,
     pending: bool,
+    /// On an event stream: nothing is sent; the link is lost when nothing (a keep-alive or a
+    /// message) arrived for `interval + timeout`.
+    passive: bool,
 }
 
 impl HeartbeatTimer {
@@ -56,6 +59,7 @@ impl HeartbeatTimer {
             last_received: Millis::ZERO,
             next_tick: None,
             pending: false,
+            passive: false,
         }
     }
 
@@ -80,8 +84,10 @@ impl HeartbeatTimer {
         self.timeout.div_ceil(period).saturating_mul(period) <= self.interval
     }
 
-    /// Starts the timer for a connection opened at `now`.
-    pub(crate) fn start(&mut self, now: Millis) {
+    /// Starts the timer for a connection opened at `now`; `passive` on an event stream, where
+    /// the client sends nothing and the gateway's keep-alives and messages show the link lives.
+    pub(crate) fn start(&mut self, now: Millis, passive: bool) {
+        self.passive = passive;
         self.last_sent = now;
         self.last_received = now;
         self.pending = false;
@@ -115,6 +121,13 @@ impl HeartbeatTimer {
             next
         });
 
+        if self.passive {
+            if now.0.saturating_sub(self.last_received.0) > self.interval + self.timeout {
+                self.stop();
+                return Tick::Lost;
+            }
+            return Tick::Idle;
+        }
         if now.0.saturating_sub(self.last_sent.0) > self.interval {
             self.last_sent = now;
             self.pending = true;
@@ -135,7 +148,7 @@ impl HeartbeatTimer {
     /// `!` (the usual case after a long pause, which is when probes are made).
     /// Returns false (nothing to send) when the timer is not running.
     pub(crate) fn probe(&mut self, now: Millis) -> bool {
-        if self.next_tick.is_none() {
+        if self.next_tick.is_none() || self.passive {
             return false;
         }
         self.last_sent = now;
@@ -144,6 +157,11 @@ impl HeartbeatTimer {
         // declare a loss (less than `timeout` waited).
         self.next_tick = Some(now + Duration::from_millis(self.timeout));
         true
+    }
+
+    /// Something arrived on an event stream (a keep-alive or a message): the link lives.
+    pub(crate) fn on_activity(&mut self, now: Millis) {
+        self.last_received = now;
     }
 
     /// Records a `!` reply; returns the round-trip time if it answers a ping in flight.
@@ -160,6 +178,26 @@ impl HeartbeatTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl HeartbeatTimer {
+        fn start_ws(&mut self, now: Millis) {
+            self.start(now, false);
+        }
+    }
+
+    #[test]
+    fn on_an_event_stream_silence_longer_than_interval_and_timeout_is_a_loss() {
+        let mut t = timer(300, 100);
+        t.start(Millis(0), true);
+        // Nothing is ever sent; activity keeps it alive.
+        for at in [100, 200, 300, 400] {
+            assert_eq!(t.tick(Millis(at)), Tick::Idle, "{at}");
+        }
+        t.on_activity(Millis(350));
+        assert_eq!(run(&mut t, 750), vec![]);
+        assert_eq!(run(&mut t, 800), vec![(800, Tick::Lost)]);
+        assert!(!t.probe(Millis(900)));
+    }
 
     fn timer(interval: u64, timeout: u64) -> HeartbeatTimer {
         HeartbeatTimer::new(
@@ -188,7 +226,7 @@ mod tests {
         for (i, to) in [(0, 10), (60, 0), (0, 0)] {
             let mut t = timer(i, to);
             assert!(!t.enabled());
-            t.start(Millis(0));
+            t.start_ws(Millis(0));
             assert_eq!(t.next_tick(), None);
             assert_eq!(t.tick(Millis(1_000_000)), Tick::Idle);
         }
@@ -197,7 +235,7 @@ mod tests {
     #[test]
     fn ticks_every_third_of_the_interval() {
         let mut t = timer(300, 100);
-        t.start(Millis(1000));
+        t.start_ws(Millis(1000));
         assert_eq!(t.period(), Duration::from_millis(100));
         assert_eq!(t.next_tick(), Some(Millis(1100)));
         assert_eq!(t.tick(Millis(1099)), Tick::Idle, "not due yet");
@@ -219,7 +257,7 @@ mod tests {
     #[test]
     fn sends_only_when_more_than_interval_has_passed() {
         let mut t = timer(300, 100);
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         // Ticks at 100, 200, 300: 300 - 0 is not MORE than 300.
         assert_eq!(run(&mut t, 300), vec![]);
         assert_eq!(t.tick(Millis(400)), Tick::SendPing);
@@ -228,7 +266,7 @@ mod tests {
     #[test]
     fn answered_pings_keep_the_link() {
         let mut t = timer(300, 100);
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         assert_eq!(t.tick(Millis(400)), Tick::SendPing);
         assert_eq!(t.on_reply(Millis(430)), Some(Duration::from_millis(30)));
         // The next ping goes out once more than 300 ms passed since 400.
@@ -238,7 +276,7 @@ mod tests {
     #[test]
     fn unanswered_ping_is_lost_once_timeout_has_passed() {
         let mut t = timer(300, 100);
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         assert_eq!(t.tick(Millis(400)), Tick::SendPing);
         // 450: waited 50 < 100. 500: waited 100 >= 100 and sent - received = 400 >= 100.
         assert_eq!(t.tick(Millis(450)), Tick::Idle);
@@ -251,7 +289,7 @@ mod tests {
     fn lost_needs_the_ping_to_be_newer_than_the_reply_by_timeout() {
         // A reply arriving after the ping (received > sent) never counts as lost.
         let mut t = timer(300, 100);
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         assert_eq!(t.tick(Millis(400)), Tick::SendPing);
         t.on_reply(Millis(480));
         assert_eq!(t.tick(Millis(500)), Tick::Idle);
@@ -262,7 +300,7 @@ mod tests {
     fn a_late_old_reply_does_not_save_a_newer_ping() {
         // The last `!` received is older than the last `!` sent by more than the timeout.
         let mut t = timer(300, 100);
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         assert_eq!(t.tick(Millis(400)), Tick::SendPing);
         t.on_reply(Millis(410));
         assert_eq!(t.tick(Millis(800)), Tick::SendPing);
@@ -273,7 +311,7 @@ mod tests {
     fn reply_just_under_timeout_before_ping_is_not_enough_to_be_lost() {
         // sent - received = 90 < timeout 100: not lost even though we waited long enough.
         let mut t = timer(300, 100);
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         t.on_reply(Millis(310));
         assert_eq!(t.tick(Millis(400)), Tick::SendPing);
         assert_eq!(t.tick(Millis(500)), Tick::Idle);
@@ -289,7 +327,7 @@ mod tests {
                 if !t.can_detect_loss() {
                     continue;
                 }
-                t.start(Millis(0));
+                t.start_ws(Millis(0));
                 let ticks = run(&mut t, 10 * (interval + timeout));
                 let lost = ticks
                     .iter()
@@ -310,7 +348,7 @@ mod tests {
         // The original rule re-sends `!` before the timeout can pass: such settings are refused.
         let mut t = timer(300, 400);
         assert!(!t.can_detect_loss());
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         assert!(run(&mut t, 100_000)
             .iter()
             .all(|(_, k)| *k == Tick::SendPing));
@@ -325,7 +363,7 @@ mod tests {
     #[test]
     fn unsolicited_reply_has_no_rtt() {
         let mut t = timer(300, 100);
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         assert_eq!(t.on_reply(Millis(50)), None);
         assert_eq!(t.tick(Millis(400)), Tick::SendPing);
         assert_eq!(t.on_reply(Millis(420)), Some(Duration::from_millis(20)));
@@ -335,12 +373,12 @@ mod tests {
     #[test]
     fn start_resets_the_timestamps_per_connection() {
         let mut t = timer(300, 100);
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         assert_eq!(t.tick(Millis(400)), Tick::SendPing);
         t.stop();
         assert_eq!(t.next_tick(), None);
         // A new connection 10 s later: no instant ping, no false loss from the old ping.
-        t.start(Millis(10_000));
+        t.start_ws(Millis(10_000));
         assert_eq!(run(&mut t, 10_300), vec![]);
         assert_eq!(t.tick(Millis(10_400)), Tick::SendPing);
     }
@@ -348,7 +386,7 @@ mod tests {
     #[test]
     fn a_suspended_process_does_not_replay_missed_ticks() {
         let mut t = timer(300, 100);
-        t.start(Millis(0));
+        t.start_ws(Millis(0));
         // Woken up long after: one tick sends, the next tick is a period later.
         assert_eq!(t.tick(Millis(5_000)), Tick::SendPing);
         assert_eq!(t.next_tick(), Some(Millis(5_100)));

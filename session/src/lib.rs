@@ -39,6 +39,7 @@ mod close;
 mod config;
 mod error;
 mod event;
+mod event_stream;
 mod heartbeat;
 mod message;
 mod reconnect;
@@ -52,9 +53,10 @@ mod transitions;
 use std::collections::VecDeque;
 
 pub use clock::Millis;
-pub use config::SessionConfig;
+pub use config::{Carrier, SessionConfig, Transport};
 pub use error::Error;
 pub use event::{Action, ConnectFailure, ConnectionState, Event, Stats};
+pub use event_stream::MAX_EVENT;
 pub use heartbeat::detectable_timeout;
 pub use message::{is_control_frame, Message, HEARTBEAT};
 pub use reconnect::{BackoffKind, ReconnectPolicy};
@@ -103,6 +105,17 @@ pub struct Session {
     /// Endpoints still to try at once before the backoff delay (a round tries each once).
     round_left: usize,
     seed: u64,
+    /// What carries the attempt in progress or the open connection.
+    carrier: Carrier,
+    /// [`Transport::Auto`]: WebSocket attempts in a row that failed to open.
+    ws_failures: u32,
+    /// [`Transport::Auto`], on an event stream: when to try the WebSocket again.
+    retry_ws_at: Option<Millis>,
+    /// [`Transport::Auto`]: the WebSocket attempt in progress is that try (a failure goes back
+    /// to the event stream at once).
+    trying_ws: bool,
+    /// The open event stream's parser.
+    parser: event_stream::Parser,
 }
 
 impl Session {
@@ -113,6 +126,7 @@ impl Session {
     /// [`Error::InvalidConfig`] if the configuration fails [`SessionConfig::validate`].
     pub fn new(config: SessionConfig, seed: u64) -> Result<Session, Error> {
         config.validate()?;
+        let config_transport = config.transport;
         Ok(Session {
             heartbeat: HeartbeatTimer::new(config.heartbeat_interval, config.heartbeat_timeout),
             backoff: ReconnectBackoff::new(config.reconnect.clone(), seed),
@@ -129,6 +143,14 @@ impl Session {
             endpoint: 0,
             round_left: 1,
             seed,
+            carrier: match config_transport {
+                Transport::EventStream => Carrier::EventStream,
+                Transport::WebSocket | Transport::Auto => Carrier::WebSocket,
+            },
+            ws_failures: 0,
+            retry_ws_at: None,
+            trying_ws: false,
+            parser: event_stream::Parser::default(),
         })
     }
 
@@ -147,6 +169,12 @@ impl Session {
     /// [`set_endpoints`](Self::set_endpoints); always 0 with one URL.
     pub fn endpoint(&self) -> usize {
         self.endpoint
+    }
+
+    /// What the driver opens on [`Action::Connect`], and what carries the open connection: a
+    /// WebSocket, or an event stream ([`SessionConfig::transport`]).
+    pub fn carrier(&self) -> Carrier {
+        self.carrier
     }
 
     /// The configuration.
@@ -225,7 +253,10 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<Millis> {
         match self.state {
             State::Connecting { deadline } => deadline,
-            State::Open { .. } => self.heartbeat.next_tick(),
+            State::Open { .. } => match (self.heartbeat.next_tick(), self.retry_ws_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             State::Waiting { until } => Some(until),
             State::Idle | State::Stopped => None,
         }
@@ -299,7 +330,17 @@ impl Session {
         self.healthy = false;
         // A lost connection starts a new round: the next URL at once.
         self.round_left = self.endpoints;
-        self.heartbeat.start(now);
+        let stream = self.carrier == Carrier::EventStream;
+        self.heartbeat.start(now, stream);
+        self.parser = event_stream::Parser::default();
+        self.trying_ws = false;
+        if stream {
+            let retry = self.config.websocket_retry;
+            self.retry_ws_at =
+                (self.config.transport == Transport::Auto && !retry.is_zero()).then(|| now + retry);
+        } else {
+            self.ws_failures = 0;
+        }
         self.state = State::Open { since: now };
         self.emit(Event::Open);
     }
@@ -346,6 +387,32 @@ impl Session {
         }
     }
 
+    /// Bytes of the open event stream's body arrived ([`Carrier::EventStream`]): its events are
+    /// delivered as the WebSocket's frames would be, its keep-alives keep the heartbeat
+    /// content, and its `close` event closes as a close frame would. A body that breaks the
+    /// rules (an event over [`MAX_EVENT`] bytes, text that is not UTF-8) is a transport error:
+    /// the driver gets [`Action::Close`].
+    pub fn on_event_stream(&mut self, now: Millis, bytes: &[u8]) {
+        if !matches!(self.state, State::Open { .. }) || self.carrier != Carrier::EventStream {
+            return;
+        }
+        let mut items = Vec::new();
+        let parsed = self.parser.feed(bytes, &mut items);
+        for item in items {
+            if !matches!(self.state, State::Open { .. }) {
+                return;
+            }
+            self.on_stream_item(now, item);
+        }
+        if let Err(broken) = parsed {
+            let why = match broken {
+                event_stream::Broken::TooLong => "an event of the stream is over 64 MiB",
+                event_stream::Broken::NotUtf8 => "the event stream is not UTF-8 text",
+            };
+            self.on_transport_error(now, why);
+        }
+    }
+
     /// A binary frame arrived: handled as text if it is UTF-8, dropped otherwise.
     pub fn on_binary(&mut self, now: Millis, data: &[u8]) {
         if let Ok(text) = std::str::from_utf8(data) {
@@ -387,6 +454,9 @@ impl Session {
             } if now >= deadline => {
                 self.push(Action::AbortConnect);
                 self.fail_attempt(now, Cause::ConnectTimeout);
+            }
+            State::Open { .. } if self.retry_ws_at.is_some_and(|at| now >= at) => {
+                self.try_websocket_again(now);
             }
             State::Open { .. } => match self.heartbeat.tick(now) {
                 Tick::Idle => {}

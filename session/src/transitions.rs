@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use crate::close::{cause_error, verdict, Cause, Verdict};
+use crate::event::ConnectFailure;
+use crate::event_stream::{as_frame, close_of, Item};
 use crate::message::{classify, Inbound};
 use crate::resume::Resumed;
-use crate::{Action, Error, Event, Millis, Session, State};
+use crate::{Action, Carrier, Error, Event, Millis, Session, State, Transport, NORMAL_CLOSURE};
 
 impl Session {
     /// A frame of the recovery extension: status, or a message to unwrap (or drop).
@@ -41,6 +43,112 @@ impl Session {
         }
     }
 
+    /// One keep-alive or event of the open event stream.
+    pub(crate) fn on_stream_item(&mut self, now: Millis, item: Item) {
+        self.heartbeat.on_activity(now);
+        let Item::Event { name, id, data } = item else {
+            return;
+        };
+        if name == "close" {
+            if let Some((code, reason)) = close_of(&data) {
+                self.push(Action::Close {
+                    code: NORMAL_CLOSURE,
+                });
+                self.lose_connection(
+                    now,
+                    Cause::Closed {
+                        code: Some(code),
+                        reason,
+                    },
+                );
+            }
+            return;
+        }
+        let recover = self.config.recover;
+        let Some(frame) = as_frame(&name, id.as_deref(), data, recover) else {
+            return;
+        };
+        if recover && frame.starts_with('#') {
+            self.on_envelope(&frame);
+        } else if let Inbound::Deliver(message) = classify(&frame) {
+            self.stats.messages_received += 1;
+            self.emit(Event::Message(message));
+        }
+    }
+
+    /// [`Transport::Auto`] on an open event stream, when the time has come: closes it and tries
+    /// the WebSocket (a failure goes back to the event stream at once).
+    pub(crate) fn try_websocket_again(&mut self, now: Millis) {
+        self.retry_ws_at = None;
+        self.heartbeat.stop();
+        self.push(Action::Close {
+            code: NORMAL_CLOSURE,
+        });
+        self.emit(Event::Closed {
+            code: Some(NORMAL_CLOSURE),
+            reason: "trying the WebSocket again".to_owned(),
+            will_reconnect: true,
+        });
+        self.down_since = Some(now);
+        self.switch_to(Carrier::WebSocket);
+        self.trying_ws = true;
+        self.start_attempt(now);
+    }
+
+    /// Carries the next attempts on `carrier`, and says so when that changes.
+    pub(crate) fn switch_to(&mut self, carrier: Carrier) {
+        if self.carrier != carrier {
+            self.carrier = carrier;
+            self.emit(Event::Transport(carrier));
+        }
+    }
+
+    /// [`Transport::Auto`]: what a failed attempt changes. `Some(verdict)` decides the attempt
+    /// here; `None` leaves it to the usual rules.
+    fn auto_failure(&mut self, cause: &Cause) -> Option<Verdict> {
+        if self.config.transport != Transport::Auto {
+            return None;
+        }
+        let now_zero = Verdict::Retry {
+            at_least: Duration::ZERO,
+        };
+        match self.carrier {
+            Carrier::WebSocket if std::mem::take(&mut self.trying_ws) => {
+                // Still refused: back to the event stream, at once.
+                self.switch_to(Carrier::EventStream);
+                Some(now_zero)
+            }
+            Carrier::WebSocket => {
+                self.ws_failures += 1;
+                if self.ws_failures >= self.config.fallback_after {
+                    self.ws_failures = 0;
+                    self.switch_to(Carrier::EventStream);
+                    return Some(now_zero);
+                }
+                // A refusal of the upgrade may be a proxy's, not the gateway's: the event
+                // stream's answer decides whether to stop.
+                match verdict(self.backoff.policy(), cause) {
+                    Verdict::Stop(Error::Rejected { .. }) => Some(now_zero),
+                    _ => None,
+                }
+            }
+            Carrier::EventStream => {
+                // An answer proves HTTP gets through; anything else proves nothing about
+                // the WebSocket either: the next attempt tries it first again.
+                let answered = matches!(
+                    cause,
+                    Cause::Failed(
+                        ConnectFailure::HttpStatus(_) | ConnectFailure::RetryAfter { .. }
+                    )
+                );
+                if !answered {
+                    self.switch_to(Carrier::WebSocket);
+                }
+                None
+            }
+        }
+    }
+
     pub(crate) fn start_attempt(&mut self, now: Millis) {
         self.query = if self.config.recover {
             self.position.query()
@@ -60,7 +168,15 @@ impl Session {
     pub(crate) fn fail_attempt(&mut self, now: Millis, cause: Cause) {
         self.stats.failed_attempts += 1;
         self.emit(Event::Error(cause_error(&cause)));
-        let verdict = verdict(self.backoff.policy(), &cause);
+        let verdict = match self.auto_failure(&cause) {
+            Some(Verdict::Retry { at_least }) if at_least.is_zero() => {
+                // A change of transport (or a proxy's refusal) is tried at once, outside the
+                // backoff; the round of URLs goes on.
+                return self.wait(now, Duration::ZERO);
+            }
+            Some(verdict) => verdict,
+            None => verdict(self.backoff.policy(), &cause),
+        };
         self.follow(now, verdict, None);
     }
 
@@ -69,8 +185,12 @@ impl Session {
             return;
         };
         self.heartbeat.stop();
+        self.retry_ws_at = None;
         let healthy_after = self.backoff.policy().healthy_after;
-        if !self.heartbeat.enabled() && now.saturating_since(since) >= healthy_after {
+        // Without `!` answers (no heartbeat, or an event stream), a connection that lasted is
+        // what counts as healthy.
+        let no_answers = !self.heartbeat.enabled() || self.carrier == Carrier::EventStream;
+        if no_answers && now.saturating_since(since) >= healthy_after {
             self.backoff.reset();
         }
         self.down_since = Some(now);

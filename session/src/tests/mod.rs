@@ -89,3 +89,4 @@ mod endpoints;
 mod lifecycle;
 mod recovery;
 mod resume;
+mod transport;

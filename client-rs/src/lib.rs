@@ -171,8 +171,8 @@ pub use rest::MoleculerError;
 #[cfg(feature = "rest")]
 pub use rest::{RequestBuilder, RequestError, Response};
 pub use session::{
-    BackoffKind, ConnectionState, Error as SessionError, Event, Message, ReconnectPolicy,
-    SessionConfig, Stats,
+    BackoffKind, Carrier, ConnectionState, Error as SessionError, Event, Message, ReconnectPolicy,
+    SessionConfig, Stats, Transport,
 };
 #[cfg(any(
     all(feature = "tokio-runtime", not(target_arch = "wasm32")),

@@ -150,6 +150,9 @@ pub(crate) fn log_event(event: &Event) {
             "reconnecting"
         ),
         Event::Error(e) => tracing::warn!(target: T, error = %e, "connection error"),
+        Event::Transport(carrier) => {
+            tracing::info!(target: T, ?carrier, "the next attempts use another transport");
+        }
         Event::Stopped(None) => tracing::info!(target: T, "stopped"),
         Event::Stopped(Some(e)) => tracing::warn!(target: T, error = %e, "gave up"),
         _ => tracing::debug!(target: T, ?event, "event"),

@@ -8,7 +8,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use moleculer_ws_client::{Client, Event, Events, ReconnectPolicy, WebSocket, WebSocketConfig};
+use moleculer_ws_client::{
+    Carrier, Client, Event, Events, ReconnectPolicy, Transport, WebSocket, WebSocketConfig,
+};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -54,7 +56,7 @@ impl ClientTarget {
 pub async fn check_rust_client(target: ClientTarget) -> Vec<CaseResult> {
     let bound = target.detection_bound() + target.slack;
     let mut out = Vec::new();
-    let cases: [(&str, String); 6] = [
+    let cases: [(&str, String); 9] = [
         ("rust.pass", "messages delivered; one socket".into()),
         (
             "rust.blackhole",
@@ -76,6 +78,18 @@ pub async fn check_rust_client(target: ClientTarget) -> Vec<CaseResult> {
             "rust.silent-gateway",
             format!("gateway stops answering `!`: noticed within {bound:?}, recovery"),
         ),
+        (
+            "rust.sse.blackhole",
+            format!("event stream: silence noticed within {bound:?}, fixed delay, recovery"),
+        ),
+        (
+            "rust.sse.cut-recover",
+            "event stream with recover: a cut under 200 msg/s loses nothing".into(),
+        ),
+        (
+            "rust.auto.refuse-upgrades",
+            "upgrades refused with 403: auto falls back to the stream, back to the WebSocket once allowed".into(),
+        ),
     ];
     for (i, (case, expectation)) in cases.into_iter().enumerate() {
         let r = match i {
@@ -84,7 +98,10 @@ pub async fn check_rust_client(target: ClientTarget) -> Vec<CaseResult> {
             2 => delay(&target, case).await,
             3 => cut(&target, case).await,
             4 => slice(&target, case).await,
-            _ => silent(&target, case).await,
+            5 => silent(&target, case).await,
+            6 => stream_blackhole(&target, case).await,
+            7 => stream_cut_recover(&target, case).await,
+            _ => auto_refused_upgrades(&target, case).await,
         };
         out.push(match r {
             Ok(d) => CaseResult::new(case, &expectation, Outcome::Pass, d),
@@ -107,6 +124,16 @@ struct Run {
 
 impl Run {
     async fn start(target: &ClientTarget, case: &str, initial: Fault) -> Result<Run, String> {
+        Run::start_with(target, case, initial, |c| c).await
+    }
+
+    /// [`start`](Self::start) with the client's configuration changed by `configure`.
+    async fn start_with(
+        target: &ClientTarget,
+        case: &str,
+        initial: Fault,
+        configure: impl FnOnce(WebSocketConfig) -> WebSocketConfig,
+    ) -> Result<Run, String> {
         let proxy = FaultProxy::start(target.gateway)
             .await
             .map_err(|e| e.to_string())?;
@@ -117,6 +144,7 @@ impl Run {
             .heartbeat_timeout(target.timeout)
             .connect_timeout(Duration::from_secs(1))
             .reconnect(ReconnectPolicy::fixed().delay(target.delay));
+        let config = configure(config);
         let client = Client::builder().build().map_err(|e| e.to_string())?;
         let url = format!("ws://{}{path}", proxy.local_addr());
         let (ws, events) = client.ws(&url, config).map_err(|e| e.to_string())?;
@@ -354,4 +382,99 @@ async fn silent(t: &ClientTarget, case: &str) -> Result<String, String> {
     let (detected, lost_at) = lost?;
     let d = run.recovered(detected, lost_at).await?;
     run.finish(d).await
+}
+
+async fn stream_blackhole(t: &ClientTarget, case: &str) -> Result<String, String> {
+    let sse = |c: WebSocketConfig| c.transport(Transport::EventStream);
+    let mut run = Run::start_with(t, case, Fault::Pass, sse).await?;
+    run.deliver(json!("on the stream")).await?;
+    let at = Instant::now();
+    run.proxy.set(Fault::Blackhole);
+    let (detected, lost_at) = run.lost(at, t.detection_bound() + t.slack).await?;
+    run.proxy.set(Fault::Pass);
+    let d = run.recovered(detected, lost_at).await?;
+    run.finish(d).await
+}
+
+async fn stream_cut_recover(t: &ClientTarget, case: &str) -> Result<String, String> {
+    let sse = |c: WebSocketConfig| c.transport(Transport::EventStream).recover(true);
+    let mut run = Run::start_with(t, case, Fault::Pass, sse).await?;
+    // 300 messages at about 200/s, cut after 100: the stream comes back with the rest.
+    const TOTAL: u64 = 300;
+    let http = run.http.clone();
+    let url = format!("http://{}/api/websocket/send", t.gateway);
+    let path = run.path.clone();
+    let sending = tokio::spawn(async move {
+        for n in 1..=TOTAL {
+            let body = json!({"path": path, "data": n});
+            if http.post(&url).json(&body).send().await.is_err() {
+                return Err(format!("broadcast {n} failed"));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    });
+    let mut got = Vec::new();
+    let mut recovered = None;
+    let deadline = Instant::now() + WAIT * 2;
+    while got.last() != Some(&TOTAL) {
+        match tokio::time::timeout_at(deadline, run.events.recv()).await {
+            Err(_) => return Err(format!("{} of {TOTAL} messages arrived", got.len())),
+            Ok(None) => return Err("event stream ended".into()),
+            Ok(Some(Event::Message(m))) => {
+                got.push(m.text().parse::<u64>().map_err(|e| e.to_string())?);
+                if got.len() == 100 {
+                    run.proxy.cut();
+                }
+            }
+            Ok(Some(Event::Recovery {
+                recovered: r,
+                replayed,
+            })) if got.len() >= 100 => recovered = Some((r, replayed)),
+            Ok(Some(Event::Resync)) => return Err("resync after the cut".into()),
+            Ok(Some(_)) => {}
+        }
+    }
+    sending.await.map_err(|e| e.to_string())??;
+    if got != (1..=TOTAL).collect::<Vec<_>>() {
+        return Err(format!("not every message once and in order: {got:?}"));
+    }
+    let Some((true, replayed)) = recovered else {
+        return Err(format!("the reconnect was not recovered: {recovered:?}"));
+    };
+    run.sockets_become(1).await?;
+    run.finish(format!(
+        "cut after 100 of {TOTAL}: recovered, {replayed} replayed, every message once in order"
+    ))
+    .await
+}
+
+async fn auto_refused_upgrades(t: &ClientTarget, case: &str) -> Result<String, String> {
+    let auto = |c: WebSocketConfig| {
+        c.transport(Transport::Auto)
+            .websocket_retry(Duration::from_secs(1))
+    };
+    let mut run = Run::start_with(t, case, Fault::RefuseUpgrades, auto).await?;
+    let refused = run.proxy.refused_upgrades();
+    if refused < 2 {
+        return Err(format!("open after {refused} refused upgrades, expected 2"));
+    }
+    run.deliver(json!("over the stream")).await?;
+    // Upgrades pass again: the next try of the WebSocket (1 s after the stream opened) stays.
+    run.proxy.set(Fault::Pass);
+    run.until("the switch back", |e| {
+        matches!(e, Event::Transport(Carrier::WebSocket))
+    })
+    .await?;
+    run.until("the reopen", |e| matches!(e, Event::Open))
+        .await?;
+    run.until("a heartbeat round trip on the WebSocket", |e| {
+        matches!(e, Event::HeartbeatRoundTrip { .. })
+    })
+    .await?;
+    run.deliver(json!("over the WebSocket")).await?;
+    run.finish(format!(
+        "{refused} upgrades refused, delivered on the stream, then on the WebSocket"
+    ))
+    .await
 }

@@ -25,8 +25,13 @@ async fn proxy_passes_http_through() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_fault_matrix_passes() {
+    // Event streams keep alive faster than the clients' heartbeat interval (600 ms).
+    let config = GatewayConfig::default()
+        .trigger(true)
+        .test_hooks(true)
+        .event_stream_keep_alive(std::time::Duration::from_millis(200));
     let gw = Gateway::builder()
-        .config(GatewayConfig::default().trigger(true).test_hooks(true))
+        .config(config)
         .build()
         .unwrap()
         .bind("127.0.0.1:0")
@@ -36,5 +41,5 @@ async fn rust_client_fault_matrix_passes() {
     print!("{}", report::table(&results));
     println!("{}", report::summary(&results));
     assert!(!report::any_failed(&results), "{}", report::table(&results));
-    assert_eq!(results.len(), 6);
+    assert_eq!(results.len(), 9);
 }

@@ -353,6 +353,40 @@ impl Service<http::Uri> for Connected {
     }
 }
 
+/// TLS to the gateway over `stream` (for `https://`, with the client's configuration), or the
+/// stream as it is (`http://`): what an event stream runs on.
+#[cfg(feature = "rustls")]
+pub(crate) async fn secure(url: &Url, stream: Stream, net: &Network) -> Result<Plain, String> {
+    if url.scheme() != "https" {
+        return Ok(Either::Left(stream));
+    }
+    let config = net
+        .tls
+        .clone()
+        .ok_or("https:// needs a TLS configuration")?;
+    let host = match url.host() {
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        Some(h) => h.to_string(),
+        None => return Err(format!("{url}: no host")),
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|_| format!("{host}: not a valid TLS server name"))?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS with {host} failed: {e}"))?;
+    Ok(Either::Right(Box::new(tls)))
+}
+
+/// The stream as it is (`http://` only: `https://` needs the `rustls` feature).
+#[cfg(not(feature = "rustls"))]
+pub(crate) async fn secure(url: &Url, stream: Stream, _net: &Network) -> Result<Plain, String> {
+    if url.scheme() == "https" {
+        return Err("https:// needs the `rustls` feature".to_owned());
+    }
+    Ok(Either::Left(stream))
+}
+
 /// TLS to the gateway (for `wss://`, with the client's configuration) and the upgrade.
 #[cfg(feature = "rustls")]
 pub(crate) async fn handshake<R: IntoClientRequest + Unpin>(

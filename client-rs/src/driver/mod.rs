@@ -5,6 +5,7 @@ mod connect;
 pub(crate) mod deflate;
 mod events;
 mod socket;
+mod stream;
 mod task;
 
 use std::fmt;

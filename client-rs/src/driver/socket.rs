@@ -149,7 +149,7 @@ pub(super) async fn echo(
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not honoured: it needs the peer's clock).
-fn retry_after(
+pub(super) fn retry_after(
     headers: &tokio_tungstenite::tungstenite::http::HeaderMap,
 ) -> Option<std::time::Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?;

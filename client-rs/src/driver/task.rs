@@ -11,11 +11,18 @@ use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::socket::{self, Settings, WsStream};
+use super::stream::{self, EventStream};
 use super::{Shared, Sink, Status};
-use crate::session::{Action, ConnectFailure, ConnectionState, Event, Millis, Session};
+use crate::session::{Action, Carrier, ConnectFailure, ConnectionState, Event, Millis, Session};
 use crate::Error;
 
-type Opening = Pin<Box<dyn Future<Output = Result<WsStream, ConnectFailure>> + Send>>;
+type Opening = Pin<Box<dyn Future<Output = Result<Opened, ConnectFailure>> + Send>>;
+
+/// What an attempt opened: what the session's carrier asked for.
+enum Opened {
+    Socket(WsStream),
+    Stream(EventStream),
+}
 
 /// Frames already received that are handled in one go, without going back to the `select!`
 /// (which polls every source and re-arms the waker each time).
@@ -49,6 +56,8 @@ pub(super) struct Task {
     /// is handled (or a batch is full); any other event sends them along at once.
     pending: Vec<Event>,
     socket: Option<WsStream>,
+    /// The open event stream, when the session's carrier is one.
+    stream: Option<EventStream>,
     opening: Option<Opening>,
     open_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
     closed_waiters: Vec<oneshot::Sender<()>>,
@@ -82,6 +91,7 @@ impl Task {
             published: None,
             pending: Vec::new(),
             socket: None,
+            stream: None,
             opening: None,
             open_waiters: Vec::new(),
             closed_waiters: Vec::new(),
@@ -125,8 +135,12 @@ impl Task {
                     self.opening = None;
                     let now = self.now();
                     match result {
-                        Ok(ws) => {
+                        Ok(Opened::Socket(ws)) => {
                             self.socket = Some(ws);
+                            self.session.on_open(now);
+                        }
+                        Ok(Opened::Stream(stream)) => {
+                            self.stream = Some(stream);
                             self.session.on_open(now);
                         }
                         Err(failure) => self.session.on_connect_failed(now, failure),
@@ -136,6 +150,20 @@ impl Task {
                     let now = self.now();
                     self.on_frame(frame, now).await;
                     self.burst().await;
+                }
+                chunk = next_chunk(&mut self.stream) => {
+                    let now = self.now();
+                    match chunk {
+                        Some(Ok(bytes)) => self.session.on_event_stream(now, &bytes),
+                        Some(Err(e)) => {
+                            self.stream = None;
+                            self.session.on_transport_error(now, &e);
+                        }
+                        None => {
+                            self.stream = None;
+                            self.session.on_closed(now, None, "");
+                        }
+                    }
                 }
                 () = &mut self.timer, if self.armed.is_some() => {
                     // A fired `Sleep` stays ready: re-armed on the next deadline.
@@ -250,7 +278,12 @@ impl Task {
                             Arc::new(s)
                         }
                     };
-                    self.opening = Some(Box::pin(socket::open(settings)));
+                    self.opening = Some(match self.session.carrier() {
+                        Carrier::EventStream => {
+                            Box::pin(stream::open(settings).map(|r| r.map(Opened::Stream)))
+                        }
+                        _ => Box::pin(socket::open(settings).map(|r| r.map(Opened::Socket))),
+                    });
                 }
                 Action::AbortConnect => self.opening = None,
                 Action::SendHeartbeat => {
@@ -263,6 +296,8 @@ impl Task {
                     }
                 }
                 Action::Close { code } => {
+                    // An event stream ends when dropped: there is nothing to send.
+                    self.stream = None;
                     if let Some(ws) = self.socket.take() {
                         socket::close(ws, code, self.graceful).await;
                     }
@@ -372,9 +407,16 @@ impl Task {
     }
 }
 
-async fn opening(opening: &mut Option<Opening>) -> Result<WsStream, ConnectFailure> {
+async fn opening(opening: &mut Option<Opening>) -> Result<Opened, ConnectFailure> {
     match opening {
         Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_chunk(stream: &mut Option<EventStream>) -> Option<Result<bytes::Bytes, String>> {
+    match stream {
+        Some(s) => s.next().await,
         None => std::future::pending().await,
     }
 }

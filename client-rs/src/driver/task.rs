@@ -20,7 +20,7 @@ type Opening = Pin<Box<dyn Future<Output = Result<Opened, ConnectFailure>> + Sen
 
 /// What an attempt opened: what the session's carrier asked for.
 enum Opened {
-    Socket(WsStream),
+    Socket(Box<WsStream>),
     Stream(EventStream),
 }
 
@@ -136,7 +136,7 @@ impl Task {
                     let now = self.now();
                     match result {
                         Ok(Opened::Socket(ws)) => {
-                            self.socket = Some(ws);
+                            self.socket = Some(*ws);
                             self.session.on_open(now);
                         }
                         Ok(Opened::Stream(stream)) => {
@@ -282,7 +282,10 @@ impl Task {
                         Carrier::EventStream => {
                             Box::pin(stream::open(settings).map(|r| r.map(Opened::Stream)))
                         }
-                        _ => Box::pin(socket::open(settings).map(|r| r.map(Opened::Socket))),
+                        _ => Box::pin(
+                            socket::open(settings)
+                                .map(|r| r.map(|ws| Opened::Socket(Box::new(ws)))),
+                        ),
                     });
                 }
                 Action::AbortConnect => self.opening = None,

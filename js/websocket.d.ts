@@ -54,6 +54,15 @@ export interface MoleculerWebsocketOptions {
    */
   recover?: boolean;
   /**
+   * What carries the pushes (README "Through proxies that refuse WebSockets"; the event
+   * stream needs a moleculer-ws gateway): "websocket" (default, the original wire), "sse" (an
+   * event stream, Server-Sent Events over plain HTTP, through proxies that refuse WebSocket
+   * upgrades), or "auto" (a WebSocket first; after 2 failed opens an event stream, and the
+   * WebSocket again after 5 minutes on it). Callbacks, state and stats are the same on both;
+   * on an event stream the heartbeat is the gateway's keep-alive.
+   */
+  transport?: "websocket" | "sse" | "auto";
+  /**
    * One socket for all the tabs of this origin that open this channel with `shared: true`
    * (README "One socket for all tabs"): one tab holds it, the others receive through it, each
    * with its own callbacks, state() and stats(); when that tab goes, the next one connects at

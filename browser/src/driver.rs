@@ -6,7 +6,7 @@ use std::rc::{Rc, Weak};
 
 use moleculer_ws_session::text::{message, Part};
 use moleculer_ws_session::{
-    Action, ConnectFailure, ConnectionState, Event, Millis, Session, Stats, HEARTBEAT,
+    Action, Carrier, ConnectFailure, ConnectionState, Event, Millis, Session, Stats, HEARTBEAT,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::*;
@@ -230,8 +230,13 @@ impl Input {
             Input::Socket(SocketEvent::Binary(b)) => s.on_binary(now, &b),
             Input::Socket(SocketEvent::Closed { code, reason }) => {
                 if s.state() == ConnectionState::Connecting {
+                    let what = match s.carrier() {
+                        Carrier::EventStream => "the event stream",
+                        _ => "the WebSocket",
+                    };
                     let why = message(&[
-                        Part::Str("the WebSocket closed before opening (code "),
+                        Part::Str(what),
+                        Part::Str(" closed before opening (code "),
                         Part::Number(u64::from(code)),
                         Part::Str(")"),
                     ]);
@@ -411,7 +416,16 @@ impl Inner {
             }
         };
         self.session.append_connect_query(&mut url);
-        match SocketGuard::open(&url, sink) {
+        let opened = if self.session.carrier() == Carrier::EventStream {
+            // The same URL over HTTP (the session's query asks for frames).
+            if let Some(rest) = url.strip_prefix("ws") {
+                url = message(&[Part::Str("http"), Part::Str(rest)]);
+            }
+            SocketGuard::open_stream(&url, sink)
+        } else {
+            SocketGuard::open(&url, sink)
+        };
+        match opened {
             Ok(guard) => self.socket = Some(guard),
             Err(e) => {
                 self.socket = None;

@@ -13,7 +13,8 @@ use std::future::Future;
 
 use futures_core::Stream;
 use moleculer_ws_client::{
-    Client, ConnectionState, Error, Event, Events, Message, WebSocketConfig, WebSocketHandler,
+    Client, ConnectionState, Error, Event, Events, Message, Transport, WebSocketConfig,
+    WebSocketHandler,
 };
 use serde_json::json;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -75,6 +76,37 @@ async fn events_stream_gets_what_rest_broadcasts() {
         Event::Stopped(None)
     );
     assert_eq!(socket.state(), ConnectionState::Stopped);
+}
+
+#[wasm_bindgen_test]
+async fn an_event_stream_carries_the_same_api() {
+    let client = client();
+    let config = WebSocketConfig::default()
+        .transport(Transport::EventStream)
+        .recover(true);
+    let (socket, mut events) = client.ws("/ws/chat", config).unwrap();
+    socket.connect().await.unwrap();
+    assert_eq!(socket.state(), ConnectionState::Open);
+    let recovery = until(&mut events, |e| matches!(e, Event::Recovery { .. })).await;
+    assert_eq!(
+        recovery,
+        Event::Recovery {
+            recovered: false,
+            replayed: 0
+        }
+    );
+    say(&client, "over a stream").await;
+    until(
+        &mut events,
+        |e| matches!(e, Event::Message(m) if m.json().unwrap()["text"] == "over a stream"),
+    )
+    .await;
+    assert!(socket.stats().messages_received >= 1);
+    socket.disconnect().await;
+    assert_eq!(
+        until(&mut events, |e| matches!(e, Event::Stopped(_))).await,
+        Event::Stopped(None)
+    );
 }
 
 #[wasm_bindgen_test]

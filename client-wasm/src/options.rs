@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use js_sys::{Function, Reflect};
-use moleculer_ws_session::{detectable_timeout, BackoffKind, ReconnectPolicy, SessionConfig};
+use moleculer_ws_session::{
+    detectable_timeout, BackoffKind, ReconnectPolicy, SessionConfig, Transport,
+};
 use wasm_bindgen::{JsCast, JsValue};
 
 // Texts are built with the session core's writers, not `format!`: `core::fmt` would be several
@@ -84,7 +86,9 @@ pub(crate) fn callbacks(opts: &JsValue) -> Callbacks {
 /// original's fixed delay; larger values back off exponentially), `jitter` (default true: each
 /// delay grows by a random part of up to `reconnectDelay`; `false` gives the original's exact
 /// delays), `connectTimeout` (10000, 0 = none), `recover` (default false: message
-/// recovery, README "Message recovery").
+/// recovery, README "Message recovery"), `transport` (`"websocket"`, the default, `"sse"` or
+/// `"auto"`, with the session core's defaults for `auto`: an event stream after 2 failed
+/// WebSocket opens, the WebSocket again after 5 minutes on it).
 pub(crate) fn session_config(opts: &JsValue) -> Result<SessionConfig, JsValue> {
     let mut interval = millis(opts, "heartbeatInterval", DEFAULT_INTERVAL_MS)?;
     let mut timeout = millis(opts, "heartbeatTimeout", DEFAULT_TIMEOUT_MS)?;
@@ -122,7 +126,16 @@ pub(crate) fn session_config(opts: &JsValue) -> Result<SessionConfig, JsValue> {
         .jitter(jitter)
         // The browser does not expose the HTTP status of a refused upgrade: keep retrying.
         .stop_on_http_status(Vec::new());
+    let transport = match get(opts, "transport").as_string().as_deref() {
+        None => Transport::WebSocket,
+        Some(name) => Transport::parse(name).ok_or_else(|| {
+            JsValue::from(js_sys::TypeError::new(
+                "transport must be \"websocket\", \"sse\" or \"auto\"",
+            ))
+        })?,
+    };
     Ok(SessionConfig::default()
+        .transport(transport)
         .heartbeat_interval(interval)
         .heartbeat_timeout(timeout)
         .connect_timeout(millis(opts, "connectTimeout", 10_000.0)?)

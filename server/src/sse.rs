@@ -29,7 +29,7 @@ use crate::recovery::RecoverRequest;
 use crate::registry::{slow_consumer, Kill};
 use crate::slots::ConnPermit;
 use crate::state::Shared;
-use crate::wire::sse::{self as event, KEEP_ALIVE};
+use crate::wire::sse::{self as event, KEEP_ALIVE, KEEP_ALIVE_FRAME};
 
 /// How long the `close` event may wait to be taken by the response.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -59,7 +59,10 @@ pub(crate) async fn open(shared: Arc<Shared>, req: Request<Body>) -> Response {
         Ok(path) => path,
         Err(refused) => return refused,
     };
-    let recover = RecoverRequest::from_query(parts.uri.query().unwrap_or_default()).map(|r| {
+    let query = parts.uri.query().unwrap_or_default();
+    // This project's clients ask for the WebSocket's frames.
+    let frames = form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "frames" && v == "1");
+    let recover = RecoverRequest::from_query(query).map(|r| {
         r.with_last_event_id(
             parts
                 .headers
@@ -80,7 +83,7 @@ pub(crate) async fn open(shared: Arc<Shared>, req: Request<Body>) -> Response {
         .streams_opened
         .fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel::<Bytes>(1);
-    tokio::spawn(run_stream(shared, tx, admitted));
+    tokio::spawn(run_stream(shared, tx, admitted, frames));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         let chunk = rx.recv().await?;
         Some((Ok::<_, Infallible>(chunk), rx))
@@ -98,7 +101,13 @@ pub(crate) async fn open(shared: Arc<Shared>, req: Request<Body>) -> Response {
 
 /// One stream's life: its status and replay, then what is queued for it and the keep-alives,
 /// until the gateway ends it or the client goes away.
-async fn run_stream(shared: Arc<Shared>, tx: mpsc::Sender<Bytes>, admitted: Admitted) {
+/// `frames`: the stream asked for the WebSocket's frames as its events.
+async fn run_stream(
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Bytes>,
+    admitted: Admitted,
+    frames: bool,
+) {
     let Admitted {
         reg,
         replay,
@@ -114,17 +123,23 @@ async fn run_stream(shared: Arc<Shared>, tx: mpsc::Sender<Bytes>, admitted: Admi
         tx: &tx,
         write_timeout: shared.config.write_timeout,
         gather: shared.config.ws_write_buffer,
+        frames,
     };
     let killed = reg.kill.wait();
     tokio::pin!(killed);
     // A comment first, so that the answer's head goes out at once; then the replay.
-    let mut first = BytesMut::from(KEEP_ALIVE);
+    let (keep_alive, encode): (&[u8], fn(&[u8]) -> Bytes) = if frames {
+        (KEEP_ALIVE_FRAME, event::encode_frame)
+    } else {
+        (KEEP_ALIVE, event::encode)
+    };
+    let mut first = BytesMut::from(keep_alive);
     for frame in &replay {
-        first.extend_from_slice(&event::encode(frame.as_bytes()));
+        first.extend_from_slice(&encode(frame.as_bytes()));
     }
     drop(replay);
-    let keep_alive = shared.config.event_stream_keep_alive;
-    let beat = tokio::time::sleep(keep_alive);
+    let period = shared.config.event_stream_keep_alive;
+    let beat = tokio::time::sleep(period);
     tokio::pin!(beat);
     let mut ok = out.write(first.freeze(), killed.as_mut()).await;
     while ok {
@@ -135,11 +150,10 @@ async fn run_stream(shared: Arc<Shared>, tx: mpsc::Sender<Bytes>, admitted: Admi
                 false
             }
             () = tx.closed() => false,
-            () = &mut beat => out.write(Bytes::from_static(KEEP_ALIVE), killed.as_mut()).await,
+            () = &mut beat => out.write(Bytes::copy_from_slice(keep_alive), killed.as_mut()).await,
             () = reg.outbox.woken() => out.batch(&reg.outbox, killed.as_mut()).await,
         };
-        beat.as_mut()
-            .reset(tokio::time::Instant::now() + keep_alive);
+        beat.as_mut().reset(tokio::time::Instant::now() + period);
     }
     tracing::debug!(path, id = guard.id, "event stream closed");
 }
@@ -153,6 +167,8 @@ struct Stream<'a> {
     write_timeout: Duration,
     /// Most bytes gathered into one chunk (at least one message).
     gather: usize,
+    /// The stream asked for frames.
+    frames: bool,
 }
 
 impl Stream<'_> {
@@ -188,9 +204,9 @@ impl Stream<'_> {
         let bytes = outbox.take(&mut batch, BATCH_MAX, self.gather);
         let chunk = match &batch[..] {
             [] => return true,
-            [one] => one.event(),
+            [one] => one.event(self.frames),
             many => {
-                let events: Vec<Bytes> = many.iter().map(|m| m.event()).collect();
+                let events: Vec<Bytes> = many.iter().map(|m| m.event(self.frames)).collect();
                 let mut chunk = BytesMut::with_capacity(events.iter().map(Bytes::len).sum());
                 for e in &events {
                     chunk.extend_from_slice(e);
@@ -217,7 +233,7 @@ impl Stream<'_> {
         let (code, reason) = self.kill.reason();
         let _ = tokio::time::timeout(
             CLOSE_WRITE_TIMEOUT,
-            self.tx.send(event::close(code, reason)),
+            self.tx.send(event::close(code, reason, self.frames)),
         )
         .await;
     }

@@ -59,6 +59,34 @@ async fn a_quiet_stream_gets_a_keep_alive_comment_each_period() {
     for _ in 0..3 {
         assert_eq!(stream.next_item().await, SseItem::Comment(String::new()));
     }
+    // A stream that asked for frames: the heartbeat answer `!` as a message, from the start.
+    let mut frames = sse(&gw, "/ws/quiet?frames=1").await;
+    for _ in 0..3 {
+        assert_eq!(frames.next_item().await, SseItem::Event(data("!")));
+    }
+}
+
+#[tokio::test]
+async fn asked_for_frames_a_stream_gets_the_frames_of_a_socket() {
+    let gw = start_default().await;
+    let mut ws = connect(&gw, "/ws/f?recover=1").await;
+    let mut stream = sse(&gw, "/ws/f?recover=1&frames=1").await;
+    assert_eq!(stream.next_event().await, data("!"));
+    let status = stream.next_event().await;
+    let status_ws = next_text(&mut ws).await;
+    assert!(status_ws.starts_with("#reset:"), "{status_ws}");
+    assert_eq!(status, data(&status_ws));
+    push(&gw, json!({"path": "/ws/f", "data": {"a": 1}})).await;
+    let frame = next_text(&mut ws).await;
+    assert!(frame.ends_with(r#":1:{"a":1}"#), "{frame}");
+    assert_eq!(stream.next_event().await, data(&frame));
+    // The close says its code and reason in a line.
+    let shutdown = tokio::spawn(gw.shutdown());
+    let close = stream.next_event().await;
+    assert_eq!(close.event.as_deref(), Some("close"));
+    assert_eq!(close.data, "1001 server shutting down");
+    drop(ws);
+    within(shutdown).await.unwrap();
 }
 
 #[tokio::test]

@@ -17,13 +17,10 @@ const BOM: &[u8] = "\u{feff}".as_bytes();
 pub(crate) enum Item {
     /// A comment line: the gateway's keep-alive.
     Comment,
-    /// A complete event: its type (`message` when the stream named none), its id (when it had
-    /// an `id` field) and its data (the `data` lines joined with LF).
-    Event {
-        name: String,
-        id: Option<String>,
-        data: String,
-    },
+    /// A complete event: its type (`message` when the stream named none) and its data (the
+    /// `data` lines joined with LF). Ids are not kept: the session's position comes from the
+    /// frames.
+    Event { name: String, data: String },
 }
 
 /// The stream broke the rules this parser keeps: an event over [`MAX_EVENT`] bytes, or text
@@ -44,7 +41,6 @@ pub(crate) struct Parser {
     /// The first line of the stream ended (a byte-order mark before it is skipped).
     started: bool,
     name: Option<String>,
-    id: Option<String>,
     data: String,
     has_data: bool,
     /// Bytes of the event being read (its lines so far).
@@ -102,9 +98,8 @@ impl Parser {
                 self.has_data = true;
             }
             "event" => self.name = Some(value.to_owned()),
-            "id" if !value.contains('\0') => self.id = Some(value.to_owned()),
-            // `retry` (the browser's own reconnect delay) and unknown fields: the session has
-            // its own reconnect policy.
+            // `id`, `retry` (the browser's own reconnect delay) and unknown fields: the
+            // session keeps its position and its reconnect policy itself.
             _ => {}
         }
         Ok(())
@@ -113,7 +108,6 @@ impl Parser {
     fn dispatch(&mut self, out: &mut Vec<Item>) {
         self.held = 0;
         let name = self.name.take();
-        let id = self.id.take();
         if !std::mem::take(&mut self.has_data) {
             self.data.clear();
             return;
@@ -122,50 +116,70 @@ impl Parser {
             name: name
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "message".to_owned()),
-            id,
             data: std::mem::take(&mut self.data),
         });
     }
 }
 
-/// The text of the WebSocket frame an event stands for (docs/protocol.md section 6.7): a
-/// message is its data, or with an id `<E>:<seq>` the recovery envelope `#<E>:<seq>:<data>`;
-/// the events `reset` and `recovered` are the status frames. `None` for events the session
-/// does not know (ignored, as an `EventSource` ignores them) and for malformed status data.
-pub(crate) fn as_frame(
-    name: &str,
-    id: Option<&str>,
-    data: String,
-    recover: bool,
-) -> Option<String> {
-    match name {
-        "message" => Some(match id {
-            Some(id) if recover && !id.is_empty() => format!("#{id}:{data}"),
-            _ => data,
-        }),
-        "reset" | "recovered" => {
-            let status: serde_json::Value = serde_json::from_str(&data).ok()?;
-            let epoch = status.get("epoch")?.as_str()?;
-            let seq = status.get("seq")?.as_u64()?;
-            if name == "reset" {
-                return Some(format!("#reset:{epoch}:{seq}"));
-            }
-            let replayed = status.get("replayed")?.as_u64()?;
-            Some(format!("#recovered:{epoch}:{seq}:{replayed}"))
-        }
-        _ => None,
-    }
+/// What one event of an event stream stands for (docs/protocol.md section 6.7). The session
+/// asks for the WebSocket's frames (`frames=1` in [`Session::connect_query`](crate::Session)),
+/// so a message's data is the frame a socket would get (the heartbeat answer `!` is the
+/// gateway's keep-alive) and the event `close` says how the gateway ends the stream. For the
+/// session and for drivers whose browser parses the stream itself (`EventSource`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamEvent {
+    /// The frame a WebSocket would have received.
+    Frame(String),
+    /// The event `close`: the gateway ends the stream with this close code and reason.
+    Closed {
+        /// The close code a socket would get.
+        code: u16,
+        /// Its reason.
+        reason: String,
+    },
+    /// An event the session does not know, or a malformed `close`: ignored, as an
+    /// `EventSource` ignores events nobody listens to.
+    Ignored,
 }
 
-/// The close code and reason of a `close` event (`{"code":1012,"reason":"..."}`).
-pub(crate) fn close_of(data: &str) -> Option<(u16, String)> {
-    let close: serde_json::Value = serde_json::from_str(data).ok()?;
-    let code = u16::try_from(close.get("code")?.as_u64()?).ok()?;
-    let reason = close
-        .get("reason")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
-    Some((code, reason.to_owned()))
+/// What the event `name` with `data` stands for.
+pub fn stream_event(name: &str, data: String) -> StreamEvent {
+    match name {
+        "message" => StreamEvent::Frame(data),
+        // `<code> <reason>`, read byte by byte (no `str` slicing: its panic path would cost
+        // a browser build kilobytes).
+        "close" => {
+            let mut code: u32 = 0;
+            let mut bytes = data.bytes();
+            let mut digits = 0;
+            let mut rest_starts = None;
+            for (i, b) in bytes.by_ref().enumerate() {
+                match b {
+                    b'0'..=b'9' if code <= 0xffff => {
+                        code = code * 10 + u32::from(b - b'0');
+                        digits += 1;
+                    }
+                    b' ' => {
+                        rest_starts = Some(i + 1);
+                        break;
+                    }
+                    _ => return StreamEvent::Ignored,
+                }
+            }
+            match (u16::try_from(code), digits) {
+                (Ok(code), 1..) => StreamEvent::Closed {
+                    code,
+                    reason: rest_starts
+                        .and_then(|at| data.get(at..))
+                        .unwrap_or_default()
+                        .to_owned(),
+                },
+                _ => StreamEvent::Ignored,
+            }
+        }
+        _ => StreamEvent::Ignored,
+    }
 }
 
 #[cfg(test)]
@@ -182,10 +196,9 @@ mod tests {
         out
     }
 
-    fn event(name: &str, id: Option<&str>, data: &str) -> Item {
+    fn event(name: &str, data: &str) -> Item {
         Item::Event {
             name: name.into(),
-            id: id.map(Into::into),
             data: data.into(),
         }
     }
@@ -196,8 +209,8 @@ mod tests {
             b"\xef\xbb\xbf:\nid: e:1\ndata: {\"a\":1}\n\r\nevent: reset\r\ndata:x\rdata: y\r\r:\n";
         let want = vec![
             Item::Comment,
-            event("message", Some("e:1"), "{\"a\":1}"),
-            event("reset", None, "x\ny"),
+            event("message", "{\"a\":1}"),
+            event("reset", "x\ny"),
             Item::Comment,
         ];
         assert_eq!(parse(&[body]), want);
@@ -210,7 +223,7 @@ mod tests {
     fn an_event_without_data_is_not_dispatched() {
         assert_eq!(
             parse(&[b"event: x\nid: 1\n\ndata\n\n"]),
-            vec![event("message", None, "")]
+            vec![event("message", "")]
         );
     }
 
@@ -240,30 +253,31 @@ mod tests {
 
     #[test]
     fn events_map_to_the_frames_of_the_websocket() {
-        let id = Some("00000000000000ff:3");
         assert_eq!(
-            as_frame("message", id, "1".into(), true).unwrap(),
-            "#00000000000000ff:3:1"
+            stream_event("message", "#e:1:2".into()),
+            StreamEvent::Frame("#e:1:2".into())
         );
-        assert_eq!(as_frame("message", id, "1".into(), false).unwrap(), "1");
-        assert_eq!(as_frame("message", None, "1".into(), true).unwrap(), "1");
-        let reset = r#"{"epoch":"00000000000000ff","seq":2}"#;
         assert_eq!(
-            as_frame("reset", None, reset.into(), true).unwrap(),
-            "#reset:00000000000000ff:2"
+            stream_event("close", "1012 service restart".into()),
+            StreamEvent::Closed {
+                code: 1012,
+                reason: "service restart".into()
+            }
         );
-        let recovered = r#"{"epoch":"00000000000000ff","seq":2,"replayed":1}"#;
         assert_eq!(
-            as_frame("recovered", None, recovered.into(), true).unwrap(),
-            "#recovered:00000000000000ff:2:1"
+            stream_event("close", "1000".into()),
+            StreamEvent::Closed {
+                code: 1000,
+                reason: String::new()
+            }
         );
-        assert_eq!(as_frame("recovered", None, reset.into(), true), None);
-        assert_eq!(as_frame("reset", None, "nope".into(), true), None);
-        assert_eq!(as_frame("other", None, "1".into(), true), None);
-        assert_eq!(
-            close_of(r#"{"code":1012,"reason":"service restart"}"#),
-            Some((1012, "service restart".into()))
-        );
-        assert_eq!(close_of(r#"{"code":70000}"#), None);
+        for odd in ["70000 x", "x 1", ""] {
+            assert_eq!(
+                stream_event("close", odd.into()),
+                StreamEvent::Ignored,
+                "{odd}"
+            );
+        }
+        assert_eq!(stream_event("reset", "1".into()), StreamEvent::Ignored);
     }
 }

@@ -56,7 +56,7 @@ pub use clock::Millis;
 pub use config::{Carrier, SessionConfig, Transport};
 pub use error::Error;
 pub use event::{Action, ConnectFailure, ConnectionState, Event, Stats};
-pub use event_stream::MAX_EVENT;
+pub use event_stream::{stream_event, StreamEvent, MAX_EVENT};
 pub use heartbeat::detectable_timeout;
 pub use message::{is_control_frame, Message, HEARTBEAT};
 pub use reconnect::{BackoffKind, ReconnectPolicy};
@@ -211,7 +211,7 @@ impl Session {
 
     /// The query pairs the driver adds to the URL of the attempt it opens on
     /// [`Action::Connect`]: with [`SessionConfig::recover`], `recover=1` and the last position
-    /// (`epoch`, `seq`) once there is one; empty otherwise.
+    /// (`epoch`, `seq`) once there is one; on an event stream, `frames=1`; empty otherwise.
     pub fn connect_query(&self) -> &[(&'static str, String)] {
         &self.query
     }
@@ -351,19 +351,22 @@ impl Session {
     /// empty, not starting with `!`, and never with [`SessionConfig::recover`] (envelopes).
     /// Counts the message; `true` when the driver must deliver it now (the socket is open), as
     /// `on_text` would have emitted [`Event::Message`].
-    pub fn on_message_kept(&mut self, _now: Millis) -> bool {
+    pub fn on_message_kept(&mut self, now: Millis) -> bool {
         if !matches!(self.state, State::Open { .. }) {
             return false;
         }
+        self.stream_activity(now);
         self.stats.messages_received += 1;
         true
     }
 
-    /// A text frame arrived.
+    /// A text frame arrived (on an event stream: the frame an event stands for,
+    /// [`stream_event`]).
     pub fn on_text(&mut self, now: Millis, text: &str) {
         if !matches!(self.state, State::Open { .. }) {
             return;
         }
+        self.stream_activity(now);
         if self.config.recover && text.starts_with('#') {
             self.on_envelope(text);
             return;
@@ -410,6 +413,13 @@ impl Session {
                 event_stream::Broken::NotUtf8 => "the event stream is not UTF-8 text",
             };
             self.on_transport_error(now, why);
+        }
+    }
+
+    /// On an event stream, anything that arrives shows the link lives.
+    fn stream_activity(&mut self, now: Millis) {
+        if self.carrier == Carrier::EventStream {
+            self.heartbeat.on_activity(now);
         }
     }
 

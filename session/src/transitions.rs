@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::close::{cause_error, verdict, Cause, Verdict};
 use crate::event::ConnectFailure;
-use crate::event_stream::{as_frame, close_of, Item};
+use crate::event_stream::{stream_event, Item, StreamEvent};
 use crate::message::{classify, Inbound};
 use crate::resume::Resumed;
 use crate::{Action, Carrier, Error, Event, Millis, Session, State, Transport, NORMAL_CLOSURE};
@@ -46,11 +46,12 @@ impl Session {
     /// One keep-alive or event of the open event stream.
     pub(crate) fn on_stream_item(&mut self, now: Millis, item: Item) {
         self.heartbeat.on_activity(now);
-        let Item::Event { name, id, data } = item else {
+        let Item::Event { name, data, .. } = item else {
             return;
         };
-        if name == "close" {
-            if let Some((code, reason)) = close_of(&data) {
+        match stream_event(&name, data) {
+            StreamEvent::Frame(frame) => self.on_text(now, &frame),
+            StreamEvent::Closed { code, reason } => {
                 self.push(Action::Close {
                     code: NORMAL_CLOSURE,
                 });
@@ -62,17 +63,7 @@ impl Session {
                     },
                 );
             }
-            return;
-        }
-        let recover = self.config.recover;
-        let Some(frame) = as_frame(&name, id.as_deref(), data, recover) else {
-            return;
-        };
-        if recover && frame.starts_with('#') {
-            self.on_envelope(&frame);
-        } else if let Inbound::Deliver(message) = classify(&frame) {
-            self.stats.messages_received += 1;
-            self.emit(Event::Message(message));
+            _ => {}
         }
     }
 
@@ -155,6 +146,10 @@ impl Session {
         } else {
             Vec::new()
         };
+        if self.carrier == Carrier::EventStream {
+            // The WebSocket's frames as the stream's events (docs/protocol.md section 6.7).
+            self.query.push(("frames", "1".to_owned()));
+        }
         let timeout = self.config.connect_timeout;
         self.state = State::Connecting {
             deadline: (!timeout.is_zero()).then(|| now + timeout),

@@ -55,8 +55,10 @@ pub(crate) struct Outgoing {
     /// The compressed frame's header and payload; `None` inside when compressing does not
     /// make it shorter.
     deflated: OnceLock<Option<(Head, Bytes)>>,
-    /// The message as a Server-Sent Event, built by the first event stream that writes it.
+    /// The message as a Server-Sent Event, built by the first event stream that writes it: as
+    /// a page reads it, and as a frame (`?frames=1`).
     event: OnceLock<Bytes>,
+    frame_event: OnceLock<Bytes>,
 }
 
 impl Outgoing {
@@ -68,6 +70,7 @@ impl Outgoing {
             payload,
             deflated: OnceLock::new(),
             event: OnceLock::new(),
+            frame_event: OnceLock::new(),
         }
     }
 
@@ -108,8 +111,15 @@ impl Outgoing {
 }
 
 impl Outgoing {
-    /// The message as a Server-Sent Event ([`super::sse::encode`]), built once.
-    pub(crate) fn event(&self) -> Bytes {
+    /// The message as a Server-Sent Event ([`super::sse::encode`], or with `frames`
+    /// [`super::sse::encode_frame`]), built once.
+    pub(crate) fn event(&self, frames: bool) -> Bytes {
+        if frames {
+            return self
+                .frame_event
+                .get_or_init(|| super::sse::encode_frame(&self.payload))
+                .clone();
+        }
         self.event
             .get_or_init(|| super::sse::encode(&self.payload))
             .clone()

@@ -1,6 +1,11 @@
 //! The bytes of one Server-Sent Event (docs/protocol.md section 6.7): what an event stream
-//! gets for a message queued for it, built once per message and shared by every stream of the
-//! path (as a WebSocket frame is by every socket).
+//! gets for a message queued for it, built once per message and form, and shared by every
+//! stream of the path (as a WebSocket frame is by every socket).
+//!
+//! A stream that asked for frames (`?frames=1`, what this project's clients ask) gets every
+//! frame a WebSocket would get as the data of one event, `data: <frame>`, and `data: !` as its
+//! keep-alive: its client handles both transports alike. Every other stream (a bare
+//! `EventSource`) gets events a page reads as they are:
 //!
 //! - A plain message (compact JSON text) is `data: <text>`.
 //! - A recovery envelope `#<E>:<seq>:<text>` is `id: <E>:<seq>` and `data: <text>`: a browser's
@@ -14,6 +19,18 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 /// The keep-alive: a comment line, which every client skips.
 pub(crate) const KEEP_ALIVE: &[u8] = b":\n";
+
+/// The keep-alive of a stream that asked for frames: the heartbeat answer `!` as a message (a
+/// browser's `EventSource` shows no comments; its client runs the heartbeat on what it sees).
+pub(crate) const KEEP_ALIVE_FRAME: &[u8] = b"data: !\n\n";
+
+/// The event for `payload` as a stream that asked for frames gets it: the frame's text as its
+/// data.
+pub(crate) fn encode_frame(payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + 8);
+    data(&mut out, payload);
+    out.freeze()
+}
 
 /// The event for `payload` (a message's text, or a recovery frame for a stream that opted in).
 pub(crate) fn encode(payload: &[u8]) -> Bytes {
@@ -35,9 +52,13 @@ pub(crate) fn encode(payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// The event that tells a stream why the gateway ends it, before it does: `close` with
-/// `{"code":<code>,"reason":"<reason>"}` (the codes a WebSocket would get).
-pub(crate) fn close(code: u16, reason: &str) -> Bytes {
+/// The event that tells a stream why the gateway ends it, before it does: `close` with the
+/// code a WebSocket would get. Its data is `{"code":<code>,"reason":"<reason>"}`, or for a
+/// stream that asked for frames `<code> <reason>`.
+pub(crate) fn close(code: u16, reason: &str, frames: bool) -> Bytes {
+    if frames {
+        return Bytes::from(format!("event: close\ndata: {code} {reason}\n\n"));
+    }
     let data = serde_json::json!({ "code": code, "reason": reason });
     Bytes::from(format!("event: close\ndata: {data}\n\n"))
 }
@@ -179,8 +200,24 @@ mod tests {
     #[test]
     fn the_close_event_names_the_code() {
         assert_eq!(
-            text(close(1008, "slow consumer")),
+            text(close(1008, "slow consumer", false)),
             "event: close\ndata: {\"code\":1008,\"reason\":\"slow consumer\"}\n\n"
         );
+        assert_eq!(
+            text(close(1012, "service restart", true)),
+            "event: close\ndata: 1012 service restart\n\n"
+        );
+    }
+
+    #[test]
+    fn as_frames_every_frame_is_the_data_as_it_is() {
+        for frame in [
+            &b"42"[..],
+            b"#00000000000000ff:7:{}",
+            b"#reset:00000000000000ff:1",
+        ] {
+            let want = format!("data: {}\n\n", String::from_utf8_lossy(frame));
+            assert_eq!(text(encode_frame(frame)), want);
+        }
     }
 }

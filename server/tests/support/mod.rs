@@ -311,14 +311,17 @@ impl Sse {
         }
     }
 
-    /// The next event, skipping comments; fails when the stream ends first.
+    /// The next event, skipping comments; fails when the stream ends first, or after [`WAIT`].
     pub async fn next_event(&mut self) -> SseEvent {
-        loop {
-            match self.next_item().await {
-                SseItem::Comment(_) => {}
-                SseItem::Event(e) => return e,
-                SseItem::End => panic!("the event stream ended"),
+        within(async {
+            loop {
+                match self.next_item().await {
+                    SseItem::Comment(_) => {}
+                    SseItem::Event(e) => return e,
+                    SseItem::End => panic!("the event stream ended"),
+                }
             }
-        }
+        })
+        .await
     }
 }

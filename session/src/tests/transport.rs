@@ -75,11 +75,19 @@ fn a_silent_stream_is_a_lost_link() {
 }
 
 #[test]
-fn with_recover_ids_and_status_events_are_the_recovery_frames() {
-    let mut sc = Scenario::new(stream_config().recover(true)).opened();
+fn with_recover_the_frames_are_the_recovery_frames_and_the_query_asks_for_frames() {
+    let mut sc = Scenario::new(stream_config().recover(true));
+    sc.s.connect(sc.now);
+    sc.actions();
+    assert_eq!(
+        sc.s.connect_query(),
+        [("recover", "1".to_owned()), ("frames", "1".to_owned())]
+    );
+    sc.s.on_open(sc.now);
+    sc.actions();
     let a = sc.feed(&format!(
-        "event: reset\nid: {EPOCH}:0\ndata: {{\"epoch\":\"{EPOCH}\",\"seq\":0}}\n\n\
-         id: {EPOCH}:1\ndata: 1\n\nid: {EPOCH}:2\ndata: 2\n\nid: {EPOCH}:2\ndata: 2\n\n"
+        "data: #reset:{EPOCH}:0\n\ndata: #{EPOCH}:1:1\n\ndata: #{EPOCH}:2:2\n\n\
+         data: #{EPOCH}:2:2\n\ndata: !\n\n"
     ));
     assert!(has(
         &a,
@@ -98,14 +106,14 @@ fn with_recover_ids_and_status_events_are_the_recovery_frames() {
         [
             ("recover", "1".to_owned()),
             ("epoch", EPOCH.to_owned()),
-            ("seq", "2".to_owned())
+            ("seq", "2".to_owned()),
+            ("frames", "1".to_owned())
         ]
     );
     sc.s.on_open(sc.now);
     sc.actions();
     let a = sc.feed(&format!(
-        "event: recovered\ndata: {{\"epoch\":\"{EPOCH}\",\"seq\":3,\"replayed\":1}}\n\n\
-         id: {EPOCH}:3\ndata: 3\n\n"
+        "data: #recovered:{EPOCH}:3:1\n\ndata: #{EPOCH}:3:3\n\n"
     ));
     assert!(has(
         &a,
@@ -121,7 +129,7 @@ fn with_recover_ids_and_status_events_are_the_recovery_frames() {
 #[test]
 fn the_close_event_closes_with_its_code() {
     let mut sc = Scenario::new(stream_config()).opened();
-    let a = sc.feed("event: close\ndata: {\"code\":1013,\"reason\":\"later\"}\n\ndata: 1\n\n");
+    let a = sc.feed("event: close\ndata: 1013 later\n\ndata: 1\n\n");
     assert_eq!(a[0], Action::Close { code: 1000 });
     assert!(has(
         &a,

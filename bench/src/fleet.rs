@@ -309,6 +309,33 @@ async fn connect(
     Ok(ws)
 }
 
+/// A broadcast a reading socket at `path` received: its latency, and its order after
+/// `last_seq` (the socket's last sequence number), recorded from its stamp.
+pub(crate) fn receive(
+    fleet: &Fleet,
+    stats: &ThreadStats,
+    path: usize,
+    text: &str,
+    last_seq: &mut u64,
+) {
+    let Some(stamp) = Stamp::parse(text) else {
+        return;
+    };
+    if stamp.path as usize != path {
+        fleet.misdelivered.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let now = fleet.now_us();
+    let step = &stats.steps[(stamp.step as usize).min(MAX_STEPS - 1)];
+    step.latency.record(now.saturating_sub(stamp.micros));
+    step.last_receive.fetch_max(now, Ordering::Relaxed);
+    if stamp.seq <= *last_seq {
+        stats.reordered.fetch_add(1, Ordering::Relaxed);
+    } else {
+        *last_seq = stamp.seq;
+    }
+}
+
 /// When socket `id` sends its first `!`: the fleet's heartbeats spread evenly over one period.
 pub(crate) fn first_beat(spec: &ConnectSpec, id: usize) -> tokio::time::Instant {
     let phase = spec
@@ -354,20 +381,8 @@ pub async fn run_socket(
                             let step = fleet.current_step.load(Ordering::Relaxed);
                             stats.steps[step].heartbeat.record(sent.elapsed().as_micros() as u64);
                         }
-                    } else if let Some(stamp) = Stamp::parse(text.as_str()) {
-                        if stamp.path as usize != path {
-                            fleet.misdelivered.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        let now = fleet.now_us();
-                        let step = &stats.steps[(stamp.step as usize).min(MAX_STEPS - 1)];
-                        step.latency.record(now.saturating_sub(stamp.micros));
-                        step.last_receive.fetch_max(now, Ordering::Relaxed);
-                        if stamp.seq <= last_seq {
-                            stats.reordered.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            last_seq = stamp.seq;
-                        }
+                    } else {
+                        receive(&fleet, &stats, path, text.as_str(), &mut last_seq);
                     }
                 }
                 Some(Ok(Message::Close(frame))) => break format!("closed by server: {frame:?}"),

@@ -24,4 +24,5 @@ pub mod hist;
 pub mod probe;
 pub mod procstat;
 pub mod publisher;
+pub mod sse;
 pub mod stamp;

@@ -2,10 +2,11 @@
 //! accepts `text/event-stream` opens a stream registered at that path like a WebSocket (the
 //! same checks, [`crate::admit`]), for clients whose proxies refuse the upgrade.
 //!
-//! One task per stream, like a socket's: it writes the recovery status and replay, then what is
-//! queued for it (a batch at a time, each message's event built once for every stream of the
-//! path, [`Outgoing::event`]) and a keep-alive comment when nothing was written for the
-//! keep-alive period. It hands its bytes to the response body through a channel of one chunk;
+//! One task per stream, like a socket's: it writes the recovery status and replay, then what
+//! is queued for it (a batch at a time, each message's event built once for every stream of
+//! the path, [`crate::wire::Outgoing::event`]) and a keep-alive when nothing was written for
+//! the keep-alive period (a comment, or `data: !` for a stream that asked for frames,
+//! [`crate::wire::sse`]). It hands its bytes to the response body through a channel of one chunk;
 //! a chunk that waits past the write timeout (the client stopped reading) makes the stream a
 //! slow consumer, as a socket would be. A stream the gateway ends gets the event `close` with
 //! the close code a socket would get, then the end of the response.
@@ -127,8 +128,8 @@ async fn run_stream(
     };
     let killed = reg.kill.wait();
     tokio::pin!(killed);
-    // A comment first, so that the answer's head goes out at once; then the replay.
-    let (keep_alive, encode): (&[u8], fn(&[u8]) -> Bytes) = if frames {
+    // A keep-alive first, so that the answer's head goes out at once; then the replay.
+    let (keep_alive, encode): (&'static [u8], fn(&[u8]) -> Bytes) = if frames {
         (KEEP_ALIVE_FRAME, event::encode_frame)
     } else {
         (KEEP_ALIVE, event::encode)
@@ -150,7 +151,7 @@ async fn run_stream(
                 false
             }
             () = tx.closed() => false,
-            () = &mut beat => out.write(Bytes::copy_from_slice(keep_alive), killed.as_mut()).await,
+            () = &mut beat => out.write(Bytes::from_static(keep_alive), killed.as_mut()).await,
             () = reg.outbox.woken() => out.batch(&reg.outbox, killed.as_mut()).await,
         };
         beat.as_mut().reset(tokio::time::Instant::now() + period);

@@ -1,7 +1,7 @@
 //! The shared recovery history (README "Message recovery", cluster model): gateways on one
 //! NATS JetStream or Redis hand out the same `<epoch>:<seq>` for the same message, so a client
-//! recovers from any of them; every message is stored once; an engine away means `#reset`,
-//! never a silent hole. Real `nats-server -js` and `redis-server` processes on 127.0.0.1.
+//! recovers from any of them (an event stream too, with `Last-Event-ID`); every message is
+//! stored once; an engine away means `#reset`, never a silent hole. Real `nats-server -js` and `redis-server` processes on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -143,6 +143,24 @@ async fn recovery_across_gateways(url: &str) {
     trigger(&b, "/ws/h", json!(22)).await;
     assert_eq!(next_text(&mut plain).await, "22");
     assert_eq!(next_text(&mut z).await, format!("#{epoch}:22:22"));
+    // An event stream recovers across gateways with what a browser's `EventSource` sends back
+    // by itself: the id of the last event it saw (on another gateway).
+    mirrors(&a, 22).await;
+    let last = format!("{epoch}:20");
+    let mut stream = try_sse(&a, "/ws/h?recover=1", &[("last-event-id", &last)])
+        .await
+        .unwrap();
+    let status = stream.next_event().await;
+    assert_eq!(status.event.as_deref(), Some("recovered"));
+    assert_eq!(
+        status.data,
+        format!(r#"{{"epoch":"{epoch}","seq":22,"replayed":2}}"#)
+    );
+    for n in [21, 22] {
+        let e = stream.next_event().await;
+        assert_eq!(e.id, Some(format!("{epoch}:{n}")));
+        assert_eq!(e.data, n.to_string());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

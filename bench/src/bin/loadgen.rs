@@ -30,7 +30,7 @@ use moleculer_ws_bench::publisher::Publisher;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-/// WebSocket fan-out load generator for Moleculer WebSocket gateways.
+/// WebSocket (or event-stream) fan-out load generator for Moleculer WebSocket gateways.
 #[derive(Debug, Parser)]
 struct Args {
     /// Name of the server under test, in the output.
@@ -91,6 +91,10 @@ struct Args {
     /// every socket reads.
     #[arg(long, default_value_t = 1)]
     read_every: usize,
+    /// What every socket of the fleet opens: `websocket`, or `sse` (an event stream asking
+    /// for frames, `sse.rs`: it sends no `!`; `--read-every` does not apply).
+    #[arg(long, default_value = "websocket", value_parser = ["websocket", "sse"])]
+    transport: String,
     /// PID of the server process, for CPU and RSS from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -170,7 +174,9 @@ impl Ctx {
             let id = self.next_id;
             self.next_id += 1;
             let (fleet, spec, gate) = (self.fleet.clone(), self.spec.clone(), self.gate.clone());
-            if id.is_multiple_of(self.spec.read_every.max(1)) {
+            if self.args.transport == "sse" {
+                tokio::spawn(moleculer_ws_bench::sse::run_socket(fleet, spec, id, gate));
+            } else if id.is_multiple_of(self.spec.read_every.max(1)) {
                 tokio::spawn(run_socket(fleet, spec, id, gate));
             } else {
                 tokio::spawn(counting::run_socket(fleet, spec, id, gate));
@@ -440,6 +446,7 @@ async fn main() {
     let (_, idle_hb, _) = ctx.fleet.step(0);
     let result = json!({
         "label": label,
+        "transport": ctx.args.transport,
         "url": ctx.args.url,
         "sockets_target": ctx.args.sockets,
         "sockets_open": open,

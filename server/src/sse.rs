@@ -129,10 +129,11 @@ async fn run_stream(
     let killed = reg.kill.wait();
     tokio::pin!(killed);
     // A keep-alive first, so that the answer's head goes out at once; then the replay.
-    let (keep_alive, encode): (&'static [u8], fn(&[u8]) -> Bytes) = if frames {
-        (KEEP_ALIVE_FRAME, event::encode_frame)
+    let keep_alive: &'static [u8] = if frames { KEEP_ALIVE_FRAME } else { KEEP_ALIVE };
+    let encode = if frames {
+        event::encode_frame
     } else {
-        (KEEP_ALIVE, event::encode)
+        event::encode
     };
     let mut first = BytesMut::from(keep_alive);
     for frame in &replay {

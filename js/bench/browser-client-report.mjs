@@ -39,13 +39,15 @@ ${rows.join("\n")}
 The single file is at most 31,500 B gzipped (checked by \`js/test/single.test.mjs\`):
 ${n(single)} B with Node's zlib at level 9 (this table), and ${n(S.single.gnuGzip)} B with GNU
 \`gzip -9\`. Issue 17's limit was 30,000 B; the event-stream transport and \`transport:
-"auto"\` (issue 20) missed it by ${n(Math.max(single, S.single.gnuGzip) - 30000)} B. What they cost, measured with
-\`scripts/build-wasm.sh\` at each step: the session core's rules for streams and \`auto\`
-about 420 B, the browser's \`EventSource\` path about 480 B, the rest the \`transport\` option
-and the frames of a stream. What would win it back: the module carries the standard library's
-panic formatting (\`core::fmt\`, about 3.5 KB before compression, twiggy), which only a
-nightly toolchain with \`rust-src\` (\`panic_immediate_abort\`) leaves out; an \`EventSource\`
-shim in the loader instead of the wasm path would save about 250 B. It is ${(single / S["socket.io-client"].gzip).toFixed(2)}x socket.io-client and
+"auto"\` (issue 20) missed it by ${n(Math.max(single, S.single.gnuGzip) - 30000)} B. What each step cost
+(\`bench/issue-20-bundle.sh c9cacf6 f15413c 8c544f2\` -> \`bench/results/issue-20/bundle-steps.txt\`,
+zlib / GNU gzip): 29,576 / 29,971 B before issue 20; the session core's rules for streams and
+\`auto\` +818 / +532 B; the browser's side (the \`EventSource\` path, the \`transport\`
+option) +1,080 / +974 B. What would win it back: the module carries the standard library's
+panic formatting (\`core::fmt::write\`, \`Formatter::pad\`, \`pad_integral\`,
+\`do_count_chars\`: about 3 KB before compression, \`bench/results/issue-20/twiggy-top.txt\`),
+which only a nightly toolchain with \`rust-src\` (\`panic_immediate_abort\`) leaves out; or an
+\`EventSource\` shim in the loader in place of the wasm path. It is ${(single / S["socket.io-client"].gzip).toFixed(2)}x socket.io-client and
 ${(single / S["centrifuge-js"].gzip).toFixed(2)}x centrifuge-js: the difference is the session core compiled to WebAssembly (the same Rust code as the Rust
 client: heartbeat, reconnect, recovery), which those libraries write in JavaScript. The module
 inside is deflated by zopfli before base64, tighter than a server's gzip -9 packs the split

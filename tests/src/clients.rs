@@ -459,7 +459,10 @@ async fn auto_refused_upgrades(t: &ClientTarget, case: &str) -> Result<String, S
     if refused < 2 {
         return Err(format!("open after {refused} refused upgrades, expected 2"));
     }
-    run.deliver(json!("over the stream")).await?;
+    // Every broadcast arrives over the stream.
+    for n in 0..20 {
+        run.deliver(json!({"over the stream": n})).await?;
+    }
     // Upgrades pass again: the next try of the WebSocket (1 s after the stream opened) stays.
     run.proxy.set(Fault::Pass);
     run.until("the switch back", |e| {
@@ -474,7 +477,7 @@ async fn auto_refused_upgrades(t: &ClientTarget, case: &str) -> Result<String, S
     .await?;
     run.deliver(json!("over the WebSocket")).await?;
     run.finish(format!(
-        "{refused} upgrades refused, delivered on the stream, then on the WebSocket"
+        "{refused} upgrades refused, 20 delivered on the stream, then on the WebSocket"
     ))
     .await
 }

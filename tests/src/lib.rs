@@ -1,9 +1,10 @@
 //! The moleculer-ws conformance harness.
 //!
 //! - [`check_gateway`]: checks any gateway, by URL, against the contract (docs/protocol.md
-//!   sections 1 and 2): one named case per rule, each a [`CaseResult`].
+//!   sections 1 and 2, and the event streams of section 6.7): one named case per rule, each a
+//!   [`CaseResult`].
 //! - [`FaultProxy`]: a TCP proxy on 127.0.0.1 that injects faults between a client and a
-//!   gateway (pass, blackhole, delay, cut, slice).
+//!   gateway (pass, blackhole, delay, cut, slice, refuse-upgrades, down).
 //! - [`check_rust_client`]: drives our Rust client through the proxy, fault by fault.
 //! - [`Balancer`]: a round-robin TCP balancer in front of several gateways.
 //!

@@ -1,4 +1,5 @@
-//! Gateway conformance: one named case per rule of docs/protocol.md sections 1 and 2.
+//! Gateway conformance: one named case per rule of docs/protocol.md sections 1 and 2, and the
+//! event-stream extension of section 6.7 (`sse.*`; information only on a gateway without it).
 //!
 //! To make the gateway broadcast, the checks post `{path, data}` to a trigger route
 //! (`/api/websocket/send` by default) that broadcasts `websocket.send` with those params.
@@ -6,6 +7,7 @@
 mod delivery;
 mod frames;
 mod rest;
+mod sse;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -121,6 +123,7 @@ pub async fn check_gateway(target: GatewayTarget) -> Vec<CaseResult> {
     out.extend(frames::run(&ctx).await);
     out.extend(delivery::run(&ctx).await);
     out.extend(rest::run(&ctx).await);
+    out.extend(sse::run(&ctx).await);
     out
 }
 

@@ -21,6 +21,12 @@ const ratio = fm.single.median / fm.split.median;
 const spread = (x) => x.max - x.min;
 const wide = Math.min(spread(fm.single), spread(fm.split)) > Math.abs(fm.single.median - fm.split.median);
 const date = fs.statSync(path.resolve(repo, file)).mtime.toISOString().slice(0, 10);
+// The drop-in's size at each step of issue 20: "commit zlib gzip" lines after a header.
+const steps = fs.readFileSync(path.resolve(repo, "bench/results/issue-20/bundle-steps.txt"), "utf8")
+  .trim().split("\n").slice(1).map((l) => {
+    const [commit, zlib, gnu] = l.trim().split(/\s+/);
+    return { commit, zlib: Number(zlib), gnu: Number(gnu) };
+  });
 console.log(`## Browser client: one file, one socket for all tabs (issues 17 and 20), ${date}
 
 \`node js/bench/browser-client.mjs --runs 15 --out ${file}\`
@@ -40,10 +46,10 @@ The single file is at most 31,500 B gzipped (checked by \`js/test/single.test.mj
 ${n(single)} B with Node's zlib at level 9 (this table), and ${n(S.single.gnuGzip)} B with GNU
 \`gzip -9\`. Issue 17's limit was 30,000 B; the event-stream transport and \`transport:
 "auto"\` (issue 20) missed it by ${n(Math.max(single, S.single.gnuGzip) - 30000)} B. What each step cost
-(\`bench/issue-20-bundle.sh c9cacf6 f15413c 8c544f2\` -> \`bench/results/issue-20/bundle-steps.txt\`,
-zlib / GNU gzip): 29,576 / 29,971 B before issue 20; the session core's rules for streams and
-\`auto\` +818 / +532 B; the browser's side (the \`EventSource\` path, the \`transport\`
-option) +1,080 / +974 B. What would win it back: the module carries the standard library's
+(\`bench/issue-20-bundle.sh ${steps.map((x) => x.commit).join(" ")}\` -> \`bench/results/issue-20/bundle-steps.txt\`,
+zlib / GNU gzip): ${n(steps[0].zlib)} / ${n(steps[0].gnu)} B before issue 20 (${steps[0].commit}); the session core's rules for streams and
+\`auto\` (${steps[1].commit}) +${n(steps[1].zlib - steps[0].zlib)} / +${n(steps[1].gnu - steps[0].gnu)} B; what came after (the browser's \`EventSource\` path, the \`transport\`
+option; ${steps[2].commit}) +${n(steps[2].zlib - steps[1].zlib)} / +${n(steps[2].gnu - steps[1].gnu)} B. What would win it back: the module carries the standard library's
 panic formatting (\`core::fmt::write\`, \`Formatter::pad\`, \`pad_integral\`,
 \`do_count_chars\`: about 3 KB before compression, \`bench/results/issue-20/twiggy-top.txt\`),
 which only a nightly toolchain with \`rust-src\` (\`panic_immediate_abort\`) leaves out; or an

@@ -274,6 +274,84 @@ async fn a_stream_that_never_reads_is_dropped_as_a_slow_consumer() {
 }
 
 #[tokio::test]
+async fn a_stream_whose_writes_block_is_dropped_after_the_write_timeout() {
+    // Queues that never fill: only the write timeout can drop it.
+    let config = GatewayConfig::default()
+        .outbound_queue(100_000)
+        .outbound_queue_bytes(usize::MAX / 2)
+        .write_timeout(Duration::from_millis(300));
+    let gw = start(with(config)).await;
+    let mut fast = sse(&gw, "/ws/stall").await;
+    let mut stalled = TcpStream::connect(gw.local_addr()).await.unwrap();
+    stalled
+        .write_all(b"GET /ws/stall HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    eventually("both streams open", || count(&gw, "/ws/stall") == 2).await;
+    let payload = "w".repeat(60 * 1024);
+    for i in 0..400 {
+        push(&gw, json!({"path": "/ws/stall", "data": [i, payload]})).await;
+        assert!(fast.next_event().await.data.starts_with(&format!("[{i},")));
+        if count(&gw, "/ws/stall") == 1 {
+            break;
+        }
+    }
+    eventually("the stalled stream is dropped", || {
+        count(&gw, "/ws/stall") == 1
+    })
+    .await;
+    let m = metrics_text(&gw).await;
+    assert_eq!(
+        sample(&m, r#"moleculer_ws_sockets_closed_total{reason="slow"}"#),
+        1
+    );
+}
+
+#[tokio::test]
+async fn streams_meet_the_path_limit_and_the_replay_budget_as_sockets_do() {
+    let config = GatewayConfig::default()
+        .max_paths(1)
+        .recovery_history_bytes(1000)
+        .recovery_replay_rate(10);
+    let gw = start(with(config)).await;
+    let mut first = sse(&gw, "/ws/r?recover=1").await;
+    let epoch = first.next_event().await.id.unwrap();
+    let epoch = epoch.split_once(':').unwrap().0.to_owned();
+    // The gateway holds its one path: a stream at another is 503, as an upgrade.
+    let (status, body) = try_sse(&gw, "/ws/other", &[]).await.err().unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(try_connect(&gw, "/ws/other", &[]).await.err(), Some(503));
+    for i in 0..10 {
+        push(&gw, json!({"path": "/ws/r", "data": format!("{i:0>40}")})).await;
+        first.next_event().await;
+    }
+    // The first replay fits the budget's burst; the second is 429 with the wait.
+    let from = format!("{epoch}:0");
+    let mut again = try_sse(&gw, "/ws/r?recover=1", &[("last-event-id", &from)])
+        .await
+        .unwrap();
+    assert_eq!(again.next_event().await.event.as_deref(), Some("recovered"));
+    let mut req = reqwest::Client::new()
+        .get(http_url(&gw, "/ws/r?recover=1"))
+        .header("accept", "text/event-stream")
+        .header("last-event-id", from.as_str());
+    req = req.timeout(Duration::from_secs(10));
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 429);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1, "{wait}");
+    let m = metrics_text(&gw).await;
+    for (reason, n) in [("paths_full", 2), ("replay_throttled", 1)] {
+        let name = format!(r#"moleculer_ws_upgrades_refused_total{{reason="{reason}"}}"#);
+        assert_eq!(sample(&m, &name), n, "{reason}");
+    }
+}
+
+#[tokio::test]
 async fn shutdown_ends_a_stream_with_the_close_event_of_its_code() {
     let gw = start_default().await;
     let mut stream = sse(&gw, "/ws/bye").await;

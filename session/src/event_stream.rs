@@ -43,8 +43,6 @@ pub(crate) struct Parser {
     name: Option<String>,
     data: String,
     has_data: bool,
-    /// Bytes of the event being read (its lines so far).
-    held: usize,
 }
 
 impl Parser {
@@ -60,8 +58,9 @@ impl Parser {
                     self.end_line(out)?;
                 }
                 _ => {
-                    self.held += 1;
-                    if self.held > MAX_EVENT {
+                    // What the event holds: its data so far and the line being read (comments
+                    // and other fields are not kept, so they do not add up).
+                    if self.line.len() + self.data.len() >= MAX_EVENT {
                         return Err(Broken::TooLong);
                     }
                     self.line.push(b);
@@ -106,7 +105,6 @@ impl Parser {
     }
 
     fn dispatch(&mut self, out: &mut Vec<Item>) {
-        self.held = 0;
         let name = self.name.take();
         if !std::mem::take(&mut self.has_data) {
             self.data.clear();
@@ -241,11 +239,16 @@ mod tests {
             }
         }
         assert_eq!(result, Err(Broken::TooLong));
-        // Many small events are fine: the bound is per event.
+        // Many small events are fine: the bound is per event; so are endless comments.
         let mut p = Parser::default();
         for _ in 0..100 {
             p.feed(&line, &mut out).unwrap();
             p.feed(b"\n\n", &mut out).unwrap();
+        }
+        let mut p = Parser::default();
+        let comment = [&b":"[..], &line, b"\n"].concat();
+        for _ in 0..=MAX_EVENT >> 20 {
+            p.feed(&comment, &mut out).unwrap();
         }
         let mut p = Parser::default();
         assert_eq!(p.feed(b"data: \xff\n", &mut out), Err(Broken::NotUtf8));

@@ -107,8 +107,10 @@ pub struct Session {
     seed: u64,
     /// What carries the attempt in progress or the open connection.
     carrier: Carrier,
-    /// [`Transport::Auto`]: WebSocket attempts in a row that failed to open.
+    /// [`Transport::Auto`]: WebSocket attempts in a row that failed to open, and the HTTP
+    /// status of the last one (if it had one).
     ws_failures: u32,
+    ws_status: Option<u16>,
     /// [`Transport::Auto`], on an event stream: when to try the WebSocket again.
     retry_ws_at: Option<Millis>,
     /// [`Transport::Auto`]: the WebSocket attempt in progress is that try (a failure goes back
@@ -148,6 +150,7 @@ impl Session {
                 Transport::WebSocket | Transport::Auto => Carrier::WebSocket,
             },
             ws_failures: 0,
+            ws_status: None,
             retry_ws_at: None,
             trying_ws: false,
             parser: event_stream::Parser::default(),
@@ -253,10 +256,15 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<Millis> {
         match self.state {
             State::Connecting { deadline } => deadline,
-            State::Open { .. } => match (self.heartbeat.next_tick(), self.retry_ws_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            State::Open { .. } => {
+                let retry = self
+                    .retry_ws_at
+                    .filter(|_| self.carrier == Carrier::EventStream);
+                match (self.heartbeat.next_tick(), retry) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             State::Waiting { until } => Some(until),
             State::Idle | State::Stopped => None,
         }
@@ -295,6 +303,7 @@ impl Session {
             State::Idle | State::Waiting { .. } => {}
         }
         self.down_since = None;
+        self.trying_ws = false;
         self.state = State::Stopped;
         self.emit(Event::Stopped(None));
     }
@@ -465,7 +474,10 @@ impl Session {
                 self.push(Action::AbortConnect);
                 self.fail_attempt(now, Cause::ConnectTimeout);
             }
-            State::Open { .. } if self.retry_ws_at.is_some_and(|at| now >= at) => {
+            State::Open { .. }
+                if self.carrier == Carrier::EventStream
+                    && self.retry_ws_at.is_some_and(|at| now >= at) =>
+            {
                 self.try_websocket_again(now);
             }
             State::Open { .. } => match self.heartbeat.tick(now) {

@@ -10,6 +10,18 @@ use crate::message::{classify, Inbound};
 use crate::resume::Resumed;
 use crate::{Action, Carrier, Error, Event, Millis, Session, State, Transport, NORMAL_CLOSURE};
 
+/// How [`Transport::Auto`] follows a failed attempt.
+enum AutoVerdict {
+    /// Again at once, outside the backoff (back to the stream after a failed try of the
+    /// WebSocket).
+    Now,
+    /// Again after the backoff, even where the usual rules would stop (a refusal that may be
+    /// a proxy's, or a gateway's answer to the other carrier).
+    Retry,
+    /// The usual rules.
+    Usual,
+}
+
 impl Session {
     /// A frame of the recovery extension: status, or a message to unwrap (or drop).
     pub(crate) fn on_envelope(&mut self, text: &str) {
@@ -70,7 +82,6 @@ impl Session {
     /// [`Transport::Auto`] on an open event stream, when the time has come: closes it and tries
     /// the WebSocket (a failure goes back to the event stream at once).
     pub(crate) fn try_websocket_again(&mut self, now: Millis) {
-        self.retry_ws_at = None;
         self.heartbeat.stop();
         self.push(Action::Close {
             code: NORMAL_CLOSURE,
@@ -81,8 +92,6 @@ impl Session {
             will_reconnect: true,
         });
         self.down_since = Some(now);
-        self.switch_to(Carrier::WebSocket);
-        self.trying_ws = true;
         self.start_attempt(now);
     }
 
@@ -94,53 +103,75 @@ impl Session {
         }
     }
 
-    /// [`Transport::Auto`]: what a failed attempt changes. `Some(verdict)` decides the attempt
-    /// here; `None` leaves it to the usual rules.
-    fn auto_failure(&mut self, cause: &Cause) -> Option<Verdict> {
+    /// [`Transport::Auto`]: what a failed attempt changes, and how it is followed.
+    fn auto_failure(&mut self, now: Millis, cause: &Cause) -> AutoVerdict {
         if self.config.transport != Transport::Auto {
-            return None;
+            return AutoVerdict::Usual;
         }
-        let now_zero = Verdict::Retry {
-            at_least: Duration::ZERO,
+        let status = match cause {
+            Cause::Failed(
+                ConnectFailure::HttpStatus(status) | ConnectFailure::RetryAfter { status, .. },
+            ) => Some(*status),
+            _ => None,
         };
+        let stops = matches!(
+            verdict(self.backoff.policy(), cause),
+            Verdict::Stop(Error::Rejected { .. })
+        );
         match self.carrier {
             Carrier::WebSocket if std::mem::take(&mut self.trying_ws) => {
-                // Still refused: back to the event stream, at once.
+                // Still refused: back to the event stream that was open a moment ago, at once.
                 self.switch_to(Carrier::EventStream);
-                Some(now_zero)
+                self.schedule_websocket_retry(now);
+                AutoVerdict::Now
             }
             Carrier::WebSocket => {
                 self.ws_failures += 1;
+                self.ws_status = status;
                 if self.ws_failures >= self.config.fallback_after {
                     self.ws_failures = 0;
                     self.switch_to(Carrier::EventStream);
-                    return Some(now_zero);
                 }
                 // A refusal of the upgrade may be a proxy's, not the gateway's: the event
                 // stream's answer decides whether to stop.
-                match verdict(self.backoff.policy(), cause) {
-                    Verdict::Stop(Error::Rejected { .. }) => Some(now_zero),
-                    _ => None,
+                if stops {
+                    AutoVerdict::Retry
+                } else {
+                    AutoVerdict::Usual
                 }
             }
             Carrier::EventStream => {
-                // An answer proves HTTP gets through; anything else proves nothing about
-                // the WebSocket either: the next attempt tries it first again.
-                let answered = matches!(
-                    cause,
-                    Cause::Failed(
-                        ConnectFailure::HttpStatus(_) | ConnectFailure::RetryAfter { .. }
-                    )
-                );
-                if !answered {
-                    self.switch_to(Carrier::WebSocket);
+                // The gateway itself refused both (the same status): the usual rules (a 403
+                // stops). Any other failure says nothing against the WebSocket: the next
+                // attempt tries it first again (a gateway without streams answers 404).
+                if stops && status == self.ws_status {
+                    return AutoVerdict::Usual;
                 }
-                None
+                self.switch_to(Carrier::WebSocket);
+                if stops {
+                    AutoVerdict::Retry
+                } else {
+                    AutoVerdict::Usual
+                }
             }
         }
     }
 
+    /// [`Transport::Auto`] on an event stream: the WebSocket is tried again
+    /// [`SessionConfig::websocket_retry`](crate::SessionConfig) from `now` (never when zero).
+    pub(crate) fn schedule_websocket_retry(&mut self, now: Millis) {
+        let retry = self.config.websocket_retry;
+        self.retry_ws_at = (!retry.is_zero()).then(|| now + retry);
+    }
+
     pub(crate) fn start_attempt(&mut self, now: Millis) {
+        // `auto` on an event stream whose time is up: this attempt tries the WebSocket (also
+        // when the stream was lost meanwhile, so that streams cut often do not keep it away).
+        if self.carrier == Carrier::EventStream && self.retry_ws_at.is_some_and(|at| now >= at) {
+            self.retry_ws_at = None;
+            self.switch_to(Carrier::WebSocket);
+            self.trying_ws = true;
+        }
         self.query = if self.config.recover {
             self.position.query()
         } else {
@@ -163,14 +194,13 @@ impl Session {
     pub(crate) fn fail_attempt(&mut self, now: Millis, cause: Cause) {
         self.stats.failed_attempts += 1;
         self.emit(Event::Error(cause_error(&cause)));
-        let verdict = match self.auto_failure(&cause) {
-            Some(Verdict::Retry { at_least }) if at_least.is_zero() => {
-                // A change of transport (or a proxy's refusal) is tried at once, outside the
-                // backoff; the round of URLs goes on.
-                return self.wait(now, Duration::ZERO);
-            }
-            Some(verdict) => verdict,
-            None => verdict(self.backoff.policy(), &cause),
+        let verdict = match self.auto_failure(now, &cause) {
+            // Outside the backoff, on the same URL.
+            AutoVerdict::Now => return self.wait(now, Duration::ZERO),
+            AutoVerdict::Retry => Verdict::Retry {
+                at_least: Duration::ZERO,
+            },
+            AutoVerdict::Usual => verdict(self.backoff.policy(), &cause),
         };
         self.follow(now, verdict, None);
     }
@@ -180,7 +210,6 @@ impl Session {
             return;
         };
         self.heartbeat.stop();
-        self.retry_ws_at = None;
         let healthy_after = self.backoff.policy().healthy_after;
         // Without `!` answers (no heartbeat, or an event stream), a connection that lasted is
         // what counts as healthy.

@@ -152,10 +152,49 @@ fn a_broken_stream_is_a_transport_error() {
     let a = sc.actions();
     assert_eq!(a[0], Action::Close { code: 1001 });
     assert!(reconnecting(&a).is_some());
+    // An event over 64 MiB: the same, before the session holds more.
+    let mut big = Scenario::new(stream_config()).opened();
+    let chunk = vec![b'a'; 1 << 20];
+    big.s.on_event_stream(big.now, b"data: ");
+    let mut closed = Vec::new();
+    for _ in 0..=(MAX_EVENT >> 20) {
+        big.s.on_event_stream(big.now, &chunk);
+        closed = big.actions();
+        if !closed.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(closed[0], Action::Close { code: 1001 });
+    assert!(has(
+        &closed,
+        &Action::Emit(Event::Error(Error::Transport(
+            "an event of the stream is over 64 MiB".into()
+        )))
+    ));
     // A WebSocket session ignores stream bytes.
     let mut ws = Scenario::new(config()).opened();
     assert!(ws.feed("data: 1\n\n").is_empty());
     assert!(sc2.feed("data: 1\n\n").len() == 1);
+}
+
+/// Fires the pending reconnect (whatever its delay) and returns the actions.
+fn next_attempt(sc: &mut Scenario) -> Vec<Action> {
+    let due = sc.s.poll_timeout().expect("a reconnect is pending").0;
+    sc.advance_to(due)
+}
+
+/// Keeps an open stream alive with keep-alives until `until`; returns the actions of the last
+/// step.
+fn alive_until(sc: &mut Scenario, until: u64) -> Vec<Action> {
+    let mut t = sc.now.0;
+    loop {
+        t = (t + 300).min(until);
+        let a = sc.advance_to(t);
+        if t == until || has(&a, &Action::Connect) {
+            return a;
+        }
+        sc.feed("data: !\n\n");
+    }
 }
 
 #[test]
@@ -164,30 +203,29 @@ fn auto_falls_back_to_a_stream_after_failed_upgrades_and_tries_the_websocket_aga
     sc.s.connect(sc.now);
     sc.actions();
     assert_eq!(sc.s.carrier(), Carrier::WebSocket);
-    // A proxy's 403 to the upgrade does not stop an `auto` session: it retries at once.
+    // A proxy's 403 to the upgrade does not stop an `auto` session: it retries (backoff).
     let a = sc.fail(ConnectFailure::HttpStatus(403));
-    assert_eq!(reconnecting(&a), Some((0, Duration::ZERO)));
-    let a = sc.advance_to(0);
+    assert_eq!(reconnecting(&a), Some((1, ms(3000))));
+    assert!(!a
+        .iter()
+        .any(|a| matches!(a, Action::Emit(Event::Stopped(_)))));
+    let a = next_attempt(&mut sc);
     assert!(has(&a, &Action::Connect));
     assert_eq!(sc.s.carrier(), Carrier::WebSocket);
-    // The second failure in a row: an event stream next, at once.
+    // The second failure in a row: an event stream next.
     let a = sc.fail(ConnectFailure::HttpStatus(400));
     assert!(has(
         &a,
         &Action::Emit(Event::Transport(Carrier::EventStream))
     ));
-    assert_eq!(reconnecting(&a), Some((0, Duration::ZERO)));
-    sc.advance_to(0);
+    assert!(reconnecting(&a).is_some());
+    next_attempt(&mut sc);
     assert_eq!(sc.s.carrier(), Carrier::EventStream);
+    let opened = sc.now.0;
     sc.s.on_open(sc.now);
     sc.actions();
-    // Keep it alive until the WebSocket is due again (10 s after the opening).
-    for t in (300..10_000).step_by(300) {
-        let a = sc.advance_to(t);
-        assert!(!has(&a, &Action::Connect), "{t}: {a:?}");
-        sc.feed(":\n");
-    }
-    let a = sc.advance_to(10_000);
+    // Kept alive until the WebSocket is due again, 10 s after the stream opened.
+    let a = alive_until(&mut sc, opened + 10_000);
     assert_eq!(a[0], Action::Close { code: 1000 });
     assert!(has(&a, &Action::Emit(Event::Transport(Carrier::WebSocket))));
     assert!(has(&a, &Action::Connect));
@@ -198,25 +236,66 @@ fn auto_falls_back_to_a_stream_after_failed_upgrades_and_tries_the_websocket_aga
         &a,
         &Action::Emit(Event::Transport(Carrier::EventStream))
     ));
-    let a = sc.advance_to(10_000);
+    assert_eq!(reconnecting(&a).map(|r| r.1), Some(Duration::ZERO));
+    let a = next_attempt(&mut sc);
     assert!(has(&a, &Action::Connect));
     assert_eq!(sc.s.carrier(), Carrier::EventStream);
+    let reopened = sc.now.0;
     sc.s.on_open(sc.now);
     sc.actions();
     // Next time the WebSocket opens: it stays.
-    sc.feed(":\n");
-    let until = 20_000;
-    for t in (10_300..until).step_by(300) {
-        sc.advance_to(t);
-        sc.feed(":\n");
-    }
-    let a = sc.advance_to(until);
+    let a = alive_until(&mut sc, reopened + 10_000);
     assert!(has(&a, &Action::Connect));
     sc.s.on_open(sc.now);
     sc.actions();
     assert_eq!(sc.s.carrier(), Carrier::WebSocket);
     // Opened on the stream, again on the stream, then on the WebSocket.
     assert_eq!(sc.s.stats(sc.now).reconnects, 2);
+    // Nothing more is scheduled but the heartbeat: the WebSocket stays (answered `!`).
+    let from = sc.now.0;
+    for t in (1..=300).map(|k| from + k * 100) {
+        let a = sc.advance_to(t);
+        assert!(
+            !a.iter()
+                .any(|a| matches!(a, Action::Connect | Action::Close { .. })),
+            "{a:?}"
+        );
+        sc.reply();
+    }
+}
+
+#[test]
+fn auto_tries_the_websocket_again_also_when_streams_are_cut_often() {
+    let mut sc = Scenario::new(auto_config().fallback_after(1));
+    sc.s.connect(sc.now);
+    sc.actions();
+    sc.fail(ConnectFailure::HttpStatus(403));
+    next_attempt(&mut sc);
+    let first_open = sc.now.0;
+    sc.s.on_open(sc.now);
+    sc.actions();
+    // A proxy cuts the stream every 4 s: the 10 s count from the first stream goes on.
+    let mut tried_ws = false;
+    for _ in 0..5 {
+        let until = sc.now.0 + 4_000;
+        let a = alive_until(&mut sc, until);
+        if has(&a, &Action::Connect) {
+            tried_ws = sc.s.carrier() == Carrier::WebSocket;
+            break;
+        }
+        sc.s.on_closed(sc.now, None, "");
+        sc.actions();
+        let a = next_attempt(&mut sc);
+        if sc.s.carrier() == Carrier::WebSocket {
+            assert!(has(&a, &Action::Connect));
+            tried_ws = true;
+            break;
+        }
+        sc.s.on_open(sc.now);
+        sc.actions();
+    }
+    assert!(tried_ws, "the WebSocket was never tried again");
+    assert!(sc.now.0 >= first_open + 10_000);
 }
 
 #[test]
@@ -225,27 +304,84 @@ fn auto_goes_back_to_the_websocket_when_the_stream_is_unreachable_too() {
     sc.s.connect(sc.now);
     sc.actions();
     sc.fail(ConnectFailure::Transport("refused".into()));
-    sc.advance_to(0);
+    next_attempt(&mut sc);
     assert_eq!(sc.s.carrier(), Carrier::EventStream);
     // No answer from plain HTTP either: nothing says the WebSocket is blocked.
     let a = sc.fail(ConnectFailure::Transport("refused".into()));
     assert!(has(&a, &Action::Emit(Event::Transport(Carrier::WebSocket))));
-    assert_eq!(reconnecting(&a), Some((1, ms(3000))));
+    assert!(reconnecting(&a).is_some());
     assert_eq!(sc.s.carrier(), Carrier::WebSocket);
 }
 
 #[test]
-fn auto_stops_when_the_stream_is_refused_by_the_gateway() {
+fn auto_never_stops_on_a_gateway_without_streams() {
+    // Upgrades fail (a balancer's 502 while it deploys), the stream is answered 404 (an
+    // original gateway, or streams off): back to the WebSocket, never a stop.
+    let mut sc = Scenario::new(auto_config().fallback_after(2));
+    sc.s.connect(sc.now);
+    sc.actions();
+    for _ in 0..3 {
+        sc.fail(ConnectFailure::HttpStatus(502));
+        next_attempt(&mut sc);
+        sc.fail(ConnectFailure::HttpStatus(502));
+        next_attempt(&mut sc);
+        assert_eq!(sc.s.carrier(), Carrier::EventStream);
+        let a = sc.fail(ConnectFailure::HttpStatus(404));
+        assert!(
+            !a.iter()
+                .any(|a| matches!(a, Action::Emit(Event::Stopped(_)))),
+            "{a:?}"
+        );
+        assert!(has(&a, &Action::Emit(Event::Transport(Carrier::WebSocket))));
+        next_attempt(&mut sc);
+    }
+    sc.s.on_open(sc.now);
+    assert_eq!(sc.s.state(), ConnectionState::Open);
+    assert_eq!(sc.s.carrier(), Carrier::WebSocket);
+}
+
+#[test]
+fn auto_stops_when_the_gateway_refuses_both() {
     let mut sc = Scenario::new(auto_config().fallback_after(1));
     sc.s.connect(sc.now);
     sc.actions();
     sc.fail(ConnectFailure::HttpStatus(403));
-    sc.advance_to(0);
+    next_attempt(&mut sc);
     let a = sc.fail(ConnectFailure::HttpStatus(403));
     assert!(has(
         &a,
         &Action::Emit(Event::Stopped(Some(Error::Rejected { status: 403 })))
     ));
+}
+
+#[test]
+fn a_disconnect_leaves_no_retry_that_could_close_a_websocket_later() {
+    let mut sc = Scenario::new(auto_config().fallback_after(1));
+    sc.s.connect(sc.now);
+    sc.actions();
+    sc.fail(ConnectFailure::HttpStatus(403));
+    next_attempt(&mut sc);
+    sc.s.on_open(sc.now);
+    sc.actions();
+    sc.s.disconnect(sc.now);
+    sc.actions();
+    // Connected again: the stream is unreachable, the WebSocket opens.
+    sc.s.connect(sc.now);
+    sc.actions();
+    sc.fail(ConnectFailure::Transport("refused".into()));
+    next_attempt(&mut sc);
+    assert_eq!(sc.s.carrier(), Carrier::WebSocket);
+    sc.s.on_open(sc.now);
+    sc.actions();
+    let from = sc.now.0;
+    for t in (1..=40).map(|k| from + k * 100) {
+        let a = sc.advance_to(t);
+        assert!(
+            !a.iter().any(|a| matches!(a, Action::Close { .. })),
+            "{a:?}"
+        );
+        sc.reply();
+    }
 }
 
 #[test]

@@ -63,6 +63,8 @@ fn help_documents_every_option_with_its_env_var() {
         "--ws-write-buffer",
         "--compression",
         "--compression-threshold",
+        "--event-streams",
+        "--event-stream-keep-alive",
         "--recovery-history",
         "--recovery-max-age",
         "--recovery-history-bytes",

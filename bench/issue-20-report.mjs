@@ -7,7 +7,7 @@ const load = (file) => JSON.parse(readFileSync(`${dir}/${file}`, "utf8"));
 const n0 = (x) => (x == null ? "—" : Math.round(x).toLocaleString("en-US"));
 const f1 = (x) => (x == null ? "—" : x.toFixed(1));
 const f2 = (x) => (x == null ? "—" : x.toFixed(2));
-const ok = (s) => s.lost === 0 && s.closed === 0 && s.misdelivered === 0;
+const ok = (s) => s.lost === 0 && s.closed === 0 && (s.misdelivered ?? 0) === 0;
 const bestOf = (run, p99) => {
   const good = run.steps.filter((s) => ok(s) && s.latency.p99_ms <= p99);
   return good.length ? good.reduce((a, b) => (b.deliveries_per_sec > a.deliveries_per_sec ? b : a)) : null;
@@ -31,7 +31,9 @@ for (const [name] of transports) {
     half_rate: run.half_rate_step?.rate_target ?? null,
     half_rate_probe_p99_ms: run.half_rate_step?.probe_heartbeat?.p99_ms ?? null,
     steps: run.steps.map((s) => ({ rate: s.rate_target, deliveries_per_sec: s.deliveries_per_sec,
-      p99_ms: s.latency.p99_ms, lost: s.lost, closed: s.closed, server_cpu_pct: s.server_cpu_pct })),
+      p99_ms: s.latency.p99_ms, lost: s.lost, closed: s.closed, server_cpu_pct: s.server_cpu_pct,
+      server_cpu_secs_per_million: s.server_cpu_secs / (s.received / 1e6),
+      loadgen_cpu_pct: s.loadgen_cpu_pct })),
   };
 }
 const ws = summary.websocket, sse = summary.sse;
@@ -53,6 +55,19 @@ for (const [name, title] of transports) {
   out.push(`| ${title} | ${n0(r.best_deliveries_per_sec)} (${r.best_rate ?? "—"}/s) | ${f1(r.best_p99_ms)} ms | ${n0(r.saturation_deliveries_per_sec)} | ${f1(r.rss_per_connection_bytes / 1024)} KiB | ${f1(r.half_rate_probe_p99_ms)} ms (${r.half_rate ?? "—"}/s) |`);
 }
 out.push(`| event stream / WebSocket | ${f2(summary.ratios.best_deliveries_per_sec)}x | | ${f2(ratio(sse.saturation_deliveries_per_sec, ws.saturation_deliveries_per_sec))}x | ${f2(summary.ratios.rss_per_connection)}x | |`);
+out.push("");
+out.push("What each side spent (CPU seconds of the gateway per million deliveries, and the load generator's CPU, both over the step):");
+out.push("");
+out.push("| rate | WebSocket: gateway s/M | generator | event stream: gateway s/M | generator | gateway, stream / socket |");
+out.push("| ---: | ---: | ---: | ---: | ---: | ---: |");
+const costRates = [...new Set(ws.steps.map((s) => s.rate))].filter((r) => r >= 50 && sse.steps.some((s) => s.rate === r && ok(s)) && ws.steps.some((s) => s.rate === r && ok(s)));
+summary.cost = {};
+for (const rate of costRates) {
+  const w = ws.steps.find((s) => s.rate === rate), e = sse.steps.find((s) => s.rate === rate);
+  summary.cost[rate] = e.server_cpu_secs_per_million / w.server_cpu_secs_per_million;
+  out.push(`| ${rate} | ${f2(w.server_cpu_secs_per_million)} | ${Math.round(w.loadgen_cpu_pct)} % | ${f2(e.server_cpu_secs_per_million)} | ${Math.round(e.loadgen_cpu_pct)} % | ${f2(summary.cost[rate])}x |`);
+}
+writeFileSync(`${dir}/summary.json`, JSON.stringify(summary, null, 2) + "\n");
 out.push("");
 out.push("Each step (rate per second: deliveries/s, p99):");
 out.push("");

@@ -41,7 +41,9 @@ enum Command {
         json: bool,
     },
     /// Drive our Rust client through the fault proxy against a reference gateway started with
-    /// --trigger --test-hooks (built with the cargo feature test-hooks).
+    /// --trigger --test-hooks (built with the cargo feature test-hooks) and, for the
+    /// event-stream cases, --event-stream-keep-alive 200ms (below the clients' 600 ms
+    /// heartbeat interval).
     Clients {
         /// The gateway's address, e.g. 127.0.0.1:3000.
         #[arg(long)]

@@ -19,6 +19,16 @@ fn sse() -> WebSocketConfig {
     fast().transport(Transport::EventStream)
 }
 
+/// The gateway's `/metrics` text.
+async fn metrics(gw: &moleculer_ws_server::RunningGateway) -> String {
+    reqwest::get(format!("http://{}/metrics", gw.local_addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// A gateway whose streams keep alive every 50 ms (below the clients' 300 ms heartbeat).
 async fn lively(config: GatewayConfig) -> moleculer_ws_server::RunningGateway {
     gateway_at(config.event_stream_keep_alive(ms(50)), "127.0.0.1:0").await
@@ -33,15 +43,10 @@ async fn a_stream_delivers_like_a_socket_and_its_keep_alives_keep_the_heartbeat(
         .unwrap();
     within(ws.connect()).await.unwrap();
     clients_at(&gw, "/ws/sse", 1).await;
-    let metrics = reqwest::get(format!("http://{}/metrics", gw.local_addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let opened = metrics(&gw).await;
     assert!(
-        metrics.contains("moleculer_ws_event_streams_opened_total 1\n"),
-        "{metrics}"
+        opened.contains("moleculer_ws_event_streams_opened_total 1\n"),
+        "{opened}"
     );
     for n in 0..3 {
         gw.broker()
@@ -61,12 +66,7 @@ async fn a_stream_delivers_like_a_socket_and_its_keep_alives_keep_the_heartbeat(
             .any(|e| matches!(e, Event::Closed { .. } | Event::HeartbeatRoundTrip { .. })),
         "{quiet:?}"
     );
-    let m = reqwest::get(format!("http://{}/metrics", gw.local_addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&gw).await;
     assert!(
         m.contains("moleculer_ws_heartbeats_answered_total 0\n"),
         "{m}"
@@ -212,12 +212,7 @@ async fn auto_opens_a_websocket_where_upgrades_pass() {
             .any(|e| matches!(e, Event::Transport(Carrier::EventStream))),
         "{seen:?}"
     );
-    let m = reqwest::get(format!("http://{}/metrics", gw.local_addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&gw).await;
     assert!(m.contains("moleculer_ws_sockets_opened_total 1\n"), "{m}");
     assert!(
         m.contains("moleculer_ws_event_streams_opened_total 0\n"),

@@ -118,6 +118,11 @@ impl Metrics {
         self.closed[why as usize].load(Ordering::Relaxed)
     }
 
+    /// Counts `n` messages written to a socket or a stream.
+    pub(crate) fn count_delivered(&self, n: u64) {
+        self.delivered.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Counts a refused upgrade.
     pub(crate) fn refused(&self, why: Refused) {
         self.refused[why as usize].fetch_add(1, Ordering::Relaxed);

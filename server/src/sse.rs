@@ -221,10 +221,7 @@ impl Stream<'_> {
         let sent = self.write(chunk, killed).await;
         outbox.written(bytes);
         if sent {
-            self.shared
-                .metrics
-                .delivered
-                .fetch_add(count, Ordering::Relaxed);
+            self.shared.metrics.count_delivered(count);
         }
         sent
     }

@@ -390,10 +390,7 @@ impl Outbound<'_> {
         outbox.written(bytes);
         let sent = self.settle(socket, written).await;
         if sent {
-            self.shared
-                .metrics
-                .delivered
-                .fetch_add(count, Ordering::Relaxed);
+            self.shared.metrics.count_delivered(count);
         }
         sent
     }

@@ -41,18 +41,20 @@ pub(crate) struct Settings {
     pub(crate) echo: bool,
 }
 
-/// Opens a socket: the token provider is asked now, once per attempt.
-pub(super) async fn open(settings: Arc<Settings>) -> Result<WsStream, ConnectFailure> {
+/// The URL of an attempt and its token: the token provider is asked now, once per attempt,
+/// and the token goes in the query when the settings say so.
+pub(super) async fn attempt(settings: &Settings) -> (Url, Option<String>) {
     let mut url = settings.url.clone();
     let token = settings.defaults.token_now().await;
     if let (Some(name), Some(token)) = (&settings.token_query_param, &token) {
         append_query(&mut url, &[(name, token)]);
     }
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| ConnectFailure::Transport(e.to_string()))?;
-    let headers = request.headers_mut();
+    (url, token)
+}
+
+/// An attempt's headers: the client's, then the connection's own, and the token as
+/// `Authorization: Bearer` (a WebSocket's and an event stream's alike).
+pub(super) fn add_headers(headers: &mut HeaderMap, settings: &Settings, token: Option<&str>) {
     for (name, value) in settings
         .defaults
         .headers
@@ -66,6 +68,17 @@ pub(super) async fn open(settings: Arc<Settings>) -> Result<WsStream, ConnectFai
             headers.insert(AUTHORIZATION, value);
         }
     }
+}
+
+/// Opens a socket: the token provider is asked now, once per attempt.
+pub(super) async fn open(settings: Arc<Settings>) -> Result<WsStream, ConnectFailure> {
+    let (url, token) = attempt(&settings).await;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectFailure::Transport(e.to_string()))?;
+    let headers = request.headers_mut();
+    add_headers(headers, &settings, token.as_deref());
     #[cfg(feature = "deflate")]
     if settings.compression {
         headers.insert(

@@ -4,7 +4,7 @@
 //! body's bytes go to the session core, which parses them.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST};
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -12,7 +12,6 @@ use tokio::task::JoinHandle;
 
 use super::socket::Settings;
 use crate::session::ConnectFailure;
-use crate::url::append_query;
 
 /// An open event stream: the response body, and the task that runs its connection (ended
 /// when the stream is dropped).
@@ -50,11 +49,7 @@ pub(super) async fn open(
     settings: std::sync::Arc<Settings>,
 ) -> Result<EventStream, ConnectFailure> {
     let failed = |e: String| ConnectFailure::Transport(e);
-    let mut url = settings.url.clone();
-    let token = settings.defaults.token_now().await;
-    if let (Some(name), Some(token)) = (&settings.token_query_param, &token) {
-        append_query(&mut url, &[(name, token)]);
-    }
+    let (url, token) = super::socket::attempt(&settings).await;
     let scheme = match url.scheme() {
         "ws" | "http" => "http",
         "wss" | "https" => "https",
@@ -83,20 +78,7 @@ pub(super) async fn open(
         .header(CACHE_CONTROL, "no-cache")
         .body(Empty::<Bytes>::new())
         .map_err(|e| failed(e.to_string()))?;
-    let headers = request.headers_mut();
-    for (name, value) in settings
-        .defaults
-        .headers
-        .iter()
-        .chain(settings.headers.iter())
-    {
-        headers.append(name.clone(), value.clone());
-    }
-    if let Some(token) = token {
-        if let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}")) {
-            headers.insert(AUTHORIZATION, value);
-        }
-    }
+    super::socket::add_headers(request.headers_mut(), &settings, token.as_deref());
     // The WebSocket's way to the gateway (proxy tunnel or TCP), then TLS for https.
     let net = &settings.defaults.net;
     let stream = super::connect::transport(&url, net).await?;

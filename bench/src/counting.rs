@@ -157,8 +157,7 @@ pub async fn run_socket(
     id: usize,
     gate: Arc<Semaphore>,
 ) {
-    let source = spec.sources[id % spec.sources.len()];
-    let path = id % spec.urls.len();
+    let (source, path) = spec.slot(id);
     let permit = gate.acquire().await;
     let opened = async {
         let mut stream = tcp(&spec, source).await?;
@@ -169,19 +168,11 @@ pub async fn run_socket(
     drop(permit);
     let (stream, rest) = match opened {
         Ok(opened) => opened,
-        Err(e) => {
-            fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
-            fleet.error(e);
-            return;
-        }
+        Err(e) => return fleet.failed(e),
     };
-    fleet.open.fetch_add(1, Ordering::Relaxed);
-    fleet.open_per_path[path].fetch_add(1, Ordering::Relaxed);
+    fleet.opened(path);
     let reason = run(&fleet, &spec, id, stream, rest).await;
-    fleet.open.fetch_sub(1, Ordering::Relaxed);
-    fleet.open_per_path[path].fetch_sub(1, Ordering::Relaxed);
-    fleet.closed.fetch_add(1, Ordering::Relaxed);
-    fleet.error(reason);
+    fleet.ended(path, reason);
 }
 
 /// Runs an open counting socket (`buf`: what was read past the upgrade's answer) until the

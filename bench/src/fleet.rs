@@ -148,6 +148,13 @@ pub struct ConnectSpec {
     pub read_every: usize,
 }
 
+impl ConnectSpec {
+    /// The source address and the path (index of `urls`) of connection `id`.
+    pub(crate) fn slot(&self, id: usize) -> (Ipv4Addr, usize) {
+        (self.sources[id % self.sources.len()], id % self.urls.len())
+    }
+}
+
 impl Default for Fleet {
     fn default() -> Self {
         Self::new(1)
@@ -234,6 +241,26 @@ impl Fleet {
             .iter()
             .map(|t| t.reordered.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// A connection that did not open: counted, and its error kept.
+    pub(crate) fn failed(&self, e: String) {
+        self.connect_failures.fetch_add(1, Ordering::Relaxed);
+        self.error(e);
+    }
+
+    /// A connection at `path` opened.
+    pub(crate) fn opened(&self, path: usize) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        self.open_per_path[path].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection at `path` that was open ended, for `reason`.
+    pub(crate) fn ended(&self, path: usize, reason: String) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.open_per_path[path].fetch_sub(1, Ordering::Relaxed);
+        self.closed.fetch_add(1, Ordering::Relaxed);
+        self.error(reason);
     }
 
     pub(crate) fn error(&self, e: String) {
@@ -352,20 +379,14 @@ pub async fn run_socket(
     id: usize,
     gate: Arc<Semaphore>,
 ) {
-    let source = spec.sources[id % spec.sources.len()];
-    let path = id % spec.urls.len();
+    let (source, path) = spec.slot(id);
     let permit = gate.acquire().await;
     let mut ws = match connect(&spec, &spec.urls[path], source, fleet.wire_bytes.clone()).await {
         Ok(ws) => ws,
-        Err(e) => {
-            fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
-            fleet.error(e);
-            return;
-        }
+        Err(e) => return fleet.failed(e),
     };
     drop(permit);
-    fleet.open.fetch_add(1, Ordering::Relaxed);
-    fleet.open_per_path[path].fetch_add(1, Ordering::Relaxed);
+    fleet.opened(path);
     let stats = fleet.local();
     let mut next_beat = first_beat(&spec, id);
     let beat = tokio::time::sleep_until(next_beat);
@@ -404,8 +425,5 @@ pub async fn run_socket(
             }
         }
     };
-    fleet.open.fetch_sub(1, Ordering::Relaxed);
-    fleet.open_per_path[path].fetch_sub(1, Ordering::Relaxed);
-    fleet.closed.fetch_add(1, Ordering::Relaxed);
-    fleet.error(reason);
+    fleet.ended(path, reason);
 }

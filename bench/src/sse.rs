@@ -90,8 +90,7 @@ pub async fn run_socket(
     id: usize,
     gate: Arc<Semaphore>,
 ) {
-    let source = spec.sources[id % spec.sources.len()];
-    let path = id % spec.urls.len();
+    let (source, path) = spec.slot(id);
     let permit = gate.acquire().await;
     let opened = async {
         let mut stream = tcp(&spec, source).await?;
@@ -128,14 +127,9 @@ pub async fn run_socket(
     drop(permit);
     let (mut stream, mut raw) = match opened {
         Ok(opened) => opened,
-        Err(e) => {
-            fleet.connect_failures.fetch_add(1, Ordering::Relaxed);
-            fleet.error(e);
-            return;
-        }
+        Err(e) => return fleet.failed(e),
     };
-    fleet.open.fetch_add(1, Ordering::Relaxed);
-    fleet.open_per_path[path].fetch_add(1, Ordering::Relaxed);
+    fleet.opened(path);
     let stats = fleet.local();
     let mut body = Body::default();
     let mut last_seq = 0u64;
@@ -164,10 +158,7 @@ pub async fn run_socket(
             Err(e) => break format!("read: {e}"),
         }
     };
-    fleet.open.fetch_sub(1, Ordering::Relaxed);
-    fleet.open_per_path[path].fetch_sub(1, Ordering::Relaxed);
-    fleet.closed.fetch_add(1, Ordering::Relaxed);
-    fleet.error(reason);
+    fleet.ended(path, reason);
 }
 
 #[cfg(test)]

@@ -29,6 +29,17 @@ pub(crate) fn slow_consumer(kill: &Kill, metrics: &Metrics, path: &str, why: &'s
     kill.close(CLOSE_SLOW_CONSUMER, "slow consumer");
 }
 
+/// Closes a socket or stream whose write blocked past the write timeout (a client that
+/// stopped reading) as a slow consumer.
+pub(crate) fn write_blocked(kill: &Kill, metrics: &Metrics, path: &str) {
+    slow_consumer(
+        kill,
+        metrics,
+        path,
+        "a write blocked past the write timeout",
+    );
+}
+
 /// Asks one socket's task to close with a code; wakes it even when its queue is full.
 #[derive(Default)]
 pub(crate) struct Kill {

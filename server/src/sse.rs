@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use crate::admit::{self, Admitted};
 use crate::outbox::Outbox;
 use crate::recovery::RecoverRequest;
-use crate::registry::{slow_consumer, Kill};
+use crate::registry::{write_blocked, Kill};
 use crate::slots::ConnPermit;
 use crate::state::Shared;
 use crate::wire::sse::{self as event, KEEP_ALIVE, KEEP_ALIVE_FRAME};
@@ -187,12 +187,7 @@ impl Stream<'_> {
             Some(Ok(Ok(()))) => return true,
             Some(Ok(Err(_))) => return false,
             None => {}
-            Some(Err(_)) => slow_consumer(
-                self.kill,
-                &self.shared.metrics,
-                self.path,
-                "a write blocked past the write timeout",
-            ),
+            Some(Err(_)) => write_blocked(self.kill, &self.shared.metrics, self.path),
         }
         self.close().await;
         false
@@ -208,10 +203,9 @@ impl Stream<'_> {
             [] => return true,
             [one] => one.event(self.frames),
             many => {
-                let events: Vec<Bytes> = many.iter().map(|m| m.event(self.frames)).collect();
-                let mut chunk = BytesMut::with_capacity(events.iter().map(Bytes::len).sum());
-                for e in &events {
-                    chunk.extend_from_slice(e);
+                let mut chunk = BytesMut::new();
+                for m in many {
+                    chunk.extend_from_slice(&m.event(self.frames));
                 }
                 chunk.freeze()
             }

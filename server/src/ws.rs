@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::admit::Registered;
 use crate::metrics::Closed;
 use crate::outbox::Outbox;
-use crate::registry::{slow_consumer, Kill, Registration, Utf8Bytes, CLOSE_GOING_AWAY};
+use crate::registry::{write_blocked, Kill, Registration, Utf8Bytes, CLOSE_GOING_AWAY};
 use crate::slots::Slot;
 use crate::state::Shared;
 use crate::wire::{self, Deflate, Fault, Inbound, Outgoing, Reader};
@@ -300,12 +300,7 @@ impl Outbound<'_> {
         match written {
             Some(Ok(r)) => return r.is_ok(),
             None => {}
-            Some(Err(_)) => slow_consumer(
-                self.kill,
-                &self.shared.metrics,
-                self.path,
-                "a write blocked past the write timeout",
-            ),
+            Some(Err(_)) => write_blocked(self.kill, &self.shared.metrics, self.path),
         }
         let (code, reason) = self.kill.reason();
         close_with(socket, code, reason).await;

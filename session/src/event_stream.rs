@@ -47,26 +47,33 @@ pub(crate) struct Parser {
 
 impl Parser {
     /// Reads `bytes`, appending what they complete to `out`.
-    pub(crate) fn feed(&mut self, bytes: &[u8], out: &mut Vec<Item>) -> Result<(), Broken> {
-        for &b in bytes {
-            if std::mem::take(&mut self.after_cr) && b == b'\n' {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Item>) -> Result<(), Broken> {
+        while let Some(&first) = bytes.first() {
+            if std::mem::take(&mut self.after_cr) && first == b'\n' {
+                bytes = &bytes[1..];
                 continue;
             }
-            match b {
-                b'\n' | b'\r' => {
-                    self.after_cr = b == b'\r';
+            match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(end) => {
+                    self.hold(&bytes[..end])?;
+                    self.after_cr = bytes[end] == b'\r';
                     self.end_line(out)?;
+                    bytes = &bytes[end + 1..];
                 }
-                _ => {
-                    // What the event holds: its data so far and the line being read (comments
-                    // and other fields are not kept, so they do not add up).
-                    if self.line.len() + self.data.len() >= MAX_EVENT {
-                        return Err(Broken::TooLong);
-                    }
-                    self.line.push(b);
-                }
+                None => return self.hold(bytes),
             }
         }
+        Ok(())
+    }
+
+    /// Adds `part` to the line being read. What the event holds (its data so far and that
+    /// line; comments and other fields are not kept, so they do not add up) stays within
+    /// [`MAX_EVENT`].
+    fn hold(&mut self, part: &[u8]) -> Result<(), Broken> {
+        if self.line.len() + part.len() + self.data.len() > MAX_EVENT {
+            return Err(Broken::TooLong);
+        }
+        self.line.extend_from_slice(part);
         Ok(())
     }
 

@@ -288,6 +288,17 @@ impl Run {
         ))
     }
 
+    /// Blackholes the link: the loss must be noticed within the detection bound, then the
+    /// client must recover as [`recovered`](Self::recovered) says; then [`finish`](Self::finish).
+    async fn blackholed(mut self, t: &ClientTarget) -> Result<String, String> {
+        let at = Instant::now();
+        self.proxy.set(Fault::Blackhole);
+        let (detected, lost_at) = self.lost(at, t.detection_bound() + t.slack).await?;
+        self.proxy.set(Fault::Pass);
+        let d = self.recovered(detected, lost_at).await?;
+        self.finish(d).await
+    }
+
     /// Disconnects and checks nothing is left: no socket at the gateway, no proxied connection.
     async fn finish(self, detail: String) -> Result<String, String> {
         let n = self.sockets().await?;
@@ -316,12 +327,7 @@ async fn blackhole(t: &ClientTarget, case: &str) -> Result<String, String> {
         matches!(e, Event::HeartbeatRoundTrip { .. })
     })
     .await?;
-    let at = Instant::now();
-    run.proxy.set(Fault::Blackhole);
-    let (detected, lost_at) = run.lost(at, t.detection_bound() + t.slack).await?;
-    run.proxy.set(Fault::Pass);
-    let d = run.recovered(detected, lost_at).await?;
-    run.finish(d).await
+    run.blackholed(t).await
 }
 
 async fn delay(t: &ClientTarget, case: &str) -> Result<String, String> {
@@ -388,12 +394,7 @@ async fn stream_blackhole(t: &ClientTarget, case: &str) -> Result<String, String
     let sse = |c: WebSocketConfig| c.transport(Transport::EventStream);
     let mut run = Run::start_with(t, case, Fault::Pass, sse).await?;
     run.deliver(json!("on the stream")).await?;
-    let at = Instant::now();
-    run.proxy.set(Fault::Blackhole);
-    let (detected, lost_at) = run.lost(at, t.detection_bound() + t.slack).await?;
-    run.proxy.set(Fault::Pass);
-    let d = run.recovered(detected, lost_at).await?;
-    run.finish(d).await
+    run.blackholed(t).await
 }
 
 async fn stream_cut_recover(t: &ClientTarget, case: &str) -> Result<String, String> {
